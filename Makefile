@@ -1,0 +1,45 @@
+# One place for the commands of the README. Everything installs into .venv (no root, no system services).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATE   ?=
+OFFLINE ?=
+export OFFLINE
+
+.PHONY: install run test lint bench compose-config clean-state samples
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install -q uv==0.13.9
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the nightly pipeline once (DATE=YYYY-MM-DD, default yesterday; OFFLINE=1 replays bundled samples).
+run: install
+	$(BIN)/ss4gl run $(if $(DATE),--date $(DATE))
+
+## The test suite on a throwaway embedded Postgres (plus loopback replay servers).
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check ingest dags tests bench
+
+bench: install
+	$(BIN)/python -m bench
+
+samples: install
+	$(BIN)/python -m ingest.eurostat.samples
+	$(BIN)/python -m ingest.surveys.samples
+
+compose-config:
+	docker-compose -f docker-compose.yml config -q
+
+## Stop the embedded warehouse and delete all local state (.state/).
+clean-state:
+	-$(BIN)/ss4gl warehouse stop
+	rm -rf .state

@@ -1,0 +1,47 @@
+"""ss4gl_nightly: Eurostat + cluster surveys → archive → GX validation → raw → dbt marts → run summary.
+
+Runs at 01:30 Europe/Brussels, after Eurostat's 23:00 CET release. Logic lives in `ingest/`; see README.
+"""
+
+import pendulum
+from airflow.sdk import DAG, Asset, TaskGroup, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from ingest import orchestration as o
+
+with DAG(
+    dag_id=o.DAG_ID,
+    schedule=CronTriggerTimetable(o.NIGHTLY_CRON, timezone=o.TIMEZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=o.TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    default_args={**o.DEFAULT_ARGS, "on_failure_callback": o.alert},
+    tags=o.TAGS,
+    doc_md=__doc__,
+) as dag:
+    migrate = task(o.migrate_warehouse, task_id="migrate_warehouse", **o.NETWORK_RETRIES)()
+
+    with TaskGroup("eurostat"):
+        datasets = task(o.eurostat_plan, task_id="plan", **o.NETWORK_RETRIES)()
+        extracted = task(o.eurostat_extract, task_id="extract", pool=o.EUROSTAT_POOL, **o.NETWORK_RETRIES).expand(
+            dataset=datasets
+        )
+        eurostat_valid = task(o.eurostat_validate, task_id="validate", trigger_rule="all_done")()
+        eurostat_loaded = task(
+            o.eurostat_load, task_id="load", trigger_rule="all_done", outlets=[Asset(o.RAW_ASSETS["eurostat"])]
+        )()
+        extracted >> eurostat_valid >> eurostat_loaded
+
+    with TaskGroup("surveys"):
+        received = task(o.surveys_extract, task_id="extract")()
+        surveys_valid = task(o.surveys_validate, task_id="validate")()
+        surveys_loaded = task(
+            o.surveys_load, task_id="load", trigger_rule="all_done", outlets=[Asset(o.RAW_ASSETS["surveys"])]
+        )()
+        received >> surveys_valid >> surveys_loaded
+
+    dbt_build = task(o.dbt_build, task_id="dbt_build", outlets=[Asset(o.MARTS_ASSET)])()
+    published = task(o.publish, task_id="publish", trigger_rule="all_done")()
+
+    migrate >> [datasets, received]
+    [eurostat_loaded, surveys_loaded] >> dbt_build >> published

@@ -1,0 +1,218 @@
+{#-
+    Eurostat indicator values per cluster x indicator x year.
+
+    Reference geography of a cluster for an indicator:
+      - clusters with benchmark_level = 'eu' (EPSI): EU27_2020;
+      - geo_scope = 'regions': every region of the cluster (cluster_regions);
+      - geo_scope = 'countries' (national-only data): the cluster's country.
+    Several regions are combined as the indicator says:
+      - sum            additive quantities (population, GDP, employment, enterprises);
+      - weighted_mean  ratios / per-head / percentages: sum(v_r * w_r) / sum(w_r), where w_r is
+                       the value of weight_indicator_code (POP = demo_r_d2jan, GDP_MEUR = GDP) for
+                       the same region, nearest year (same year preferred, then the latest).
+                       weight_basis = 'equal' in cluster_regions gives w_r = 1.
+    A cluster-year is emitted only when every region of the cluster reports a value (and a weight).
+-#}
+with
+
+clusters as (
+
+    select * from {{ ref('clusters') }}
+
+),
+
+cluster_regions as (
+
+    select * from {{ ref('cluster_regions') }}
+
+),
+
+indicators as (
+
+    select * from {{ ref('indicators') }}
+    where source_type = 'eurostat'
+
+),
+
+resolved as (
+
+    select * from {{ ref('int_indicator_values_resolved') }}
+
+),
+
+cluster_geos as (
+
+    -- EU-level clusters
+    select
+        clusters.cluster_id,
+        indicators.indicator_code,
+        'EU27_2020' as geo_code,
+        'eu' as geo_scope,
+        'none' as aggregation,
+        cast(null as text) as weight_indicator_code,
+        'indicator' as weight_basis
+
+    from clusters
+    cross join indicators
+    where clusters.benchmark_level = 'eu'
+
+    union all
+
+    -- regional data: all regions of the cluster
+    select
+        clusters.cluster_id,
+        indicators.indicator_code,
+        cluster_regions.nuts_code as geo_code,
+        'regions' as geo_scope,
+        indicators.aggregation,
+        indicators.weight_indicator_code,
+        cluster_regions.weight_basis
+
+    from clusters
+    inner join cluster_regions
+        on cluster_regions.cluster_id = clusters.cluster_id
+    cross join indicators
+    where clusters.benchmark_level = 'region'
+        and indicators.geo_scope = 'regions'
+
+    union all
+
+    -- national-only data: the cluster's country
+    select
+        clusters.cluster_id,
+        indicators.indicator_code,
+        clusters.country_code as geo_code,
+        'country' as geo_scope,
+        'none' as aggregation,
+        cast(null as text) as weight_indicator_code,
+        'indicator' as weight_basis
+
+    from clusters
+    cross join indicators
+    where clusters.benchmark_level = 'region'
+        and indicators.geo_scope = 'countries'
+
+),
+
+expected_geos as (
+
+    select cluster_id, indicator_code, count(*) as n_geos_expected
+    from cluster_geos
+    group by cluster_id, indicator_code
+
+),
+
+geo_values as (
+
+    select
+        cluster_geos.*,
+        resolved.year,
+        resolved.value,
+        resolved.is_provisional,
+        resolved.is_estimated,
+        resolved.is_confidential,
+        resolved.is_break,
+        resolved.batch_ids,
+        resolved.nuts_version
+
+    from cluster_geos
+    inner join resolved
+        on resolved.indicator_code = cluster_geos.indicator_code
+        and resolved.geo_code = cluster_geos.geo_code
+
+),
+
+weighted as (
+
+    select distinct on (geo_values.cluster_id, geo_values.indicator_code, geo_values.geo_code, geo_values.year)
+        geo_values.*,
+        case
+            when geo_values.aggregation <> 'weighted_mean' then 1
+            when geo_values.weight_basis = 'equal' then 1
+            else weights.value
+        end as weight_value,
+        weights.year as weight_year
+
+    from geo_values
+    left join resolved as weights
+        on geo_values.aggregation = 'weighted_mean'
+        and weights.indicator_code = geo_values.weight_indicator_code
+        and weights.geo_code = geo_values.geo_code
+        and weights.value is not null
+    order by
+        geo_values.cluster_id, geo_values.indicator_code, geo_values.geo_code, geo_values.year,
+        abs(weights.year - geo_values.year), weights.year desc
+
+),
+
+aggregated as (
+
+    select
+        cluster_id,
+        indicator_code,
+        year,
+        max(geo_scope) as geo_scope,
+        max(aggregation) as aggregation,
+        string_agg(geo_code, ',' order by geo_code) as geo_codes,
+        count(*) as n_geos_reported,
+        count(value) as n_values,
+        count(weight_value) as n_weights,
+        case max(aggregation)
+            when 'sum' then sum(value)
+            when 'weighted_mean' then sum(value * weight_value) / nullif(sum(weight_value), 0)
+            else max(value)
+        end as value,
+        bool_or(is_provisional) as is_provisional,
+        bool_or(is_estimated) as is_estimated,
+        bool_or(is_confidential) as is_confidential,
+        bool_or(is_break) as is_break,
+        string_agg(distinct nuts_version, ',') as nuts_versions,
+        string_agg(distinct batch_ids, ',') as batch_ids
+
+    from weighted
+    group by cluster_id, indicator_code, year
+
+),
+
+final as (
+
+    select
+        aggregated.cluster_id,
+        aggregated.indicator_code,
+        aggregated.year,
+        aggregated.geo_scope,
+        aggregated.aggregation,
+        aggregated.geo_codes,
+        aggregated.n_values as n_geos,
+        {{ clean_numeric('aggregated.value', 10) }} as value,
+        aggregated.is_provisional,
+        aggregated.is_estimated,
+        aggregated.is_confidential,
+        aggregated.is_break,
+        aggregated.nuts_versions,
+        aggregated.batch_ids,
+        {{ clean_numeric('national.value', 10) }} as national_value,
+        {{ clean_numeric('eu27.value', 10) }} as eu27_value
+
+    from aggregated
+    inner join expected_geos
+        on expected_geos.cluster_id = aggregated.cluster_id
+        and expected_geos.indicator_code = aggregated.indicator_code
+    inner join clusters
+        on clusters.cluster_id = aggregated.cluster_id
+    left join resolved as national
+        on national.indicator_code = aggregated.indicator_code
+        and national.year = aggregated.year
+        and national.geo_code = clusters.country_code
+        and clusters.benchmark_level = 'region'
+    left join resolved as eu27
+        on eu27.indicator_code = aggregated.indicator_code
+        and eu27.year = aggregated.year
+        and eu27.geo_code = 'EU27_2020'
+    where aggregated.n_values = expected_geos.n_geos_expected
+        and aggregated.n_weights = expected_geos.n_geos_expected
+        and aggregated.value is not null
+
+)
+
+select * from final

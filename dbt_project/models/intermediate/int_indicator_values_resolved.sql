@@ -1,0 +1,232 @@
+{#-
+    Eurostat indicator values per indicator x geo x year (annual data only).
+
+    1. Each Eurostat indicator of the `indicators` seed selects its series by dataset and a
+       dims filter ("k=v;k=v", matched by jsonb containment on `dims`); `computation = share`
+       divides the sum of the numerator series by the denominator series (x100).
+    2. NUTS-version resolution: Eurostat mixes codes of several NUTS versions in one geo
+       dimension. Per indicator and country we keep sub-national codes of ONE version only:
+       the version whose version-exclusive codes carry the most recent data (NUTS 2024 on a
+       tie); codes valid in both versions are kept either way. Codes unknown to the
+       `nuts_regions` seed are kept with nuts_version 'unknown'.
+-#}
+with
+
+indicators as (
+
+    select
+        indicator_code,
+        source_dataset,
+        computation,
+        (
+            select coalesce(jsonb_object_agg(split_part(kv, '=', 1), split_part(kv, '=', 2)), '{}'::jsonb)
+            from unnest(string_to_array(dims_filter, ';')) as kv
+            where kv <> ''
+        ) as dims_filter_json,
+        split_part(numerator_filter, '=', 1) as numerator_dim,
+        string_to_array(split_part(numerator_filter, '=', 2), '|') as numerator_values,
+        split_part(denominator_filter, '=', 1) as denominator_dim,
+        string_to_array(split_part(denominator_filter, '=', 2), '|') as denominator_values
+
+    from {{ ref('indicators') }}
+    where source_type = 'eurostat'
+
+),
+
+observations as (
+
+    select * from {{ ref('stg_eurostat__observations') }}
+    where period_type = 'annual'
+
+),
+
+matched as (
+
+    select
+        indicators.indicator_code,
+        indicators.computation,
+        indicators.numerator_dim,
+        indicators.numerator_values,
+        indicators.denominator_dim,
+        indicators.denominator_values,
+        observations.*
+
+    from indicators
+    inner join observations
+        on observations.dataset = indicators.source_dataset
+        and observations.dims @> indicators.dims_filter_json
+
+),
+
+plain_values as (
+
+    select
+        indicator_code,
+        dataset,
+        series_key as series_keys,
+        geo_code,
+        year,
+        value,
+        is_provisional,
+        is_estimated,
+        is_confidential,
+        is_break,
+        batch_id as batch_ids,
+        source_updated_at
+
+    from matched
+    where computation = 'value'
+
+),
+
+share_values as (
+
+    select
+        indicator_code,
+        dataset,
+        string_agg(distinct series_key, ' | ' order by series_key) as series_keys,
+        geo_code,
+        year,
+        {{ clean_numeric(
+            '100.0 * sum(value) filter (where dims ->> numerator_dim = any(numerator_values))'
+            ~ ' / nullif(sum(value) filter (where dims ->> denominator_dim = any(denominator_values)), 0)', 10) }}
+            as value,
+        bool_or(is_provisional) as is_provisional,
+        bool_or(is_estimated) as is_estimated,
+        bool_or(is_confidential) as is_confidential,
+        bool_or(is_break) as is_break,
+        string_agg(distinct batch_id, ',' order by batch_id) as batch_ids,
+        max(source_updated_at) as source_updated_at
+
+    from matched
+    where computation = 'share'
+        and (
+            dims ->> numerator_dim = any(numerator_values)
+            or dims ->> denominator_dim = any(denominator_values)
+        )
+    group by indicator_code, dataset, geo_code, year
+
+),
+
+indicator_values as (
+
+    select * from plain_values
+    union all
+    select * from share_values
+
+),
+
+geo_classified as (
+
+    select
+        indicator_values.*,
+        coalesce(
+            nuts_regions.geo_type,
+            case
+                when indicator_values.geo_code like '%\_%' or indicator_values.geo_code ~ '^(EU|EA|EFTA)' then 'aggregate'
+                when indicator_values.geo_code ~ 'ZZZ?$' then 'extra_regio'
+                when length(indicator_values.geo_code) = 2 then 'country'
+                when length(indicator_values.geo_code) = 3 then 'nuts1'
+                when length(indicator_values.geo_code) = 4 then 'nuts2'
+                when length(indicator_values.geo_code) = 5 then 'nuts3'
+                else 'aggregate'
+            end
+        ) as geo_type,
+        nuts_regions.nuts_code is not null as is_known_geo,
+        nuts_regions.in_nuts_2021,
+        nuts_regions.in_nuts_2024
+
+    from indicator_values
+    left join {{ ref('nuts_regions') }} as nuts_regions
+        on nuts_regions.nuts_code = indicator_values.geo_code
+
+),
+
+with_levels as (
+
+    select
+        *,
+        case geo_type
+            when 'country' then 0
+            when 'nuts1' then 1
+            when 'nuts2' then 2
+            when 'extra_regio' then length(geo_code) - 2
+            when 'nuts3' then 3
+        end as nuts_level,
+        case when geo_type <> 'aggregate' then left(geo_code, 2) end as country_code,
+        geo_type in ('nuts1', 'nuts2', 'nuts3', 'extra_regio') as is_subnational
+
+    from geo_classified
+
+),
+
+version_choice as (
+
+    select
+        indicator_code,
+        country_code,
+        max(year) filter (where in_nuts_2021 and not in_nuts_2024) as latest_year_2021_only,
+        max(year) filter (where in_nuts_2024 and not in_nuts_2021) as latest_year_2024_only
+
+    from with_levels
+    where is_subnational
+    group by indicator_code, country_code
+
+),
+
+resolved as (
+
+    select
+        with_levels.*,
+        case
+            when version_choice.latest_year_2024_only is not null
+                and version_choice.latest_year_2024_only >= coalesce(version_choice.latest_year_2021_only, 0)
+                then '2024'
+            when version_choice.latest_year_2021_only is not null then '2021'
+        end as chosen_version
+
+    from with_levels
+    left join version_choice
+        on version_choice.indicator_code = with_levels.indicator_code
+        and version_choice.country_code = with_levels.country_code
+
+),
+
+final as (
+
+    select
+        indicator_code,
+        geo_code,
+        year,
+        geo_type,
+        nuts_level,
+        country_code,
+        case
+            when not is_subnational then 'n/a'
+            when not is_known_geo then 'unknown'
+            when chosen_version is not null then chosen_version
+            when in_nuts_2021 and in_nuts_2024 then 'both'
+            when in_nuts_2021 then '2021'
+            when in_nuts_2024 then '2024'
+            else 'unknown'
+        end as nuts_version,
+        value,
+        is_provisional,
+        is_estimated,
+        is_confidential,
+        is_break,
+        dataset,
+        series_keys,
+        batch_ids,
+        source_updated_at
+
+    from resolved
+    where not is_subnational
+        or not is_known_geo
+        or chosen_version is null
+        or (chosen_version = '2024' and in_nuts_2024)
+        or (chosen_version = '2021' and in_nuts_2021)
+
+)
+
+select * from final

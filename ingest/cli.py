@@ -1,0 +1,100 @@
+"""``ss4gl`` command line: run the nightly pipeline locally, manage the warehouse, inspect sources."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import warnings
+
+# Each module below may offer `register(subparsers)` for its own sub-commands.
+_COMMAND_MODULES = ("ingest.eurostat.commands", "ingest.surveys.commands")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.offline:
+        os.environ["OFFLINE"] = "1"
+    from ingest.localrun import run_nightly
+    from ingest.tasks.publish import format_summary
+
+    ok, summary = run_nightly(args.date)
+    if summary:
+        print(format_summary(summary))
+    else:
+        print("no run summary was written (the run stopped before its publish step); see the log above")
+    if not ok:
+        print("RUN FAILED: see the task log above and audit.run_summaries", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _cmd_warehouse(args: argparse.Namespace) -> int:
+    from ingest import warehouse
+
+    if args.action == "url":
+        print(warehouse.warehouse_url())
+    elif args.action == "start":
+        print(warehouse.redact(warehouse.warehouse_url()))
+    elif args.action == "migrate":
+        applied = warehouse.migrate()
+        print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    elif args.action == "stop":
+        if warehouse.configured_url():
+            print("WAREHOUSE_URL points at an external server: nothing to stop")
+        else:
+            print("stopped" if warehouse.EmbeddedServer().stop() else "embedded warehouse was not running")
+    elif args.action == "psql":
+        cmd = warehouse.psql_command()
+        os.execv(cmd[0], cmd + list(args.psql_args))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ss4gl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run ss4gl_nightly once for a logical date (local Airflow, dag.test)")
+    run.add_argument("--date", help="logical date YYYY-MM-DD (default: yesterday)")
+    run.add_argument("--offline", action="store_true", help="replay the bundled samples instead of live Eurostat")
+    run.set_defaults(func=_cmd_run)
+
+    wh = sub.add_parser("warehouse", help="the Postgres warehouse (embedded by default, or WAREHOUSE_URL)")
+    wh.add_argument("action", choices=["url", "start", "stop", "psql", "migrate"])
+    wh.add_argument("psql_args", nargs=argparse.REMAINDER, help="extra arguments for psql")
+    wh.set_defaults(func=_cmd_warehouse)
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", module="platformdirs")
+    logging.basicConfig(level=os.environ.get("SS4GL_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    from ingest.archive import ArchiveError
+    from ingest.warehouse import WarehouseError
+
+    expected: tuple[type[BaseException], ...] = (WarehouseError, ArchiveError)
+    try:
+        from ingest.localrun import LocalRunError
+
+        expected += (LocalRunError,)
+    except ImportError:
+        pass
+    try:
+        return args.func(args) or 0
+    except expected as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

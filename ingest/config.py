@@ -1,0 +1,125 @@
+"""Paths of local state and the source catalogue (config as data)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+SAMPLES_DIR = PACKAGE_DIR / "samples"
+CATALOGUE_PATH = PACKAGE_DIR / "catalogue.yml"
+DBT_PROJECT_DIR = REPO_DIR / "dbt_project"
+EXPECTATIONS_DIR = REPO_DIR / "expectations"
+
+
+def state_dir() -> Path:
+    """The one folder for all local state (warehouse, Airflow home, archive, logs); git-ignored."""
+    return Path(os.environ.get("SS4GL_HOME", REPO_DIR / ".state")).resolve()
+
+
+def archive_dir() -> Path:
+    return Path(os.environ.get("SS4GL_ARCHIVE", state_dir() / "archive"))
+
+
+def staging_dir() -> Path:
+    return state_dir() / "staging"
+
+
+def survey_inbox() -> str:
+    """Landing inbox for survey files: a local folder or any fsspec URL (e.g. ``s3://bucket/inbox``)."""
+    if os.environ.get("SURVEY_INBOX"):
+        return os.environ["SURVEY_INBOX"]
+    if offline():
+        return str(SAMPLES_DIR / "inbox")
+    return str(state_dir() / "inbox")
+
+
+def offline() -> bool:
+    return os.environ.get("OFFLINE", "") not in ("", "0", "false", "False")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    country: str
+    regions: tuple[str, ...]
+    seat: str | None = None
+    language: str = "en"
+    role: str = "partner"
+    benchmark_level: str = "region"
+    sectors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EurostatDataset:
+    code: str
+    theme: str
+    title: str
+    geo: str  # "regions" or "countries"
+    filters: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    clusters: tuple[Cluster, ...]
+    aggregates: tuple[str, ...]
+    sources: dict
+    datasets: tuple[EurostatDataset, ...]
+
+    def cluster(self, cluster_id: str) -> Cluster:
+        for c in self.clusters:
+            if c.id == cluster_id:
+                return c
+        raise KeyError(f"unknown cluster {cluster_id!r} (known: {', '.join(c.id for c in self.clusters)})")
+
+    def dataset(self, code: str) -> EurostatDataset:
+        for d in self.datasets:
+            if d.code == code:
+                return d
+        raise KeyError(f"unknown Eurostat dataset {code!r}: add it to {CATALOGUE_PATH.name}")
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted({r for c in self.clusters for r in c.regions})
+
+    @property
+    def countries(self) -> list[str]:
+        return sorted({c.country for c in self.clusters})
+
+    def geo_codes(self, dataset: EurostatDataset) -> list[str]:
+        """Geo codes requested for a dataset: cluster regions (if regional), countries, aggregates."""
+        codes = list(self.regions) if dataset.geo == "regions" else []
+        return codes + self.countries + list(self.aggregates)
+
+    @property
+    def eurostat(self) -> dict:
+        cfg = dict(self.sources["eurostat"])
+        cfg["base_url"] = os.environ.get("EUROSTAT_BASE_URL", cfg["base_url"]).rstrip("/")
+        return cfg
+
+
+@cache
+def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    clusters = tuple(
+        Cluster(
+            id=c["id"], name=c["name"], country=c["country"], regions=tuple(c["regions"]),
+            seat=c.get("seat"), language=c.get("language", "en"), role=c.get("role", "partner"),
+            benchmark_level=c.get("benchmark_level", "region"), sectors=tuple(c.get("sectors", ())),
+        )
+        for c in raw["clusters"]
+    )
+    datasets = tuple(
+        EurostatDataset(
+            code=d["code"], theme=d["theme"], title=d["title"], geo=d.get("geo", "countries"),
+            filters={k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in d.get("filters", {}).items()},
+        )
+        for d in raw["eurostat_datasets"]
+    )
+    return Catalogue(clusters, tuple(raw.get("aggregates", [])), raw["sources"], datasets)

@@ -1,0 +1,420 @@
+"""Thin Eurostat HTTP client: Statistics API (JSON-stat), SDMX 2.1 TSV (async extraction), table of contents.
+
+Every body received (data, error bodies, envelopes, poll statuses) goes to ``on_response`` *before* it is
+inspected, so the caller can archive every byte. Transient failures (5xx, resets, timeouts, truncated bodies,
+HTML outage pages, "sorry" redirects) are retried with bounded, jittered exponential backoff (tenacity).
+All waits are multiplied by ``backoff_scale`` (default: env ``EUROSTAT_BACKOFF_SCALE`` or 1): tests run fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_exponential_jitter,
+    wait_random,
+)
+
+from ingest.archive import Received
+from ingest.eurostat.decode import check_json_doc, envelope_info, sniff, unwrap
+from ingest.eurostat.errors import (
+    EurostatError,
+    EurostatPayloadError,
+    EurostatUnavailable,
+    ExtractionTooBig,
+    one_line,
+)
+
+_SMALL_JSON = 1 << 20  # bodies below this are fully parsed to look for error/warning objects
+_POLLING = ("SUBMITTED", "PROCESSING", "QUEUED", "RUNNING")
+_MAX_RESUBMITS = 3
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    """One line of the Eurostat table of contents."""
+
+    code: str
+    title: str
+    type: str
+    last_update: date | None
+    last_structure_change: date | None
+    data_start: str | None
+    data_end: str | None
+
+
+class _Transient(Exception):
+    """A failure worth retrying; ``final`` is what to raise when attempts run out."""
+
+    def __init__(self, final: EurostatError) -> None:
+        super().__init__(str(final))
+        self.final = final
+
+
+def _env_scale() -> float:
+    try:
+        return float(os.environ.get("EUROSTAT_BACKOFF_SCALE", "1"))
+    except ValueError:
+        return 1.0
+
+
+def _parse_date(text: str) -> date | None:
+    text = (text or "").strip()
+    for fmt in ("%d.%m.%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+class EurostatClient:
+    """Client for the Eurostat dissemination API rooted at ``base_url``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        on_response: Callable[[Received], None] | None = None,
+        timeout: float = 60,
+        max_attempts: int = 5,
+        poll_initial: float = 10.0,
+        poll_max: float = 60.0,
+        poll_budget: float = 900.0,
+        session: requests.Session | None = None,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        backoff_scale: float | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.on_response = on_response
+        self.timeout = timeout
+        self.max_attempts = max(1, int(max_attempts))
+        self.scale = _env_scale() if backoff_scale is None else float(backoff_scale)
+        self.poll_initial, self.poll_max, self.poll_budget = poll_initial, poll_max, poll_budget
+        self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
+        self.session = session or requests.Session()
+        self.session.headers.setdefault("User-Agent", "ss4gl-ingest (+https://github.com/ss4gl)")
+
+    # ------------------------------------------------------------------------------------------ public
+    def fetch_jsonstat(
+        self, dataset: str, filters: dict[str, list[str]], geo: list[str], since: str | None = None
+    ) -> list[Received]:
+        """JSON-stat body/bodies of ``dataset``; on HTTP 413 EXTRACTION_TOO_BIG the geo list is halved."""
+        params: list[tuple[str, str]] = [("lang", "EN")]
+        params += [(k, str(v)) for k, vs in filters.items() for v in vs]
+        params += [("geo", g) for g in geo]
+        if since:
+            params.append(("sinceTimePeriod", str(since)))
+        try:
+            return [self._jsonstat_once(dataset, params)]
+        except ExtractionTooBig:
+            if len(geo) < 2:
+                raise
+            half = len(geo) // 2
+            return self.fetch_jsonstat(dataset, filters, geo[:half], since) + self.fetch_jsonstat(
+                dataset, filters, geo[half:], since
+            )
+
+    def fetch_tsv(self, dataset: str, key: str = "", start_period: str | None = None) -> Received:
+        """Gzipped SDMX 2.1 TSV of ``dataset``; follows asynchronous extraction (poll status, then data)."""
+        url = f"{self.base_url}/sdmx/2.1/data/{dataset}/{key}"
+        params = [("format", "TSV"), ("compressed", "true")]
+        if start_period:
+            params.append(("startPeriod", str(start_period)))
+        deadline = time.monotonic() + self.poll_budget
+        for _ in range(_MAX_RESUBMITS + 1):
+            rec = self._get(url, params, dataset, expect="tsv")
+            kind = sniff(unwrap(rec.body, dataset))
+            if kind != "xml":
+                return rec
+            ident, status = envelope_info(unwrap(rec.body, dataset))
+            if not ident:
+                raise EurostatPayloadError(dataset, "SDMX envelope without a request id", kind="envelope")
+            status = self._poll(dataset, ident, status, deadline)
+            if status == "AVAILABLE":
+                data = self._get(f"{self.base_url}/1.0/async/data/{ident}", [], dataset, expect="tsv")
+                if sniff(unwrap(data.body, dataset)) == "xml":
+                    raise EurostatPayloadError(
+                        dataset, f"async data {ident} is an envelope, not data", kind="envelope"
+                    )
+                return data
+            # EXPIRED / UNKNOWN_REQUEST: submit again
+        raise EurostatPayloadError(
+            dataset, f"asynchronous extraction expired {_MAX_RESUBMITS + 1} times", kind="envelope"
+        )
+
+    def toc(self) -> dict[str, TocEntry]:
+        """Table of contents (``/catalogue/toc/txt``) keyed by dataset code."""
+        rec = self._get(f"{self.base_url}/catalogue/toc/txt", [("lang", "en")], "toc", expect="text")
+        return parse_toc(rec.body)
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _jsonstat_once(self, dataset: str, params: list[tuple[str, str]]) -> Received:
+        url = f"{self.base_url}/statistics/1.0/data/{dataset}"
+        budget = self.poll_budget
+
+        def still_async(exc: BaseException) -> bool:
+            return isinstance(exc, EurostatPayloadError) and exc.kind == "async"
+
+        retrying = Retrying(
+            retry=retry_if_exception(still_async),
+            wait=wait_exponential(
+                multiplier=self.poll_initial * self.scale,
+                min=self.poll_initial * self.scale,
+                max=self.poll_max * self.scale,
+            )
+            + wait_random(0, self.poll_initial * self.scale / 4),
+            stop=stop_after_delay(budget),
+            reraise=True,
+        )
+        try:
+            return retrying(self._get, url, params, dataset, "json")
+        except EurostatPayloadError as exc:
+            if exc.kind == "async":
+                raise EurostatPayloadError(
+                    dataset,
+                    f"still asynchronous after {budget:.0f} s ({exc.problem})",
+                    kind="async",
+                    status=exc.status,
+                ) from exc
+            raise
+
+    def _poll(self, dataset: str, ident: str, status: str | None, deadline: float) -> str:
+        """Poll ``/1.0/async/status/{id}`` until it leaves SUBMITTED/PROCESSING; return the final status."""
+        if status not in _POLLING:
+            status = None
+        remaining = max(0.0, deadline - time.monotonic())
+
+        def check() -> str:
+            rec = self._get(f"{self.base_url}/1.0/async/status/{ident}", [], dataset, expect="xml")
+            return envelope_info(unwrap(rec.body, dataset))[1] or "UNKNOWN"
+
+        retrying = Retrying(
+            retry=retry_if_result(lambda s: s in _POLLING),
+            wait=wait_exponential(
+                multiplier=self.poll_initial * self.scale,
+                min=self.poll_initial * self.scale,
+                max=self.poll_max * self.scale,
+            )
+            + wait_random(0, self.poll_initial * self.scale / 4),
+            stop=stop_after_delay(remaining),
+        )
+        try:
+            if status in _POLLING:  # first wait before the first poll
+                time.sleep(min(self.poll_initial * self.scale, remaining))
+            return retrying(check)
+        except RetryError as exc:
+            raise EurostatPayloadError(
+                dataset,
+                f"asynchronous extraction {ident} not available after {self.poll_budget:.0f} s",
+                kind="envelope",
+            ) from exc
+
+    def _get(self, url: str, params: list[tuple[str, str]], dataset: str, expect: str) -> Received:
+        """GET with bounded jittered retries of transient failures; return the accepted body."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Transient),
+            wait=wait_exponential_jitter(
+                initial=self.backoff_initial * self.scale,
+                max=self.backoff_max * self.scale,
+                jitter=self.backoff_initial * self.scale,
+            ),
+            stop=stop_after_attempt(self.max_attempts),
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, url, params, dataset, expect)
+        except _Transient as exc:
+            raise exc.final from exc
+
+    def _unreachable(self, reason: str) -> EurostatUnavailable:
+        reason = one_line(reason, 160)
+        return EurostatUnavailable(
+            f"Eurostat is unreachable at {self.base_url} ({reason}; {self.max_attempts} attempts)"
+        )
+
+    def _attempt(self, url: str, params: list[tuple[str, str]], dataset: str, expect: str) -> Received:
+        chunks: list[bytes] = []
+        try:
+            resp = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+        except requests.exceptions.Timeout as exc:
+            raise _Transient(self._unreachable(f"timed out after {self.timeout} s")) from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise _Transient(self._unreachable(_reason(exc))) from exc
+        try:
+            with resp:
+                for chunk in resp.iter_content(chunk_size=1 << 20):
+                    chunks.append(chunk)
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            problem = (
+                f"timed out after {self.timeout} s" if isinstance(exc, requests.exceptions.Timeout) else ""
+            )
+            self._emit(resp, url, b"".join(chunks))  # archive the partial body too
+            err = EurostatPayloadError(
+                dataset, f"truncated body ({problem or _reason(exc)})", kind="truncated"
+            )
+            raise _Transient(err) from exc
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            self._emit(resp, url, b"".join(chunks))
+            err = EurostatPayloadError(dataset, f"truncated body ({_reason(exc)})", kind="truncated")
+            raise _Transient(err) from exc
+        rec = self._emit(resp, url, b"".join(chunks))
+        self._inspect(resp, rec, dataset, expect)
+        return rec
+
+    def _emit(self, resp: requests.Response, url: str, body: bytes) -> Received:
+        rec = Received(
+            body=body,
+            source="eurostat",
+            url=resp.url or url,
+            status=resp.status_code,
+            headers=dict(resp.headers),
+        )
+        if self.on_response is not None:
+            self.on_response(rec)
+        return rec
+
+    def _inspect(self, resp: requests.Response, rec: Received, dataset: str, expect: str) -> None:
+        """Accept a body, or raise _Transient (outage, truncation), ExtractionTooBig, EurostatPayloadError."""
+        status, body = rec.status or 0, rec.body
+        ctype = resp.headers.get("Content-Type", "").lower()
+        final = urlsplit(resp.url or "")
+        if resp.history and (final.netloc != urlsplit(self.base_url).netloc or "sorry" in final.geturl()):
+            raise _Transient(self._unreachable(f"redirected to {final.scheme}://{final.netloc}{final.path}"))
+        if status >= 500:
+            if status == 500 and body.lstrip()[:1] == b"{":
+                _json_problem(body, dataset)  # a JSON error 500 is Eurostat's answer, not an outage
+            raise _Transient(self._unreachable(f"HTTP {status}"))
+        try:
+            plain = unwrap(body, dataset)
+        except EurostatPayloadError as exc:
+            if exc.kind == "truncated":
+                raise _Transient(exc) from exc
+            raise
+        kind = "html" if "text/html" in ctype else sniff(plain)
+        if kind == "html":
+            err = EurostatPayloadError(dataset, f"HTTP {status} HTML page, not data", kind="html")
+            raise _Transient(err)
+        if status == 413 or b"EXTRACTION_TOO_BIG" in plain[:2000]:
+            raise ExtractionTooBig(
+                f"{dataset}: extraction too big ({one_line(plain[:300].decode('utf-8', 'replace'))})"
+            )
+        if kind == "json":
+            _json_problem(plain, dataset)
+        if status >= 400:
+            raise EurostatPayloadError(
+                dataset,
+                f"HTTP {status}: {plain[:200].decode('utf-8', 'replace')}",
+                kind="error",
+                status=status,
+            )
+        if expect == "json" and kind != "json":
+            raise EurostatPayloadError(
+                dataset, f"expected JSON-stat, got {kind} ({ctype or 'no content type'})"
+            )
+        if expect == "json" and plain.rstrip()[-1:] != b"}":
+            raise _Transient(EurostatPayloadError(dataset, "truncated JSON body", kind="truncated"))
+        if expect == "tsv" and kind not in ("tsv", "xml", "sdmx-csv"):
+            raise EurostatPayloadError(
+                dataset, f"expected SDMX TSV, got {kind} ({ctype or 'no content type'})"
+            )
+        if expect == "xml" and kind != "xml":
+            raise EurostatPayloadError(dataset, f"expected an async status envelope, got {kind}")
+
+
+def _json_problem(body: bytes, dataset: str) -> None:
+    """Raise for error / warning JSON bodies; accept JSON-stat."""
+    if len(body) <= _SMALL_JSON:
+        try:
+            doc: Any = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise _Transient(
+                EurostatPayloadError(dataset, f"truncated JSON body ({exc})", kind="truncated")
+            ) from exc
+        check_json_doc(doc, dataset)
+        return
+    head = body[:200].replace(b" ", b"")
+    if head.startswith((b'{"error"', b'{"warning"')):
+        check_json_doc(orjson.loads(body), dataset)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a requests error, short (e.g. 'Connection refused')."""
+    seen = exc
+    while seen.__cause__ is not None or (seen.args and isinstance(seen.args[0], BaseException)):
+        seen = seen.__cause__ if seen.__cause__ is not None else seen.args[0]
+    text = str(seen)
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "Connection reset",
+        "Connection aborted",
+        "IncompleteRead",
+        "Remote end closed",
+    ):
+        if marker in str(exc) or marker in text:
+            return marker
+    return one_line(text or type(seen).__name__, 120)
+
+
+def parse_toc(body: bytes) -> dict[str, TocEntry]:
+    """Parse the TOC text (tab-separated, quoted fields, indented titles) into entries keyed by code."""
+    try:
+        text = (
+            zlib.decompress(body, 31).decode("utf-8-sig")
+            if body[:2] == b"\x1f\x8b"
+            else body.decode("utf-8-sig")
+        )
+    except (zlib.error, UnicodeDecodeError) as exc:
+        raise EurostatPayloadError("toc", f"table of contents is not UTF-8 text ({exc})") from exc
+    rows = csv.reader(io.StringIO(text), delimiter="\t", quotechar='"')
+    header = [h.strip().lower() for h in next(rows, [])]
+    if "code" not in header or "type" not in header:
+        raise EurostatPayloadError(
+            "toc", f"table of contents without code/type columns (header {header[:8]})"
+        )
+    at = {h: i for i, h in enumerate(header)}
+
+    def cell(row: list[str], name: str) -> str:
+        i = at.get(name)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    out: dict[str, TocEntry] = {}
+    for row in rows:
+        code = cell(row, "code")
+        if not code:
+            continue
+        entry = TocEntry(
+            code=code,
+            title=cell(row, "title"),
+            type=cell(row, "type"),
+            last_update=_parse_date(cell(row, "last update of data")),
+            last_structure_change=_parse_date(cell(row, "last table structure change")),
+            data_start=cell(row, "data start") or None,
+            data_end=cell(row, "data end") or None,
+        )
+        if code in out and out[code].type != "folder" and entry.type == "folder":
+            continue
+        out[code] = entry
+    return out

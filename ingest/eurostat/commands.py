@@ -1,0 +1,62 @@
+"""``eurostat`` CLI subcommands (wired into ``ingest/cli.py`` by ``register``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ingest.eurostat.decode import decode
+from ingest.eurostat.errors import EurostatPayloadError
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``eurostat decode FILE [-o OUT.csv] [--dataset CODE]``; subcommands set ``func(args) -> int``."""
+    parser = subparsers.add_parser("eurostat", help="Eurostat source tools")
+    sub = parser.add_subparsers(dest="eurostat_command", required=True)
+    dec = sub.add_parser("decode", help="decode a Eurostat body (JSON-stat, TSV, SDMX-CSV; gzip ok) to CSV")
+    dec.add_argument("file", type=Path)
+    dec.add_argument("-o", "--output", type=Path, default=None, help="CSV file to write (default: stdout)")
+    dec.add_argument(
+        "--dataset", default=None, help="dataset code (default: from the body; TSV bodies have none)"
+    )
+    dec.set_defaults(func=cmd_decode)
+    return parser
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Write the long table of ``args.file`` as CSV; exit 2 with one stderr line if it is not data."""
+    path: Path = args.file
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        print(f"error: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        frame = decode(payload, args.dataset)
+    except EurostatPayloadError as exc:
+        print(f"error: {path}: {exc.problem}", file=sys.stderr)
+        return 2
+    if args.output is None:
+        try:
+            frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # e.g. piped into `head`
+            sys.stdout = None  # type: ignore[assignment]  # silence the flush at exit
+        return 0
+    else:
+        frame.to_csv(args.output, index=False, lineterminator="\n")
+        print(f"wrote {len(frame):,} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry: ``python -m ingest.eurostat.commands decode FILE``."""
+    parser = argparse.ArgumentParser(prog="ss4gl")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["eurostat", *(argv if argv is not None else sys.argv[1:])])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,491 @@
+"""Decode Eurostat bodies (JSON-stat 2.0, SDMX 2.1 TSV, SDMX-CSV; gzip or not) into one long table.
+
+Output columns, in order: ``dataset``, one column per non-time dimension (lower-case id, DSD order), ``time``,
+``value`` (float64, NaN when the cell only has a flag), ``obs_status``, ``conf_status``,
+``source_updated_at``.
+String columns use pandas' ``str`` dtype (missing = NA). Rows are the cells that have a value or a flag, in
+cube order (series-major, time fastest). Anything that is not data raises :class:`EurostatPayloadError`.
+
+Everything is vectorised (numpy / pyarrow): the cube is never densified and no Python loop runs per cell.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from ingest.eurostat.errors import EurostatPayloadError, one_line
+
+TAIL_COLUMNS = ("time", "value", "obs_status", "conf_status", "source_updated_at")
+CONF_FLAGS = frozenset("CNP")
+_TIME_IDS = ("time", "time_period")
+_GZIP_MAGIC = b"\x1f\x8b"
+_CELL_RE = r"^\s*(?P<v>\S*)\s*(?P<f>\S*)\s*$"
+_LUX = ZoneInfo("Europe/Luxembourg")
+
+
+# --------------------------------------------------------------------------------------------- sniffing
+def unwrap(payload: bytes, dataset: str | None = None) -> bytes:
+    """Gunzip if needed and strip a BOM / leading whitespace; raise for empty or truncated bodies."""
+    if not payload:
+        raise EurostatPayloadError(dataset, "empty body", kind="empty")
+    body = payload
+    if body[:2] == _GZIP_MAGIC:
+        try:
+            body = gzip.decompress(body)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise EurostatPayloadError(
+                dataset, f"truncated or corrupt gzip ({exc})", kind="truncated"
+            ) from exc
+    body = body.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not body:
+        raise EurostatPayloadError(dataset, "empty body", kind="empty")
+    return body
+
+
+def sniff(body: bytes) -> str:
+    """Name the shape of an unwrapped body: json, xml, html, tsv, sdmx-csv or unknown."""
+    head = body[:512].lower()
+    first = body[:1]
+    if first in (b"{", b"["):
+        return "json"
+    if first == b"<":
+        return "html" if (b"<html" in head or b"<!doctype html" in head) else "xml"
+    line = body.split(b"\n", 1)[0]
+    if b"\\time_period" in line.lower() and b"\t" in line:
+        return "tsv"
+    if line.lstrip(b'"').upper().startswith(b"DATAFLOW"):
+        return "sdmx-csv"
+    return "unknown"
+
+
+def envelope_info(body: bytes) -> tuple[str | None, str | None]:
+    """(id, status) of a SOAP async envelope (``syncResponse/queued`` or ``asyncResponse/status``)."""
+    text = body[:20000].decode("utf-8", "replace")
+    ident = re.search(r"<(?:\w+:)?(?:id|key)>\s*([^<\s]+)\s*</", text)
+    status = re.search(r"<(?:\w+:)?status>\s*([A-Z_]+)\s*</", text)
+    return (ident.group(1) if ident else None, status.group(1) if status else None)
+
+
+def _not_data_xml(body: bytes, dataset: str | None, kind: str) -> EurostatPayloadError:
+    text = body[:4000].decode("utf-8", "replace")
+    if kind == "html":
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+        what = f"HTML page, not data (title: {title.group(1).strip()!r})" if title else "HTML page, not data"
+        return EurostatPayloadError(dataset, what, kind="html")
+    if "syncResponse" in text or "asyncResponse" in text:
+        ident, status = envelope_info(body)
+        return EurostatPayloadError(
+            dataset, f"SDMX asynchronous envelope, not data (id {ident}, status {status})", kind="envelope"
+        )
+    fault = re.search(r"<(?:\w+:)?(?:faultstring|ErrorMessage|Text)[^>]*>(.*?)</", text, re.S)
+    what = f"XML/SOAP fault: {fault.group(1).strip()}" if fault else "XML body, not data"
+    return EurostatPayloadError(dataset, what, kind="error")
+
+
+def check_json_doc(doc: Any, dataset: str | None) -> dict:
+    """Raise for JSON that is not a JSON-stat dataset (error body, async warning, other shape)."""
+    if not isinstance(doc, dict):
+        raise EurostatPayloadError(dataset, "JSON is not a JSON-stat dataset", kind="unknown")
+    if "error" in doc:
+        errs = doc["error"] if isinstance(doc["error"], list) else [doc["error"]]
+        parts, status = [], None
+        for e in errs:
+            if isinstance(e, dict):
+                status = status or e.get("status")
+                parts.append(f"{e.get('status', '?')}/{e.get('id', '?')} {e.get('label', '')}".strip())
+            else:
+                parts.append(str(e))
+        raise EurostatPayloadError(dataset, "Eurostat error " + "; ".join(parts), kind="error", status=status)
+    if "warning" in doc and "value" not in doc:
+        w = doc["warning"] if isinstance(doc["warning"], dict) else {"label": doc["warning"]}
+        status = w.get("status")
+        kind = "async" if status == 413 or "ASYNCHRONOUS" in str(w.get("label", "")) else "warning"
+        raise EurostatPayloadError(
+            dataset, f"Eurostat warning {status}: {w.get('label', '')}", kind=kind, status=status
+        )
+    if not all(k in doc for k in ("id", "size", "dimension")):
+        raise EurostatPayloadError(dataset, "JSON is not a JSON-stat dataset (no id/size/dimension)")
+    return doc
+
+
+# --------------------------------------------------------------------------------------------- public
+def decode(payload: bytes, dataset: str | None = None) -> pd.DataFrame:
+    """Decode a Eurostat body into the long table; raise :class:`EurostatPayloadError` if it is not data."""
+    body = unwrap(payload, dataset)
+    kind = sniff(body)
+    if kind == "json":
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise EurostatPayloadError(
+                dataset, f"truncated or invalid JSON ({exc})", kind="truncated"
+            ) from exc
+        return decode_jsonstat(check_json_doc(doc, dataset), dataset)
+    if kind == "tsv":
+        return decode_tsv(body, dataset)
+    if kind == "sdmx-csv":
+        return decode_sdmx_csv(body, dataset)
+    if kind in ("html", "xml"):
+        raise _not_data_xml(body, dataset, kind)
+    raise EurostatPayloadError(dataset, f"unrecognised body starting with {body[:40]!r}", kind="unknown")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def normalise_period(code: str) -> str:
+    """``2021`` → ``2021``; ``2021Q1``/``2021-Q1`` → ``2021-Q1``; ``2021M05``/``2021-05`` → ``2021-05``."""
+    code = code.strip()
+    m = re.fullmatch(r"(\d{4})-?([QSHW])(\d+)", code)
+    if m:
+        return f"{m.group(1)}-{m.group(2)}{m.group(3)}"
+    m = re.fullmatch(r"(\d{4})M(\d{2})", code)
+    if m:
+        return f"{m.group(1)}-{m.group(2)}"
+    return code
+
+
+def split_flag(flag: str | None) -> tuple[str | None, str | None]:
+    """Split a status into (observation status, confidentiality): ``"p|C"`` → (p, C), ``"|C"`` → (None, C).
+
+    Without ``|``, upper-case C/N/P are confidentiality and the other letters observation status; the
+    pre-2025 lower-case ``c`` (confidential) maps to confidentiality ``C``.
+    """
+    if not flag:
+        return None, None
+    flag = flag.strip()
+    if "|" in flag:
+        obs, conf = flag.split("|", 1)
+    else:
+        obs = "".join(ch for ch in flag if ch not in CONF_FLAGS)
+        conf = "".join(ch for ch in flag if ch in CONF_FLAGS)
+    if "c" in obs:
+        obs = obs.replace("c", "")
+        conf = conf or "C"
+    return (obs.strip() or None), (conf.strip() or None)
+
+
+def _iso_updated(value: Any) -> str | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(str(value).replace(" ", "T"))
+    except ValueError:
+        return str(value)
+    return dt.isoformat() if dt.tzinfo else dt.replace(tzinfo=_LUX).isoformat()
+
+
+def _take(categories: list[str | None] | pa.Array, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``categories[codes]`` as a pandas ``str`` array (code -1 → NA) via Arrow, without Python per cell."""
+    cats = categories if isinstance(categories, pa.Array) else pa.array(categories, pa.large_string())
+    if cats.type != pa.large_string():
+        cats = cats.cast(pa.large_string())
+    codes = np.asarray(codes)
+    neg = codes < 0
+    idx = pa.array(codes, mask=neg) if neg.any() else pa.array(codes)
+    return pd.array(cats.take(idx), dtype="str")
+
+
+def _const(value: str | None, n: int) -> pd.api.extensions.ExtensionArray:
+    return _take([value], np.full(n, 0 if value is not None else -1, dtype=np.int8))
+
+
+def _frame(
+    dataset: str | None,
+    dims: list[tuple[str, Any]],
+    time: Any,
+    values: np.ndarray,
+    obs: Any,
+    conf: Any,
+    updated: str | None,
+) -> pd.DataFrame:
+    n = len(values)
+    cols: dict[str, Any] = {"dataset": _const(dataset, n)}
+    for name, col in dims:
+        cols[name] = col
+    cols.update(
+        time=time,
+        value=np.asarray(values, dtype=np.float64),
+        obs_status=obs,
+        conf_status=conf,
+        source_updated_at=_const(updated, n),
+    )
+    return pd.DataFrame(cols, copy=False)
+
+
+def _flag_columns(uniques: list[str | None], codes: np.ndarray) -> tuple[Any, Any]:
+    """Observation / confidentiality columns from factorised flag strings (codes -1 = no flag)."""
+    obs_u: list[str | None] = []
+    conf_u: list[str | None] = []
+    for u in uniques:
+        o, c = split_flag(u)
+        obs_u.append(o)
+        conf_u.append(c)
+    obs_cats = sorted({o for o in obs_u if o})
+    conf_cats = sorted({c for c in conf_u if c})
+    obs_map = np.array([obs_cats.index(o) if o else -1 for o in obs_u] + [-1], dtype=np.int64)
+    conf_map = np.array([conf_cats.index(c) if c else -1 for c in conf_u] + [-1], dtype=np.int64)
+    # code -1 indexes the trailing -1 sentinel of each map
+    return _take(obs_cats, obs_map[codes]), _take(conf_cats, conf_map[codes])
+
+
+def _int_keys(keys: list[str], dataset: str | None) -> np.ndarray:
+    """Parse JSON object keys (cell positions) to int64 with Arrow's CSV reader (no per-key Python int())."""
+    if not keys:
+        return np.empty(0, dtype=np.int64)
+    buf = "\n".join(keys).encode()
+    try:
+        tbl = pcsv.read_csv(
+            pa.py_buffer(buf),
+            read_options=pcsv.ReadOptions(column_names=["k"]),
+            parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False),
+            convert_options=pcsv.ConvertOptions(column_types={"k": pa.int64()}, strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as exc:
+        raise EurostatPayloadError(
+            dataset, f"JSON-stat cell keys are not integers ({one_line(exc, 120)})"
+        ) from exc
+    out = tbl.column("k").to_numpy()
+    if len(out) != len(keys):
+        raise EurostatPayloadError(dataset, "JSON-stat cell keys are not integers")
+    return out
+
+
+# --------------------------------------------------------------------------------------------- JSON-stat
+def _categories(dim: dict, size: int, name: str, dataset: str | None) -> list[str]:
+    cat = dim.get("category") or {}
+    index = cat.get("index")
+    if index is None:
+        codes = list(cat.get("label") or {})
+    elif isinstance(index, list):
+        codes = [str(c) for c in index]
+    else:
+        codes = [""] * len(index)
+        for code, pos in index.items():
+            if not isinstance(pos, int) or not 0 <= pos < len(index):
+                raise EurostatPayloadError(dataset, f"dimension {name}: bad index position {pos!r}")
+            codes[pos] = code
+    if len(codes) != size:
+        raise EurostatPayloadError(dataset, f"dimension {name}: {len(codes)} categories but size {size}")
+    return codes
+
+
+def decode_jsonstat(doc: dict, dataset: str | None = None) -> pd.DataFrame:
+    """Decode a parsed JSON-stat 2.0 dataset (sparse or dense value/status) into the long table."""
+    ids = [str(i) for i in doc["id"]]
+    sizes = [int(s) for s in doc["size"]]
+    if len(ids) != len(sizes):
+        raise EurostatPayloadError(dataset, "JSON-stat id and size differ in length")
+    ext = doc.get("extension") or {}
+    dataset = dataset or (str(ext["id"]).lower() if ext.get("id") else None)
+    cats = [
+        _categories(doc["dimension"].get(i) or {}, s, i, dataset) for i, s in zip(ids, sizes, strict=True)
+    ]
+    total = int(np.prod(sizes, dtype=np.int64)) if sizes else 0
+
+    # values: positions + floats (null → NaN, dropped unless flagged)
+    raw = doc.get("value")
+    if isinstance(raw, dict):
+        vpos = _int_keys(list(raw), dataset)
+        vals = np.array(list(raw.values()), dtype=np.float64)
+    elif isinstance(raw, list):
+        vals = np.array(raw, dtype=np.float64)
+        vpos = np.arange(len(vals), dtype=np.int64)
+    elif raw is None:
+        vpos, vals = np.empty(0, np.int64), np.empty(0, np.float64)
+    else:
+        raise EurostatPayloadError(dataset, "JSON-stat value is neither an object nor an array")
+    if vpos.size and not (vpos[1:] > vpos[:-1]).all():
+        order = np.argsort(vpos, kind="stable")
+        vpos, vals = vpos[order], vals[order]
+    has = ~np.isnan(vals)
+    if not has.all():
+        vpos, vals = vpos[has], vals[has]
+
+    # status: positions + factorised strings
+    st = doc.get("status")
+    if isinstance(st, dict):
+        spos = _int_keys(list(st), dataset)
+        scodes, suniq = pd.factorize(np.array(list(st.values()), dtype=object), use_na_sentinel=True)
+    elif isinstance(st, list):
+        arr = np.array(st, dtype=object)
+        keep = np.flatnonzero(pd.notna(arr) & (arr != ""))
+        spos = keep.astype(np.int64)
+        scodes, suniq = pd.factorize(arr[keep])
+    elif isinstance(st, str) and st:
+        spos, scodes, suniq = vpos, np.zeros(len(vpos), np.int64), np.array([st], dtype=object)
+    else:
+        spos, scodes, suniq = np.empty(0, np.int64), np.empty(0, np.int64), np.array([], dtype=object)
+    if spos.size:
+        ok = scodes >= 0
+        spos, scodes = spos[ok], scodes[ok]
+        if not (spos[1:] > spos[:-1]).all():
+            order = np.argsort(spos, kind="stable")
+            spos, scodes = spos[order], scodes[order]
+
+    # union of valued and flagged cells, kept sorted by an O(n) insert
+    pos, values = vpos, vals
+    if spos.size:
+        at = np.searchsorted(vpos, spos)
+        found = at < len(vpos)
+        found[found] = vpos[at[found]] == spos[found]
+        extra = spos[~found]
+        if extra.size:
+            ins = at[~found]
+            pos = np.insert(vpos, ins, extra)
+            values = np.insert(vals, ins, np.nan)
+    if pos.size and (pos[0] < 0 or pos[-1] >= total):
+        raise EurostatPayloadError(dataset, f"JSON-stat cell position out of range (cube has {total} cells)")
+    row_flag = np.full(len(pos), -1, dtype=np.int64)
+    if spos.size:
+        row_flag[np.searchsorted(pos, spos)] = scodes
+
+    coords = np.unravel_index(pos, sizes) if sizes else ()
+    dims: list[tuple[str, Any]] = []
+    time_col = None
+    role_time = {str(t).lower() for t in (doc.get("role") or {}).get("time", [])}
+    for name, codes, c in zip(ids, cats, coords, strict=True):
+        lname = name.lower()
+        if lname in _TIME_IDS or (time_col is None and lname in role_time):
+            time_col = _take([normalise_period(x) for x in codes], c)
+        else:
+            dims.append((lname, _take(codes, c)))
+    if time_col is None:
+        time_col = _const(None, len(pos))
+    obs, conf = _flag_columns([str(u) for u in suniq], row_flag)
+    return _frame(dataset, dims, time_col, values, obs, conf, _iso_updated(doc.get("updated")))
+
+
+# --------------------------------------------------------------------------------------------- TSV
+def _read_strings(body: bytes, names: list[str], skip: int, delimiter: str, quote: str | bool) -> pa.Table:
+    return pcsv.read_csv(
+        pa.py_buffer(body),
+        read_options=pcsv.ReadOptions(column_names=names, skip_rows=skip, block_size=1 << 24),
+        parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char=quote),
+        convert_options=pcsv.ConvertOptions(
+            column_types={n: pa.large_string() for n in names}, strings_can_be_null=False
+        ),
+    )
+
+
+def decode_tsv(body: bytes, dataset: str | None = None) -> pd.DataFrame:
+    """Decode an SDMX 2.1 TSV body (``freq,unit,geo\\TIME_PERIOD<TAB>2000 <TAB>…``) into the long table."""
+    header = body.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
+    fields = header.split("\t")
+    key_head = fields[0]
+    dim_part = key_head.split("\\", 1)[0]
+    dim_names = [d.strip().lower() for d in dim_part.split(",")]
+    periods = [normalise_period(p) for p in fields[1:]]
+    n_dims, n_per = len(dim_names), len(periods)
+    if not n_per:
+        raise EurostatPayloadError(dataset, "TSV header has no time periods")
+    names = [f"c{i}" for i in range(n_per + 1)]
+    try:
+        tbl = _read_strings(body, names, 1, "\t", False)
+    except pa.ArrowInvalid as exc:
+        raise EurostatPayloadError(
+            dataset, f"malformed or truncated TSV ({one_line(exc, 160)})", kind="truncated"
+        ) from exc
+    n_series = tbl.num_rows
+    keys = tbl.column(0).combine_chunks()
+    parts = pc.split_pattern(keys, ",")
+    if n_series and (
+        pc.min(pc.list_value_length(parts)).as_py() != n_dims
+        or pc.max(pc.list_value_length(parts)).as_py() != n_dims
+    ):
+        raise EurostatPayloadError(dataset, f"TSV series keys do not all have {n_dims} dimensions")
+    # series-major cells: cell k = s * n_per + p
+    cells = pa.concat_arrays([tbl.column(i + 1).combine_chunks() for i in range(n_per)])
+    perm = np.arange(n_series, dtype=np.int64)[:, None] + np.arange(n_per, dtype=np.int64)[None, :] * n_series
+    cells = cells.take(pa.array(perm.ravel()))
+    m = pc.extract_regex(cells, _CELL_RE)
+    if m.null_count:
+        raise EurostatPayloadError(dataset, "TSV has a cell that is not 'value flags'")
+    v, f = m.field("v"), m.field("f")
+    missing = pc.or_(pc.equal(v, ":"), pc.equal(v, ""))
+    keep = pc.or_(pc.invert(missing), pc.not_equal(f, "")).to_numpy(zero_copy_only=False)
+    idx = np.flatnonzero(keep)
+    v, f, missing = v.take(idx), f.take(idx), missing.take(idx)
+    try:
+        values = pc.cast(pc.if_else(missing, pa.scalar(None, pa.large_string()), v), pa.float64())
+    except pa.ArrowInvalid as exc:
+        raise EurostatPayloadError(dataset, f"TSV has a non-numeric value ({one_line(exc, 120)})") from exc
+    series, per = np.divmod(idx, n_per)
+    enc = pc.dictionary_encode(pc.if_else(pc.equal(f, ""), pa.scalar(None, pa.large_string()), f))
+    fcodes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    obs, conf = _flag_columns(enc.dictionary.to_pylist(), fcodes)
+    sidx = pa.array(series)
+    dims = [
+        (name, pd.array(pc.list_element(parts, i).take(sidx), dtype="str"))
+        for i, name in enumerate(dim_names)
+    ]
+    dims = [d for d in dims if d[0] not in _TIME_IDS]
+    time_col = _take(periods, per)
+    return _frame(dataset, dims, time_col, values.to_numpy(zero_copy_only=False), obs, conf, None)
+
+
+# --------------------------------------------------------------------------------------------- SDMX-CSV
+def decode_sdmx_csv(body: bytes, dataset: str | None = None) -> pd.DataFrame:
+    """Decode an SDMX-CSV body (``DATAFLOW, LAST UPDATE, <dims>, TIME_PERIOD, OBS_VALUE, OBS_FLAG, …``)."""
+    header = body.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
+    cols = [c.strip().strip('"') for c in header.split(",")]
+    try:
+        tbl = _read_strings(body, cols, 1, ",", '"')
+    except pa.ArrowInvalid as exc:
+        raise EurostatPayloadError(
+            dataset, f"malformed or truncated SDMX-CSV ({one_line(exc, 160)})", kind="truncated"
+        ) from exc
+    upper = [c.upper() for c in cols]
+    special = {"DATAFLOW", "LAST UPDATE", "TIME_PERIOD", "OBS_VALUE", "OBS_FLAG", "CONF_STATUS"}
+    if "TIME_PERIOD" not in upper or "OBS_VALUE" not in upper:
+        raise EurostatPayloadError(dataset, "SDMX-CSV without TIME_PERIOD/OBS_VALUE columns")
+    col = {u: tbl.column(i).combine_chunks() for i, u in enumerate(upper)}
+    n = tbl.num_rows
+    if dataset is None and n and "DATAFLOW" in col:
+        m = re.search(r":([^(]+)", col["DATAFLOW"][0].as_py())
+        dataset = m.group(1).lower() if m else None
+    raw_v = col["OBS_VALUE"]
+    empty = pa.scalar(None, pa.large_string())
+    try:
+        values = pc.cast(pc.if_else(pc.equal(raw_v, ""), empty, raw_v), pa.float64()).to_numpy(
+            zero_copy_only=False
+        )
+    except pa.ArrowInvalid as exc:
+        raise EurostatPayloadError(
+            dataset, f"SDMX-CSV has a non-numeric value ({one_line(exc, 120)})"
+        ) from exc
+    flag = col.get("OBS_FLAG", pa.array([""] * n, pa.large_string()))
+    conf = col.get("CONF_STATUS", pa.array([""] * n, pa.large_string()))
+    joined = pc.binary_join_element_wise(flag, conf, pa.scalar("|", pa.large_string()))
+    joined = pc.if_else(pc.equal(joined, "|"), empty, joined)
+    enc = pc.dictionary_encode(joined)
+    fcodes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    obs_col, conf_col = _flag_columns(enc.dictionary.to_pylist(), fcodes)
+    dims = [
+        (c.lower(), pd.array(col[u], dtype="str"))
+        for c, u in zip(cols, upper, strict=True)
+        if u not in special
+    ]
+    penc = pc.dictionary_encode(col["TIME_PERIOD"])
+    time_col = _take(
+        [normalise_period(p) for p in penc.dictionary.to_pylist()],
+        penc.indices.to_numpy(zero_copy_only=False),
+    )
+    updated = None
+    if "LAST UPDATE" in col and n:
+        try:
+            dt = datetime.strptime(col["LAST UPDATE"][0].as_py().strip(), "%d/%m/%y %H:%M:%S")
+            updated = dt.replace(tzinfo=_LUX).isoformat()
+        except ValueError:
+            updated = None
+    return _frame(dataset, dims, time_col, values, obs_col, conf_col, updated)

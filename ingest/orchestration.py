@@ -1,0 +1,127 @@
+"""Everything the DAG files need: constants, default args, callbacks and thin task callables.
+
+Kept light: importing this module (at DAG parse time) imports no pandas, GX or dbt; each callable imports its
+stage inside the function body.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+
+log = logging.getLogger("ss4gl")
+
+DAG_ID = "ss4gl_nightly"
+OWNER = "ss4gl-data-engineering"
+TAGS = ["ss4gl", "nightly", "eurostat", "surveys", "dbt"]
+TIMEZONE = "Europe/Brussels"
+# Eurostat publishes at 11:00 and 23:00 CET; run after the night release.
+NIGHTLY_CRON = "30 1 * * *"
+EUROSTAT_POOL = "eurostat"
+WAREHOUSE_CONN_ID = "warehouse"
+
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 0,  # only network tasks retry (NETWORK_RETRIES); validation failures never do
+    "depends_on_past": False,
+}
+NETWORK_RETRIES = {
+    "retries": 3,
+    "retry_delay": timedelta(seconds=int(os.environ.get("SS4GL_RETRY_DELAY_SECONDS", "60"))),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+RAW_ASSETS = {
+    "eurostat": "ss4gl://warehouse/raw/eurostat_observations",
+    "surveys": "ss4gl://warehouse/raw/surveys",
+}
+MARTS_ASSET = "ss4gl://warehouse/marts"
+
+
+def _ctx(context: dict):
+    from ingest.tasks.common import RunContext
+
+    return RunContext.from_airflow(context)
+
+
+def alert(context: dict) -> None:
+    """One readable alert per failed task: always logged; posted to ALERT_WEBHOOK_URL when configured."""
+    ti = context.get("task_instance") or context.get("ti")
+    exc = context.get("exception")
+    reason = str(exc).strip().splitlines()[0] if exc else "unknown reason"
+    message = (
+        f"ALERT {getattr(ti, 'dag_id', DAG_ID)}.{getattr(ti, 'task_id', '?')} failed "
+        f"(run {context.get('run_id')}, try {getattr(ti, 'try_number', '?')}): {reason}"
+    )
+    log.error(message)
+    url = os.environ.get("ALERT_WEBHOOK_URL")
+    if url:
+        import requests
+
+        try:
+            requests.post(url, json={"text": message}, timeout=10)
+        except requests.RequestException as post_exc:
+            log.error("alert webhook %s unreachable: %s", url.split("?")[0], post_exc)
+
+
+# ------------------------------------------------------------------------------------------- task callables
+def eurostat_plan(**context) -> list[str]:
+    from ingest.tasks import eurostat
+
+    return eurostat.plan(_ctx(context))
+
+
+def eurostat_extract(dataset: str, **context) -> dict:
+    from ingest.tasks import eurostat
+
+    return eurostat.extract(_ctx(context), dataset)
+
+
+def eurostat_validate(**context) -> dict:
+    from ingest.tasks import eurostat, gate
+
+    return gate.validate(_ctx(context), eurostat.SOURCE, eurostat.prepare)
+
+
+def eurostat_load(**context) -> dict:
+    from ingest.tasks import eurostat, gate
+
+    return gate.load(_ctx(context), eurostat.SOURCE, after_load=eurostat.remember_loaded)
+
+
+def surveys_extract(**context) -> dict:
+    from ingest.tasks import surveys
+
+    return surveys.extract(_ctx(context))
+
+
+def surveys_validate(**context) -> dict:
+    from ingest.tasks import gate, surveys
+
+    return gate.validate(_ctx(context), surveys.SOURCE, surveys.prepare, on_quarantine=surveys.write_reason)
+
+
+def surveys_load(**context) -> dict:
+    from ingest.tasks import gate, surveys
+
+    return gate.load(_ctx(context), surveys.SOURCE)
+
+
+def migrate_warehouse(**context) -> list[str]:
+    from ingest.warehouse import migrate
+
+    return migrate()
+
+
+def dbt_build(**context) -> dict:
+    from ingest.tasks import transform
+
+    return transform.build(_ctx(context))
+
+
+def publish(**context) -> dict:
+    from ingest.tasks import publish as pub
+
+    return pub.publish(_ctx(context))

@@ -1,0 +1,291 @@
+"""Load the survey contract, code lists, reference lists and codebooks (all data files, no code per layout)."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingest.config import Catalogue
+
+HERE = Path(__file__).resolve().parent
+CONTRACT_DIR = HERE / "contract"
+CODEBOOK_DIR = HERE / "codebooks"
+REFERENCE_DIR = HERE / "reference"
+
+FIELD_TYPES = {"string", "integer", "decimal", "boolean", "code", "likert", "multi_code", "text", "date"}
+LIKERT_MIN, LIKERT_MAX = 1, 5
+_TARGET_RE = re.compile(r"^(?P<field>[a-z0-9_]+)(?:\[(?P<code>[a-z0-9_]+)\])?$")
+
+
+def norm(text: object) -> str:
+    """Normalised header / label for matching: no BOM, collapsed whitespace, case-folded."""
+    return " ".join(str(text).replace("\ufeff", "").replace("\u00a0", " ").split()).casefold()
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str
+    required: bool = False
+    codes: tuple[str, ...] = ()
+    per: str | None = None
+    personal: str | None = None
+    min: float | None = None
+    max: float | None = None
+    max_items: int | None = None
+    wave: bool = False
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    name: str
+    kind: str  # "table" or "keyvalue"
+    fields: dict[str, FieldSpec]
+    key: tuple[str, ...] = ()
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Contract:
+    instrument: str
+    version: int
+    sections: dict[str, SectionSpec]
+    tables: dict[str, dict[str, Any]]
+    code_lists: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a source column goes: a contract field, optionally one code of it (``importance[digitalisation]``)."""
+
+    field: str
+    code: str | None = None
+    derive: str | None = None
+
+
+@dataclass
+class CodebookSection:
+    name: str
+    columns: dict[str, Target]  # normalised header -> target
+    headers: dict[str, str]  # normalised header -> header as written in the codebook
+    sheet: str | None = None
+    label: str | None = None  # section label in a long CSV
+    label_column: str | None = None
+    value_column: str | None = None
+    multi_separator: str = ";"
+
+
+@dataclass
+class Codebook:
+    id: str
+    version: int
+    instrument: str
+    layout: str  # csv | csv_long | xlsx | json
+    language: str
+    sections: dict[str, CodebookSection]
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    records: str | None = None  # json: key holding the record list
+    long_columns: dict[str, str] = field(default_factory=dict)
+    ignore: tuple[str, ...] = ()
+    labels: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def family(self) -> str:
+        return "csv" if self.layout in ("csv", "csv_long") else self.layout
+
+    def ignored(self, header: str) -> bool:
+        return any(fnmatch.fnmatchcase(norm(header), norm(p)) for p in self.ignore)
+
+    def label_map(self, kind: str) -> dict[str, Any]:
+        """Normalised label -> canonical value for ``boolean``, ``likert`` or a code list name."""
+        if kind == "boolean" or kind.startswith("likert"):
+            src = self.labels.get(kind)
+        else:
+            src = self.labels.get("codes", {}).get(kind)
+        return {norm(k): v for k, v in (src or {}).items()}
+
+    @property
+    def missing_labels(self) -> set[str]:
+        return {norm(x) for x in self.labels.get("missing", [])}
+
+
+def _field(name: str, raw: dict) -> FieldSpec:
+    if raw["type"] not in FIELD_TYPES:
+        raise ValueError(f"field {name}: unknown type {raw['type']!r}")
+    codes = raw.get("codes", ())
+    return FieldSpec(
+        name=name,
+        type=raw["type"],
+        required=bool(raw.get("required", False)),
+        codes=tuple([codes] if isinstance(codes, str) else codes),
+        per=raw.get("per"),
+        personal=raw.get("personal"),
+        min=raw.get("min"),
+        max=raw.get("max"),
+        max_items=raw.get("max_items"),
+        wave=bool(raw.get("wave", False)),
+    )
+
+
+@cache
+def code_lists() -> dict[str, tuple[str, ...]]:
+    raw = yaml.safe_load((CONTRACT_DIR / "codes.yml").read_text(encoding="utf-8"))
+    return {k: tuple(v) for k, v in raw["code_lists"].items()}
+
+
+@cache
+def load_contract(instrument: str) -> Contract:
+    path = CONTRACT_DIR / f"{instrument}.yml"
+    if not path.is_file():
+        raise KeyError(instrument)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    sections = {
+        name: SectionSpec(
+            name=name,
+            kind=s.get("kind", "table"),
+            fields={f: _field(f, spec) for f, spec in s["fields"].items()},
+            key=tuple(s.get("key", ())),
+            optional=bool(s.get("optional", False)),
+        )
+        for name, s in raw["sections"].items()
+    }
+    return Contract(raw["instrument"], int(raw["version"]), sections, raw["tables"], code_lists())
+
+
+def contract_instruments() -> list[str]:
+    return sorted(p.stem for p in CONTRACT_DIR.glob("*.yml") if p.stem != "codes")
+
+
+@cache
+def nuts3_reference() -> dict[str, str]:
+    """NUTS-3 code -> its NUTS-2 region."""
+    with (REFERENCE_DIR / "nuts3.csv").open(encoding="utf-8", newline="") as fh:
+        return {r["code"]: r["nuts2"] for r in csv.DictReader(fh)}
+
+
+@cache
+def nace_reference() -> frozenset[str]:
+    with (REFERENCE_DIR / "nace_rev2.csv").open(encoding="utf-8", newline="") as fh:
+        return frozenset(r["code"] for r in csv.DictReader(fh))
+
+
+def allowed_codes(list_name: str, cluster: str, catalogue: Catalogue) -> set[str]:
+    """Allowed canonical codes of a list; nuts3 depends on the cluster's NUTS-2 regions."""
+    if list_name == "clusters":
+        return {c.id for c in catalogue.clusters}
+    if list_name == "nuts3":
+        regions = set(catalogue.cluster(cluster).regions)
+        return {code for code, nuts2 in nuts3_reference().items() if any(code.startswith(r) for r in regions)}
+    if list_name == "nace":
+        return set(nace_reference())
+    return set(code_lists()[list_name])
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = (
+            _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        )
+    return out
+
+
+def _parse_target(raw: Any) -> Target:
+    if isinstance(raw, dict):
+        t = _parse_target(raw["field"])
+        return Target(t.field, t.code, raw.get("derive"))
+    m = _TARGET_RE.match(str(raw))
+    if not m:
+        raise ValueError(f"bad codebook target {raw!r}")
+    return Target(m["field"], m["code"])
+
+
+def _expand(columns: dict[str, Any], repeat: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Expand ``{service}`` templates over the codebook's ``repeat`` token -> code maps."""
+    out: dict[str, Any] = {}
+    for header, target in columns.items():
+        names = [n for n in repeat if "{" + n + "}" in str(header)]
+        if not names:
+            out[header] = target
+            continue
+        name = names[0]
+        for token, code in repeat[name].items():
+            h = str(header).replace("{" + name + "}", str(token))
+            if isinstance(target, dict):
+                out[h] = {**target, "field": target["field"].replace("{" + name + "}", code)}
+            else:
+                out[h] = str(target).replace("{" + name + "}", code)
+    return out
+
+
+def _codebook(raw: dict, path: Path) -> Codebook:
+    repeat = raw.get("repeat", {})
+    sections = {}
+    for name, s in raw["sections"].items():
+        cols = _expand(s.get("columns", {}), repeat)
+        sections[name] = CodebookSection(
+            name=name,
+            columns={norm(h): _parse_target(t) for h, t in cols.items()},
+            headers={norm(h): str(h) for h in cols},
+            sheet=s.get("sheet"),
+            label=s.get("label"),
+            label_column=s.get("label_column"),
+            value_column=s.get("value_column"),
+            multi_separator=s.get("multi_separator", ";"),
+        )
+    return Codebook(
+        id=raw["id"],
+        version=int(raw.get("version", 1)),
+        instrument=raw["instrument"],
+        layout=raw["layout"],
+        language=raw.get("language", "en"),
+        sections=sections,
+        encoding=raw.get("encoding", "utf-8"),
+        delimiter=raw.get("delimiter", ","),
+        records=raw.get("records"),
+        long_columns=raw.get("long_columns", {}),
+        ignore=tuple(raw.get("ignore", ())),
+        labels=raw.get("labels", {}),
+        path=path,
+    )
+
+
+@cache
+def load_codebooks(directory: Path = CODEBOOK_DIR) -> tuple[Codebook, ...]:
+    """All codebooks; ``extends: <id>`` inherits another codebook's keys (deep merge)."""
+    raws = {}
+    for p in sorted(Path(directory).glob("*.yml")):
+        r = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raws[r["id"]] = (r, p)
+
+    def resolved(cid: str, seen: tuple[str, ...] = ()) -> dict:
+        r, _ = raws[cid]
+        if "extends" not in r:
+            return r
+        if r["extends"] in seen:
+            raise ValueError(f"codebook {cid}: extends cycle")
+        base = resolved(r["extends"], (*seen, cid))
+        merged = _merge({k: v for k, v in base.items() if k != "id"}, r)
+        merged.pop("extends", None)
+        return merged
+
+    return tuple(
+        _codebook(resolved(cid), p) for cid, (_, p) in raws.items() if not raws[cid][0].get("abstract")
+    )
+
+
+def codebook(codebook_id: str) -> Codebook:
+    for cb in load_codebooks():
+        if cb.id == codebook_id:
+            return cb
+    raise KeyError(codebook_id)

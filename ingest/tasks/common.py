@@ -1,0 +1,121 @@
+"""What every source shares: the run context, batch bookkeeping in ``audit``, staging of validated batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ingest.config import staging_dir
+
+log = logging.getLogger("ss4gl")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    logical_date: str  # YYYY-MM-DD
+
+    @classmethod
+    def from_airflow(cls, context: dict) -> RunContext:
+        ld = context.get("logical_date") or context.get("data_interval_end") or context["dag_run"].run_after
+        return cls(run_id=context["run_id"], logical_date=ld.date().isoformat())
+
+
+@dataclass
+class Batch:
+    """One unit of validate-then-load: a Eurostat dataset payload or one survey file (JSON-serialisable)."""
+
+    source: str
+    object: str  # dataset code or inbox path
+    sha256: list[str]
+    meta: dict = field(default_factory=dict)
+    status: str = "received"
+    reason: str | None = None
+    rows: int | None = None
+
+    @property
+    def batch_id(self) -> str:
+        digest = hashlib.sha256("".join(self.sha256).encode()).hexdigest()[:16]
+        return f"{self.source}:{self.object}:{digest}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Batch:
+        return cls(**d)
+
+
+def stage_path(batch: Batch, table: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", batch.batch_id)
+    path = staging_dir() / f"{safe}__{table}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record_fetch(cur, ctx: RunContext, source: str, obj: str, url: str | None, status: int | None,
+                 sha: str, size: int) -> None:
+    cur.execute(
+        "insert into audit.fetches (run_id, logical_date, source, object, url, http_status, sha256, size_bytes)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (ctx.run_id, ctx.logical_date, source, obj, url, status, sha, size),
+    )
+
+
+def record_check(cur, ctx: RunContext, source: str, obj: str, decision: str, reason: str,
+                 toc_last_update=None, source_updated_at=None) -> None:
+    cur.execute(
+        "insert into audit.dataset_checks (run_id, logical_date, source, object, decision, reason,"
+        " toc_last_update, source_updated_at) values (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " on conflict (run_id, source, object) do update set decision = excluded.decision,"
+        " reason = excluded.reason, toc_last_update = excluded.toc_last_update,"
+        " source_updated_at = excluded.source_updated_at, checked_at = now()",
+        (ctx.run_id, ctx.logical_date, source, obj, decision, reason, toc_last_update, source_updated_at),
+    )
+
+
+def record_batch(cur, ctx: RunContext, batch: Batch, rows_loaded: int | None = None) -> None:
+    cur.execute(
+        "insert into audit.batches (batch_id, source, object, sha256, run_id, logical_date, status, reason,"
+        " rows_parsed, rows_loaded, meta) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " on conflict (batch_id) do update set status = excluded.status, reason = excluded.reason,"
+        " run_id = excluded.run_id, logical_date = excluded.logical_date,"
+        " rows_parsed = excluded.rows_parsed, rows_loaded = coalesce(excluded.rows_loaded, audit.batches.rows_loaded),"
+        " meta = excluded.meta, updated_at = now()",
+        (batch.batch_id, batch.source, batch.object, batch.sha256, ctx.run_id, ctx.logical_date, batch.status,
+         batch.reason, batch.rows, rows_loaded, json.dumps(batch.meta, default=str)),
+    )
+
+
+def record_quarantine(cur, batch: Batch, problems: list[dict]) -> None:
+    """Store machine-readable reasons (code, severity, message, file, row, column, expected, found)."""
+    cur.execute("delete from audit.quarantine where batch_id = %s", (batch.batch_id,))
+    for p in problems:
+        cur.execute(
+            "insert into audit.quarantine (batch_id, source, object, code, severity, message, file, row_number,"
+            " column_name, expected, found) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (batch.batch_id, batch.source, batch.object, p.get("code", "invalid"), p.get("severity", "error"),
+             p["message"], p.get("file"), p.get("row"), p.get("column"),
+             _text(p.get("expected")), _text(p.get("found"))),
+        )
+
+
+def _text(v) -> str | None:
+    if v is None:
+        return None
+    return v if isinstance(v, str) else json.dumps(v, default=str)
+
+
+def run_batches(cur, ctx: RunContext, source: str, status: str) -> list[Batch]:
+    """Batches of this run and source in a given status (the hand-over between tasks)."""
+    cur.execute(
+        "select source, object, sha256, meta, status, reason, rows_parsed from audit.batches"
+        " where run_id = %s and source = %s and status = %s order by object",
+        (ctx.run_id, source, status),
+    )
+    return [Batch(source=s, object=o, sha256=list(sha), meta=m or {}, status=st, reason=r, rows=n)
+            for s, o, sha, m, st, r, n in cur.fetchall()]

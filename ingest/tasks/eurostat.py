@@ -1,0 +1,180 @@
+"""Eurostat stage of the nightly run: plan (change detection) → extract + archive → validate → load."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+
+from ingest.archive import Archive, Received
+from ingest.config import Catalogue, EurostatDataset, load_catalogue
+from ingest.tasks.common import Batch, RunContext, log, record_batch, record_check, record_fetch
+from ingest.warehouse import connect
+
+SOURCE = "eurostat"
+NON_DIMENSION_COLUMNS = ("dataset", "time", "value", "obs_status", "conf_status", "source_updated_at")
+
+
+def _client(on_response=None):
+    from ingest.eurostat.client import EurostatClient
+
+    cfg = load_catalogue().eurostat
+    return EurostatClient(cfg["base_url"], on_response=on_response, timeout=cfg.get("timeout_seconds", 60))
+
+
+def _archiving(ctx: RunContext, obj: str, archive: Archive, sink: list[tuple[Received, str]]):
+    def on_response(item: Received) -> None:
+        sink.append((item, archive.put(item)))
+
+    return on_response
+
+
+def _record_fetches(ctx: RunContext, obj: str, sink: list[tuple[Received, str]]) -> None:
+    if not sink:
+        return
+    with connect() as conn, conn.cursor() as cur:
+        for item, sha in sink:
+            record_fetch(cur, ctx, SOURCE, obj, item.url, item.status, sha, len(item.body))
+    conn.close()
+
+
+def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
+    """Read the table of contents once; return the datasets to fetch and record why each is fetched or skipped."""
+    catalogue = catalogue or load_catalogue()
+    archive, sink = Archive(), []
+    try:
+        toc = _client(_archiving(ctx, "toc", archive, sink)).toc()
+    finally:
+        _record_fetches(ctx, "toc", sink)
+    conn = connect()
+    to_fetch: list[str] = []
+    with conn, conn.cursor() as cur:
+        cur.execute("select object, toc_last_update from audit.source_state where source = %s", (SOURCE,))
+        loaded = dict(cur.fetchall())
+        for ds in catalogue.datasets:
+            entry = toc.get(ds.code)
+            toc_date: date | None = getattr(entry, "last_update_data", None) if entry else None
+            if entry is None:
+                decision, reason = "fetch", "not listed in the table of contents: fetching to check"
+            elif ds.code not in loaded:
+                decision, reason = "fetch", "never loaded"
+            elif toc_date is None or loaded[ds.code] is None or toc_date > loaded[ds.code]:
+                decision, reason = "fetch", f"table of contents shows an update on {toc_date} (loaded: {loaded[ds.code]})"
+            else:
+                decision, reason = "skip", f"unchanged since last load (table of contents: {toc_date})"
+            record_check(cur, ctx, SOURCE, ds.code, decision, reason, toc_last_update=toc_date)
+            log.info("eurostat %s: %s (%s)", ds.code, decision, reason)
+            if decision == "fetch":
+                to_fetch.append(ds.code)
+    conn.close()
+    return to_fetch
+
+
+def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> dict:
+    """Fetch one dataset (every part), archive every body as received, register the batch as received."""
+    catalogue = catalogue or load_catalogue()
+    ds: EurostatDataset = catalogue.dataset(code)
+    archive, sink = Archive(), []
+    try:
+        parts = _client(_archiving(ctx, code, archive, sink)).fetch_jsonstat(
+            code, ds.filters, catalogue.geo_codes(ds), catalogue.eurostat.get("since_time_period")
+        )
+    finally:
+        _record_fetches(ctx, code, sink)
+    shas = [archive.put(p) for p in parts]  # already stored: put() is idempotent and records provenance
+    batch = Batch(source=SOURCE, object=code, sha256=shas)
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "select toc_last_update from audit.dataset_checks where run_id = %s and source = %s and object = %s",
+            (ctx.run_id, SOURCE, code),
+        )
+        row = cur.fetchone()
+        batch.meta["toc_last_update"] = row[0].isoformat() if row and row[0] else None
+        record_batch(cur, ctx, batch)
+    conn.close()
+    return {"batch_id": batch.batch_id, "parts": len(shas), "bytes": sum(len(p.body) for p in parts)}
+
+
+def decode_batch(batch: Batch, archive: Archive | None = None) -> pd.DataFrame:
+    """Decode every archived part of a batch (no network) into one long table."""
+    from ingest.eurostat.decode import decode
+
+    archive = archive or Archive()
+    frames = [decode(archive.get(sha), batch.object) for sha in batch.sha256]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def dimension_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in NON_DIMENSION_COLUMNS]
+
+
+def to_raw_rows(frame: pd.DataFrame, batch_id: str) -> pd.DataFrame:
+    """The decoded long table in the shape of raw.eurostat_observations (dims as JSON and a series key)."""
+    dims = [c for c in dimension_columns(frame) if c != "geo"]
+    if dims:
+        codes, uniques = pd.MultiIndex.from_frame(frame[dims].astype(str)).factorize()
+        keys = [",".join(f"{d}={v}" for d, v in zip(dims, u, strict=True)) for u in uniques]
+        docs = [json.dumps(dict(zip(dims, u, strict=True)), separators=(",", ":")) for u in uniques]
+        series_key = pd.Series(keys, dtype=object).take(codes).to_numpy()
+        dims_json = pd.Series(docs, dtype=object).take(codes).to_numpy()
+    else:
+        series_key, dims_json = "", "{}"
+    return pd.DataFrame(
+        {
+            "dataset": frame["dataset"].to_numpy(),
+            "series_key": series_key,
+            "dims": dims_json,
+            "geo": frame["geo"].to_numpy(),
+            "time": frame["time"].to_numpy(),
+            "value": frame["value"].to_numpy(),
+            "obs_status": frame["obs_status"].to_numpy(),
+            "conf_status": frame["conf_status"].to_numpy(),
+            "source_updated_at": frame["source_updated_at"].to_numpy(),
+            "batch_id": batch_id,
+        }
+    )
+
+
+def validation_context(batch: Batch, frame: pd.DataFrame, archive: Archive | None = None) -> dict:
+    """Dataset metadata the Eurostat suite needs (code lists, OBS_COUNT), read from the archived payload."""
+    from ingest.eurostat.decode import payload_metadata
+
+    archive = archive or Archive()
+    meta = [payload_metadata(archive.get(sha)) for sha in batch.sha256]
+    code_lists: dict[str, list[str]] = {}
+    for m in meta:
+        for dim, codes in (m.get("code_lists") or {}).items():
+            code_lists.setdefault(dim, [])
+            code_lists[dim] = sorted(set(code_lists[dim]) | set(codes))
+    obs_counts = [m.get("obs_count") for m in meta]
+    ctx = {"dataset": batch.object, "code_lists": code_lists, "dimensions": dimension_columns(frame)}
+    if obs_counts and all(c is not None for c in obs_counts):
+        ctx["obs_count"] = sum(obs_counts)
+    return ctx
+
+
+def prepare(batch: Batch):
+    """Decode an archived Eurostat batch into the raw table and its GX check (gate.Prepared)."""
+    from ingest.eurostat.errors import EurostatPayloadError
+    from ingest.tasks.gate import BatchRejected, Prepared
+
+    try:
+        frame = decode_batch(batch)
+    except EurostatPayloadError as exc:
+        raise BatchRejected([{"code": "not_data", "message": str(exc), "file": batch.object}]) from None
+    return Prepared(
+        tables={"eurostat_observations": to_raw_rows(frame, batch.batch_id)},
+        checks=[("eurostat_observations", frame, validation_context(batch, frame))],
+        partition={"dataset": batch.object},
+    )
+
+
+def remember_loaded(cur, batch: Batch) -> None:
+    """After a successful load: the state change detection compares the next table of contents with."""
+    cur.execute(
+        "insert into audit.source_state (source, object, batch_id, toc_last_update) values (%s, %s, %s, %s)"
+        " on conflict (source, object) do update set batch_id = excluded.batch_id,"
+        " toc_last_update = excluded.toc_last_update, loaded_at = now()",
+        (SOURCE, batch.object, batch.batch_id, batch.meta.get("toc_last_update")),
+    )

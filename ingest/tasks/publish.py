@@ -1,0 +1,125 @@
+"""Publish stage: the run summary in ``audit.run_summaries`` (what ``make run`` prints)."""
+
+from __future__ import annotations
+
+import json
+
+from psycopg2 import sql
+
+from ingest.config import state_dir
+from ingest.tasks.common import RunContext
+from ingest.warehouse import connect, redact, warehouse_url
+
+DAG_ID = "ss4gl_nightly"
+
+
+class RunHadProblems(RuntimeError):
+    """Raised after the summary is written when batches were quarantined or failed."""
+
+
+def _table_exists(cur, qualified: str) -> bool:
+    cur.execute("select to_regclass(%s) is not null", (qualified,))
+    return cur.fetchone()[0]
+
+
+def collect(cur, ctx: RunContext) -> dict:
+    sources: dict[str, dict] = {}
+    cur.execute(
+        "select source, count(*), coalesce(sum(size_bytes), 0) from audit.fetches where run_id = %s group by source",
+        (ctx.run_id,),
+    )
+    for source, n, size in cur.fetchall():
+        sources.setdefault(source, {}).update(archived_objects=n, archived_bytes=int(size))
+    cur.execute(
+        "select source, decision, count(*) from audit.dataset_checks where run_id = %s group by 1, 2", (ctx.run_id,)
+    )
+    for source, decision, n in cur.fetchall():
+        sources.setdefault(source, {}).setdefault("decisions", {})[decision] = n
+    cur.execute(
+        "select source, status, count(*), coalesce(sum(rows_parsed), 0), coalesce(sum(rows_loaded), 0)"
+        " from audit.batches where run_id = %s group by 1, 2",
+        (ctx.run_id,),
+    )
+    for source, status, n, parsed, loaded in cur.fetchall():
+        s = sources.setdefault(source, {})
+        s.setdefault("batches", {})[status] = n
+        s["rows_validated"] = s.get("rows_validated", 0) + (int(parsed) if status in ("validated", "loaded") else 0)
+        s["rows_loaded"] = s.get("rows_loaded", 0) + int(loaded)
+    cur.execute(
+        "select b.source, b.object, q.message from audit.quarantine q join audit.batches b using (batch_id)"
+        " where b.run_id = %s and b.status = 'quarantined' and q.severity in ('error', 'critical') order by 1, 2",
+        (ctx.run_id,),
+    )
+    quarantined = [{"source": s, "object": o, "reason": m} for s, o, m in cur.fetchall()]
+    validation = {}
+    if _table_exists(cur, "audit.validation_runs"):
+        cur.execute(
+            "select suite, count(*) filter (where success), count(*) filter (where not success)"
+            " from audit.validation_runs where run_id = %s group by suite order by suite",
+            (ctx.run_id,),
+        )
+        validation = {suite: {"passed": p, "failed": f} for suite, p, f in cur.fetchall()}
+    cur.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts' order by table_name"
+    )
+    marts = {}
+    for (table,) in cur.fetchall():
+        cur.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(table)))
+        marts[table] = cur.fetchone()[0]
+    home = state_dir()
+    return {
+        "run_id": ctx.run_id,
+        "logical_date": ctx.logical_date,
+        "sources": sources,
+        "quarantined": quarantined,
+        "validation": validation,
+        "marts": marts,
+        "warehouse": redact(warehouse_url()),
+        "docs": {
+            "data_docs": str(home / "docs" / "gx" / "index.html"),
+            "dbt_docs": str(home / "dbt" / "target" / "index.html"),
+            "dashboard": str(home / "dashboard" / "index.html"),
+        },
+    }
+
+
+def publish(ctx: RunContext, failed_tasks: list[str] | None = None) -> dict:
+    conn = connect()
+    with conn, conn.cursor() as cur:
+        summary = collect(cur, ctx)
+        summary["failed_tasks"] = failed_tasks or []
+        cur.execute(
+            "insert into audit.run_summaries (run_id, dag_id, logical_date, summary) values (%s, %s, %s, %s)"
+            " on conflict (run_id) do update set summary = excluded.summary, finished_at = now()",
+            (ctx.run_id, DAG_ID, ctx.logical_date, json.dumps(summary)),
+        )
+    conn.close()
+    if summary["quarantined"] or summary["failed_tasks"]:
+        raise RunHadProblems(
+            f"run {ctx.run_id}: {len(summary['quarantined'])} batch(es) quarantined, "
+            f"failed tasks: {', '.join(summary['failed_tasks']) or 'none'}"
+        )
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """The short human summary printed at the end of ``make run``."""
+    lines = [f"ss4gl_nightly {summary['logical_date']}  (run {summary['run_id']})"]
+    for source, s in sorted(summary["sources"].items()):
+        batches = ", ".join(f"{k} {v}" for k, v in sorted(s.get("batches", {}).items())) or "no new batches"
+        decisions = ", ".join(f"{k} {v}" for k, v in sorted(s.get("decisions", {}).items()))
+        lines.append(
+            f"  {source:9} archived {s.get('archived_objects', 0)} objects ({s.get('archived_bytes', 0):,} bytes); "
+            f"rows validated {s.get('rows_validated', 0):,}, loaded {s.get('rows_loaded', 0):,}; batches: {batches}"
+            + (f"; datasets: {decisions}" if decisions else "")
+        )
+    for suite, v in summary.get("validation", {}).items():
+        lines.append(f"  validation {suite}: {v['passed']} passed, {v['failed']} failed")
+    for q in summary.get("quarantined", []):
+        lines.append(f"  QUARANTINED {q['source']} {q['object']}: {q['reason']}")
+    for mart, n in summary.get("marts", {}).items():
+        lines.append(f"  mart marts.{mart}: {n:,} rows")
+    lines.append(f"  warehouse: {summary['warehouse']}   (ss4gl warehouse psql)")
+    for name, path in summary.get("docs", {}).items():
+        lines.append(f"  {name.replace('_', ' ')}: {path}")
+    return "\n".join(lines)

