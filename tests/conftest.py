@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 warnings.filterwarnings("ignore", module="platformdirs")
 
 REPO = Path(__file__).resolve().parents[1]

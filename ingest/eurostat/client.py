@@ -35,7 +35,7 @@ from tenacity import (
 )
 
 from ingest.archive import Received
-from ingest.eurostat.decode import check_json_doc, envelope_info, sniff, unwrap
+from ingest.eurostat.decode import check_json_doc, envelope_info, not_data_xml, sniff, unwrap
 from ingest.eurostat.errors import (
     EurostatError,
     EurostatPayloadError,
@@ -147,7 +147,10 @@ class EurostatClient:
             kind = sniff(unwrap(rec.body, dataset))
             if kind != "xml":
                 return rec
-            ident, status = envelope_info(unwrap(rec.body, dataset))
+            plain = unwrap(rec.body, dataset)
+            if b"syncResponse" not in plain[:4000]:
+                raise not_data_xml(plain, dataset, "xml")  # SOAP fault or other XML, not an envelope
+            ident, status = envelope_info(plain)
             if not ident:
                 raise EurostatPayloadError(dataset, "SDMX envelope without a request id", kind="envelope")
             status = self._poll(dataset, ident, status, deadline)
@@ -235,7 +238,7 @@ class EurostatClient:
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
             wait=wait_exponential_jitter(
-                initial=self.backoff_initial * self.scale,
+                multiplier=self.backoff_initial * self.scale,
                 max=self.backoff_max * self.scale,
                 jitter=self.backoff_initial * self.scale,
             ),

@@ -12,8 +12,10 @@ Everything is vectorised (numpy / pyarrow): the cube is never densified and no P
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +35,7 @@ _TIME_IDS = ("time", "time_period")
 _GZIP_MAGIC = b"\x1f\x8b"
 _CELL_RE = r"^\s*(?P<v>\S*)\s*(?P<f>\S*)\s*$"
 _LUX = ZoneInfo("Europe/Luxembourg")
+_WORKERS = min(4, os.cpu_count() or 1)
 
 
 # --------------------------------------------------------------------------------------------- sniffing
@@ -78,7 +81,7 @@ def envelope_info(body: bytes) -> tuple[str | None, str | None]:
     return (ident.group(1) if ident else None, status.group(1) if status else None)
 
 
-def _not_data_xml(body: bytes, dataset: str | None, kind: str) -> EurostatPayloadError:
+def not_data_xml(body: bytes, dataset: str | None, kind: str) -> EurostatPayloadError:
     text = body[:4000].decode("utf-8", "replace")
     if kind == "html":
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
@@ -138,7 +141,7 @@ def decode(payload: bytes, dataset: str | None = None) -> pd.DataFrame:
     if kind == "sdmx-csv":
         return decode_sdmx_csv(body, dataset)
     if kind in ("html", "xml"):
-        raise _not_data_xml(body, dataset, kind)
+        raise not_data_xml(body, dataset, kind)
     raise EurostatPayloadError(dataset, f"unrecognised body starting with {body[:40]!r}", kind="unknown")
 
 
@@ -192,12 +195,20 @@ def _take(categories: list[str | None] | pa.Array, codes: np.ndarray) -> pd.api.
         cats = cats.cast(pa.large_string())
     codes = np.asarray(codes)
     neg = codes < 0
+    if len(codes) and neg.all():
+        return pd.array(pa.nulls(len(codes), pa.large_string()), dtype="str")
     idx = pa.array(codes, mask=neg) if neg.any() else pa.array(codes)
     return pd.array(cats.take(idx), dtype="str")
 
 
 def _const(value: str | None, n: int) -> pd.api.extensions.ExtensionArray:
-    return _take([value], np.full(n, 0 if value is not None else -1, dtype=np.int8))
+    """``value`` repeated ``n`` times (NA if None), built from raw Arrow buffers."""
+    if value is None:
+        return pd.array(pa.nulls(n, pa.large_string()), dtype="str")
+    raw = value.encode()
+    offsets = np.arange(n + 1, dtype=np.int64) * len(raw)
+    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw * n))
+    return pd.array(arr, dtype="str")
 
 
 def _frame(
@@ -297,7 +308,10 @@ def decode_jsonstat(doc: dict, dataset: str | None = None) -> pd.DataFrame:
     raw = doc.get("value")
     if isinstance(raw, dict):
         vpos = _int_keys(list(raw), dataset)
-        vals = np.array(list(raw.values()), dtype=np.float64)
+        try:
+            vals = np.fromiter(raw.values(), dtype=np.float64, count=len(raw))
+        except (TypeError, ValueError):  # null values
+            vals = np.array(list(raw.values()), dtype=np.float64)
     elif isinstance(raw, list):
         vals = np.array(raw, dtype=np.float64)
         vpos = np.arange(len(vals), dtype=np.int64)
@@ -350,18 +364,24 @@ def decode_jsonstat(doc: dict, dataset: str | None = None) -> pd.DataFrame:
     if spos.size:
         row_flag[np.searchsorted(pos, spos)] = scodes
 
-    coords = np.unravel_index(pos, sizes) if sizes else ()
-    dims: list[tuple[str, Any]] = []
-    time_col = None
+    # coordinates of size-1 dimensions are all 0: skip them in unravel_index and repeat their code
+    multi = [i for i, n in enumerate(sizes) if n > 1]
+    coords: dict[int, np.ndarray] = {}
+    if multi:
+        coords = dict(zip(multi, np.unravel_index(pos, [sizes[i] for i in multi]), strict=True))
     role_time = {str(t).lower() for t in (doc.get("role") or {}).get("time", [])}
-    for name, codes, c in zip(ids, cats, coords, strict=True):
-        lname = name.lower()
-        if lname in _TIME_IDS or (time_col is None and lname in role_time):
-            time_col = _take([normalise_period(x) for x in codes], c)
-        else:
-            dims.append((lname, _take(codes, c)))
-    if time_col is None:
-        time_col = _const(None, len(pos))
+    time_at = next((i for i, n in enumerate(ids) if n.lower() in _TIME_IDS), None)
+    if time_at is None:
+        time_at = next((i for i, n in enumerate(ids) if n.lower() in role_time), None)
+
+    def column(i: int) -> Any:
+        codes = [normalise_period(x) for x in cats[i]] if i == time_at else cats[i]
+        return _take(codes, coords[i]) if i in coords else _const(codes[0], len(pos))
+
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:  # Arrow's take releases the GIL
+        built = list(pool.map(column, range(len(ids))))
+    dims = [(ids[i].lower(), built[i]) for i in range(len(ids)) if i != time_at]
+    time_col = built[time_at] if time_at is not None else _const(None, len(pos))
     obs, conf = _flag_columns([str(u) for u in suniq], row_flag)
     return _frame(dataset, dims, time_col, values, obs, conf, _iso_updated(doc.get("updated")))
 
@@ -382,13 +402,80 @@ def decode_tsv(body: bytes, dataset: str | None = None) -> pd.DataFrame:
     """Decode an SDMX 2.1 TSV body (``freq,unit,geo\\TIME_PERIOD<TAB>2000 <TAB>…``) into the long table."""
     header = body.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
     fields = header.split("\t")
-    key_head = fields[0]
-    dim_part = key_head.split("\\", 1)[0]
-    dim_names = [d.strip().lower() for d in dim_part.split(",")]
+    dim_names = [d.strip().lower() for d in fields[0].split("\\", 1)[0].split(",")]
     periods = [normalise_period(p) for p in fields[1:]]
-    n_dims, n_per = len(dim_names), len(periods)
+    n_per = len(periods)
     if not n_per:
         raise EurostatPayloadError(dataset, "TSV header has no time periods")
+    fast = _tsv_cells_fast(body, n_per)
+    if fast is None:
+        keys, values2d, flags2d, flag_uniques = _tsv_cells_generic(body, n_per, dataset)
+    else:
+        keys, values2d, flags2d, flag_uniques = fast
+    parts = pc.split_pattern(keys, ",")
+    lengths = pc.list_value_length(parts)
+    if len(keys) and (pc.min(lengths).as_py() != len(dim_names) or pc.max(lengths).as_py() != len(dim_names)):
+        raise EurostatPayloadError(dataset, f"TSV series keys do not all have {len(dim_names)} dimensions")
+    # series-major order: cell k = s * n_per + p
+    keep = ~np.isnan(values2d) | (flags2d >= 0)
+    idx = np.flatnonzero(keep.ravel())
+    series, per = np.divmod(idx, n_per)
+    values = values2d.ravel()[idx]
+    obs, conf = _flag_columns(flag_uniques, flags2d.ravel()[idx])
+    sidx = pa.array(series)
+    dims = [
+        (name, pd.array(pc.list_element(parts, i).take(sidx), dtype="str"))
+        for i, name in enumerate(dim_names)
+        if name not in _TIME_IDS
+    ]
+    return _frame(dataset, dims, _take(periods, per), values, obs, conf, None)
+
+
+def _tsv_cells_fast(body: bytes, n_per: int) -> tuple[pa.Array, np.ndarray, np.ndarray, list] | None:
+    """Split each ``value flags`` cell at its space (one bytes.replace) so Arrow's CSV reader parses floats
+    and dictionary-encodes flags in C. None if the body does not fit (then the generic path runs)."""
+    names = ["key"] + [f"{k}{i}" for i in range(n_per) for k in ("v", "f")]
+    types: dict[str, pa.DataType] = {"key": pa.large_string()}
+    types.update({f"v{i}": pa.float64() for i in range(n_per)})
+    types.update({f"f{i}": pa.dictionary(pa.int32(), pa.string()) for i in range(n_per)})
+    try:
+        tbl = pcsv.read_csv(
+            pa.py_buffer(body.replace(b" ", b"\t")),
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False),
+            convert_options=pcsv.ConvertOptions(
+                column_types=types,
+                null_values=[":", ""],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    n = tbl.num_rows
+    values2d = np.empty((n, n_per), dtype=np.float64)
+    flags2d = np.empty((n, n_per), dtype=np.int64)
+    uniques: list[str] = []
+    lookup: dict[str, int] = {}
+    for i in range(n_per):
+        values2d[:, i] = tbl.column(f"v{i}").to_numpy()
+        out, start = flags2d[:, i], 0
+        for chunk in tbl.column(f"f{i}").chunks:
+            words = chunk.dictionary.to_pylist()
+            remap = np.array(
+                [-1 if not w else lookup.setdefault(w, len(lookup)) for w in words] + [-1], np.int64
+            )
+            codes = chunk.indices.fill_null(len(words)).to_numpy(zero_copy_only=False)
+            out[start : start + len(chunk)] = remap[codes]
+            start += len(chunk)
+    uniques = sorted(lookup, key=lookup.get)
+    return tbl.column("key").combine_chunks(), values2d, flags2d, uniques
+
+
+def _tsv_cells_generic(
+    body: bytes, n_per: int, dataset: str | None
+) -> tuple[pa.Array, np.ndarray, np.ndarray, list]:
+    """Slower, tolerant path: read cells as strings and split them with a vectorised regex."""
     names = [f"c{i}" for i in range(n_per + 1)]
     try:
         tbl = _read_strings(body, names, 1, "\t", False)
@@ -396,42 +483,22 @@ def decode_tsv(body: bytes, dataset: str | None = None) -> pd.DataFrame:
         raise EurostatPayloadError(
             dataset, f"malformed or truncated TSV ({one_line(exc, 160)})", kind="truncated"
         ) from exc
-    n_series = tbl.num_rows
-    keys = tbl.column(0).combine_chunks()
-    parts = pc.split_pattern(keys, ",")
-    if n_series and (
-        pc.min(pc.list_value_length(parts)).as_py() != n_dims
-        or pc.max(pc.list_value_length(parts)).as_py() != n_dims
-    ):
-        raise EurostatPayloadError(dataset, f"TSV series keys do not all have {n_dims} dimensions")
-    # series-major cells: cell k = s * n_per + p
-    cells = pa.concat_arrays([tbl.column(i + 1).combine_chunks() for i in range(n_per)])
-    perm = np.arange(n_series, dtype=np.int64)[:, None] + np.arange(n_per, dtype=np.int64)[None, :] * n_series
-    cells = cells.take(pa.array(perm.ravel()))
+    n = tbl.num_rows
+    cells = pa.concat_arrays([tbl.column(i + 1).combine_chunks() for i in range(n_per)])  # period-major
     m = pc.extract_regex(cells, _CELL_RE)
     if m.null_count:
         raise EurostatPayloadError(dataset, "TSV has a cell that is not 'value flags'")
     v, f = m.field("v"), m.field("f")
-    missing = pc.or_(pc.equal(v, ":"), pc.equal(v, ""))
-    keep = pc.or_(pc.invert(missing), pc.not_equal(f, "")).to_numpy(zero_copy_only=False)
-    idx = np.flatnonzero(keep)
-    v, f, missing = v.take(idx), f.take(idx), missing.take(idx)
+    null = pa.scalar(None, pa.large_string())
     try:
-        values = pc.cast(pc.if_else(missing, pa.scalar(None, pa.large_string()), v), pa.float64())
+        values = pc.cast(pc.if_else(pc.or_(pc.equal(v, ":"), pc.equal(v, "")), null, v), pa.float64())
     except pa.ArrowInvalid as exc:
         raise EurostatPayloadError(dataset, f"TSV has a non-numeric value ({one_line(exc, 120)})") from exc
-    series, per = np.divmod(idx, n_per)
-    enc = pc.dictionary_encode(pc.if_else(pc.equal(f, ""), pa.scalar(None, pa.large_string()), f))
-    fcodes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    obs, conf = _flag_columns(enc.dictionary.to_pylist(), fcodes)
-    sidx = pa.array(series)
-    dims = [
-        (name, pd.array(pc.list_element(parts, i).take(sidx), dtype="str"))
-        for i, name in enumerate(dim_names)
-    ]
-    dims = [d for d in dims if d[0] not in _TIME_IDS]
-    time_col = _take(periods, per)
-    return _frame(dataset, dims, time_col, values.to_numpy(zero_copy_only=False), obs, conf, None)
+    enc = pc.dictionary_encode(pc.if_else(pc.equal(f, ""), null, f))
+    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    values2d = values.to_numpy(zero_copy_only=False).reshape(n_per, n).T.copy()
+    flags2d = codes.reshape(n_per, n).T.copy()
+    return tbl.column(0).combine_chunks(), values2d, flags2d, enc.dictionary.to_pylist()
 
 
 # --------------------------------------------------------------------------------------------- SDMX-CSV

@@ -172,7 +172,7 @@ class ReplayServer:
     def start(self) -> ReplayServer:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="eurostat-replay", daemon=True
+                target=self._httpd.serve_forever, args=(0.05,), name="eurostat-replay", daemon=True
             )
             self._thread.start()
         return self

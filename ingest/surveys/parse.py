@@ -233,9 +233,26 @@ def _sniff_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_rows(text: str, delimiter: str) -> list[tuple[int, list[Any]]]:
+def _csv_rows(text: str, delimiter: str, pr: Problems | None = None) -> list[tuple[int, list[Any]]]:
+    """CSV records numbered from 1 (the header); malformed CSV is a file error (or no rows when scoring)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return [(i, row) for i, row in enumerate(reader, start=1)]
+    rows: list[tuple[int, list[Any]]] = []
+    try:
+        for i, row in enumerate(reader, start=1):
+            rows.append((i, row))
+    except csv.Error as exc:
+        if pr is None:
+            return rows
+        pr.error(
+            "invalid_csv",
+            f"malformed CSV ({exc})",
+            row=len(rows) + 1,
+            column="-",
+            expected="well-formed CSV",
+            found=str(exc),
+        )
+        raise FileRejected from exc
+    return rows
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict[str, Any]:
@@ -313,6 +330,12 @@ class Ctx:
             self._allowed[list_name] = allowed_codes(list_name, self.cluster, self.catalogue)
         return self._allowed[list_name]
 
+    def allowed_by_norm(self, list_name: str) -> dict[str, str]:
+        key = f"norm:{list_name}"
+        if key not in self._labels:
+            self._labels[key] = {norm(a): a for a in self.allowed(list_name)}
+        return self._labels[key]
+
     def labels(self, kind: str) -> dict[str, Any]:
         if kind not in self._labels:
             self._labels[kind] = self.cb.label_map(kind)
@@ -321,6 +344,11 @@ class Ctx:
 
 def _decode_csv(data: bytes, cb: Codebook, pr: Problems) -> str:
     enc = cb.encoding.lower()
+    if enc == "auto":  # sniffed: UTF-8 (with or without BOM), else Windows-1252
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            enc = "cp1252"
     codec = "utf-8-sig" if enc in ("utf-8", "utf8", "utf-8-sig") else enc
     if enc in SINGLE_BYTE_ENCODINGS and not data.isascii():
         try:
@@ -375,7 +403,9 @@ def _read_sections(
         by_norm = {norm(name): rows for name, rows in sheets.items()}
         out = {}
         for name, s in cb.sections.items():
-            rows = by_norm.get(norm(s.sheet)) if s.sheet else next(iter(sheets.values()), None)
+            rows = by_norm.get(norm(s.sheet)) if s.sheet else None
+            if rows is None and len(cb.sections) == 1:
+                rows = next(iter(sheets.values()), None)  # single-sheet layouts: sheet names vary by export
             if rows is None:
                 continue
             out[name] = _keyvalue(rows, s.label_column, s.value_column) if s.label_column else _table(rows)
@@ -385,7 +415,7 @@ def _read_sections(
     text = _decode_csv(data, cb, pr)
     first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
     delim = _sniff_delimiter(first_line)
-    rows = _csv_rows(text, delim)
+    rows = _csv_rows(text, delim, pr)
     if cb.layout == "csv":
         return {next(iter(cb.sections)): _table(rows)}
     return _long_sections(rows, cb, pr)
@@ -585,8 +615,8 @@ def _code(value: Any, f: FieldSpec, ctx: Ctx, row: int, column: str) -> str | No
                 token = f"{value:.2f}"
             m = re.match(r"^(\d{2})\.?(\d{1,2})(?!\d)", token)
             cand = f"{m[1]}.{m[2].ljust(2, '0')}" if m else token
-        elif norm(cand) in {norm(a) for a in allowed}:
-            cand = next(a for a in allowed if norm(a) == norm(cand))
+        else:
+            cand = ctx.allowed_by_norm(lst).get(norm(cand), cand)
         if cand in allowed:
             return cand
     lst = lists[0] if len(lists) == 1 else "codes"
@@ -975,9 +1005,8 @@ def _quiet_sections(data: bytes, cb: Codebook, sheets: dict | None) -> dict[str,
     """Raw sections for scoring only (lenient decoding, sniffed delimiter, no problems kept)."""
     scratch = Problems("")
     if cb.family == "csv":
-        text = data.decode(
-            "utf-8-sig" if cb.encoding.lower().startswith("utf") else cb.encoding, errors="replace"
-        )
+        enc = cb.encoding.lower()
+        text = data.decode("utf-8-sig" if enc.startswith("utf") or enc == "auto" else enc, errors="replace")
         text = text.lstrip("\ufeff")
         first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
         rows = _csv_rows(text, _sniff_delimiter(first_line))
@@ -1072,6 +1101,21 @@ def parse_file(
         )
         return result
     sheets = None
+    if layout == "json":
+        try:
+            if not _json_records(data, candidates[0], pr).records:
+                pr.error(
+                    "header_only",
+                    "JSON holds no records",
+                    row=1,
+                    column="-",
+                    expected="at least one record",
+                    found="0 records",
+                )
+        except FileRejected:
+            pass
+        if pr.has_errors:
+            return result
     if layout == "xlsx":
         try:
             sheets = _read_workbook(data, pr)

@@ -13,7 +13,7 @@ KEY_AIRFLOW_VARIABLE = "ss4gl_pseudonym_key"
 PSEUDONYM_LENGTH = 32
 
 EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
-# International (+31 6 1234 5678, 0034 93 123 45 67) or national (06-12345678, 93 123 45 67 needs a leading 0).
+# International (+31 6 1234 5678, 0034 93 123 45 67) or national with a leading 0 (06-12345678).
 PHONE_RE = re.compile(
     r"(?<![\w.])(?:(?:\+|00)\d{1,3}[\s./-]?(?:\(0\)[\s]?)?\d{1,4}|0\d{1,4})(?:[\s./-]?\d{2,4}){2,5}(?![\w])"
 )
@@ -56,7 +56,7 @@ def _key_from_airflow() -> str | None:
 
 
 def load_key() -> bytes:
-    """The pseudonymisation key from ``SS4GL_PSEUDONYM_KEY`` or the Airflow Variable; else PseudonymKeyMissing."""
+    """The key from ``SS4GL_PSEUDONYM_KEY`` or the Airflow Variable; else ``PseudonymKeyMissing``."""
     value = os.environ.get(KEY_ENV) or _key_from_airflow()
     if not value or len(value) < 16:
         raise PseudonymKeyMissing()

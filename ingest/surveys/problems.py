@@ -24,6 +24,8 @@ class Problem:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    to_dict = as_dict
+
 
 def make_problem(
     severity: Severity,

@@ -1,4 +1,4 @@
-"""Load the survey contract, code lists, reference lists and codebooks (all data files, no code per layout)."""
+"""Load the survey contract, code lists, reference lists and codebooks: data files, no code per layout."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class Contract:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a source column goes: a contract field, optionally one code of it (``importance[digitalisation]``)."""
+    """Where a source column goes: a contract field, maybe one code of it (``importance[digitalisation]``)."""
 
     field: str
     code: str | None = None

@@ -136,10 +136,32 @@ def to_raw_rows(frame: pd.DataFrame, batch_id: str) -> pd.DataFrame:
     )
 
 
+def payload_metadata(payload: bytes) -> dict:
+    """Code lists per dimension and the OBS_COUNT annotation of a JSON-stat payload (empty for TSV)."""
+    import gzip
+
+    import orjson
+
+    if payload[:2] == b"\x1f\x8b":
+        payload = gzip.decompress(payload)
+    if not payload.lstrip()[:1] == b"{":
+        return {}
+    doc = orjson.loads(payload)
+    code_lists = {}
+    for dim_id in doc.get("id", []):
+        if dim_id.lower() in ("time", "time_period"):
+            continue
+        index = doc["dimension"][dim_id]["category"]["index"]
+        code_lists[dim_id.lower()] = sorted(index if isinstance(index, (dict, list)) else [])
+    obs_count = None
+    for ann in (doc.get("extension") or {}).get("annotation", []) or []:
+        if ann.get("type") == "OBS_COUNT":
+            obs_count = int(ann.get("title") or ann.get("text") or 0)
+    return {"code_lists": code_lists, "obs_count": obs_count}
+
+
 def validation_context(batch: Batch, frame: pd.DataFrame, archive: Archive | None = None) -> dict:
     """Dataset metadata the Eurostat suite needs (code lists, OBS_COUNT), read from the archived payload."""
-    from ingest.eurostat.decode import payload_metadata
-
     archive = archive or Archive()
     meta = [payload_metadata(archive.get(sha)) for sha in batch.sha256]
     code_lists: dict[str, list[str]] = {}
@@ -150,7 +172,8 @@ def validation_context(batch: Batch, frame: pd.DataFrame, archive: Archive | Non
     obs_counts = [m.get("obs_count") for m in meta]
     ctx = {"dataset": batch.object, "code_lists": code_lists, "dimensions": dimension_columns(frame)}
     if obs_counts and all(c is not None for c in obs_counts):
-        ctx["obs_count"] = sum(obs_counts)
+        # OBS_COUNT counts observations with a value; rows also hold status-only cells (e.g. ":c").
+        ctx["obs_count"] = sum(obs_counts) + int(frame["value"].isna().sum())
     return ctx
 
 

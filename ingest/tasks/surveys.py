@@ -6,7 +6,7 @@ import hashlib
 
 from ingest.archive import Archive, Received
 from ingest.config import survey_inbox
-from ingest.tasks.common import Batch, RunContext, log, record_batch, record_fetch
+from ingest.tasks.common import Batch, RunContext, log, record_batch, record_fetch, record_quarantine
 from ingest.warehouse import connect
 
 SOURCE = "surveys"
@@ -35,6 +35,11 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
             record_fetch(cur, ctx, SOURCE, f.path, f.path, None, sha, len(data))
             batch = Batch(source=SOURCE, object=f"{f.cluster}/{f.instrument}/{f.name}", sha256=[sha],
                           meta={"cluster": f.cluster, "instrument": f.instrument, "path": f.path, "name": f.name})
+            if f.problems:  # misplaced file (wrong depth, unknown cluster folder or instrument)
+                problems = [p.to_dict() for p in f.problems]
+                batch.status, batch.reason = "quarantined", problems[0]["message"]
+                record_quarantine(cur, batch, problems)
+                write_reason(batch, problems)
             record_batch(cur, ctx, batch)
             new += 1
     conn.close()
@@ -54,7 +59,7 @@ def prepare(batch: Batch):
     if not result.ok:
         raise BatchRejected([p for p in problems if p.get("severity") == "error"] +
                             [p for p in problems if p.get("severity") != "error"])
-    checks = [(f"survey_{table}", frame, {"cluster": batch.meta["cluster"], "wave": result.wave})
+    checks = [(table, frame, {"cluster": batch.meta["cluster"], "wave": result.wave})
               for table, frame in result.tables.items()]
     return Prepared(tables=result.tables, checks=checks,
                     partition={"cluster": batch.meta["cluster"], "wave": int(result.wave)},

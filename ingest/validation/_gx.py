@@ -49,7 +49,9 @@ class ExpectColumnDtypeIn(gxe.ExpectColumnValuesToBeInTypeList):
     def _validate_pandas(self, actual_column_type: Any, expected_types_list: Any) -> dict:
         if expected_types_list is not None and str(actual_column_type) in expected_types_list:
             return {"success": True, "result": {"observed_value": str(actual_column_type)}}
-        out = super()._validate_pandas(actual_column_type=actual_column_type, expected_types_list=expected_types_list)
+        out = super()._validate_pandas(
+            actual_column_type=actual_column_type, expected_types_list=expected_types_list
+        )
         out["result"]["observed_value"] = str(actual_column_type)
         return out
 
@@ -96,12 +98,21 @@ class GxEngine:
         self.validated = 0
 
     def expectation(self, check: Check, index: int) -> Any:
-        cls = ExpectColumnDtypeIn if check.type == "expect_column_dtype_in" else get_expectation_impl(check.type)
+        cls = (
+            ExpectColumnDtypeIn
+            if check.type == "expect_column_dtype_in"
+            else get_expectation_impl(check.type)
+        )
         kwargs = dict(check.kwargs)
         cond = _row_condition(check.condition)
         if cond is not None:
             kwargs["row_condition"] = cond
-        meta = {"ss4gl_index": index, "rule": check.rule, "severity": check.severity, "expected": check.expected}
+        meta = {
+            "ss4gl_index": index,
+            "rule": check.rule,
+            "severity": check.severity,
+            "expected": check.expected,
+        }
         return cls(**kwargs, meta=meta)
 
     def validate(
@@ -152,9 +163,13 @@ class GxEngine:
                 samples.append(self._row(frame, index[pos] if pos < len(index) else None, row_label))
             else:
                 samples.append(_text(value))
+        if not samples and "observed" in details:
+            samples = [f"observed {details['observed']}"]
         if check.mask_samples:
             samples = [self._redact(s, check) for s in samples]
-        unexpected_pct = res.get("unexpected_percent")
+        if "value" in check.kwargs and not isinstance(check.kwargs["value"], (list, dict)):
+            details["expected_value"] = check.kwargs["value"]
+        unexpected_pct = res.get("unexpected_percent_total", res.get("unexpected_percent"))
         return ExpectationResult(
             expectation=check.rule,
             column=check.column,
@@ -215,7 +230,10 @@ class GxEngine:
                 DOCS_SITE,
                 {
                     "class_name": "SiteBuilder",
-                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": str(docs_dir),
+                    },
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 },
             )

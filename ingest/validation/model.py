@@ -32,15 +32,18 @@ class ExpectationResult:
         col = f" column {self.column}" if self.column else ""
         if self.unexpected_count is not None:
             pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
-            found = f"{self.unexpected_count} of {self.element_count} rows unexpected{pct}"
+            found = f"{self.unexpected_count} unexpected of {self.element_count} rows{pct}"
         elif "observed" in self.details:
             found = f"observed {self.details['observed']}"
+            if "expected_value" in self.details:
+                found += f" (expected {self.details['expected_value']})"
         else:
             found = "failed"
         if self.details.get("exception"):
             found += f"; error: {self.details['exception']}"
         sample = f"; e.g. {', '.join(self.sample_values)}" if self.sample_values else ""
-        return f"{self.expectation}{col}{where}: expected {self.details.get('expected', '?')}; found {found}{sample}"
+        expected = self.details.get("expected", "?")
+        return f"{self.expectation}{col}{where}: expected {expected}; found {found}{sample}"
 
 
 @dataclass
@@ -91,14 +94,20 @@ class Verdict:
         return "\n".join(lines)
 
     def problems(self, *, include_warnings: bool = False) -> list[str]:
-        """One message per failed expectation (critical only unless asked) naming batch, column, expected, found."""
+        """One line per failed expectation (critical unless asked): batch, column, expected, found."""
         chosen = self.failed_critical + (self.failed_warning if include_warnings else [])
         return [f"{self._subject()}, suite {self.suite}: [{r.severity}] {r.describe()}" for r in chosen]
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "validation_id": self.validation_id, "batch_id": self.batch_id, "suite": self.suite,
-            "dataset": self.dataset, "success": self.success, "row_count": self.row_count,
-            "failed_critical": len(self.failed_critical), "failed_warning": len(self.failed_warning),
-            "results": [r.__dict__ for r in self.results], "skipped": self.skipped,
+            "validation_id": self.validation_id,
+            "batch_id": self.batch_id,
+            "suite": self.suite,
+            "dataset": self.dataset,
+            "success": self.success,
+            "row_count": self.row_count,
+            "failed_critical": len(self.failed_critical),
+            "failed_warning": len(self.failed_warning),
+            "results": [r.__dict__ for r in self.results],
+            "skipped": self.skipped,
         }

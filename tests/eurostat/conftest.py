@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import eurostat_testutil  # noqa: F401  (puts the repo on sys.path)
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from ingest.archive import Received  # noqa: E402
-from ingest.eurostat.client import EurostatClient  # noqa: E402
-from ingest.eurostat.replay import ReplayServer  # noqa: E402
-from ingest.eurostat.samples import OUT_DIR  # noqa: E402
-
-
-def shared_dir() -> Path | None:
-    """``/work/shared`` style folder: ``$REPO/../shared`` or ``/work/shared``, if present."""
-    for cand in (REPO.parent / "shared", Path("/work/shared")):
-        if cand.is_dir():
-            return cand
-    return None
+from ingest.archive import Received
+from ingest.eurostat.client import EurostatClient
+from ingest.eurostat.replay import ReplayServer
+from ingest.eurostat.samples import OUT_DIR
 
 
 @pytest.fixture

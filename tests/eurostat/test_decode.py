@@ -8,14 +8,24 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from conftest import shared_dir
+from eurostat_testutil import shared_dir
 
 from ingest.eurostat.decode import decode, split_flag
 from ingest.eurostat.errors import EurostatPayloadError
 from ingest.eurostat.replay import async_warning, error_json, sync_envelope
 from ingest.eurostat.samples import OUT_DIR, jsonstat_to_tsv
 
-COLUMNS = ["dataset", "freq", "unit", "geo", "time", "value", "obs_status", "conf_status", "source_updated_at"]
+COLUMNS = [
+    "dataset",
+    "freq",
+    "unit",
+    "geo",
+    "time",
+    "value",
+    "obs_status",
+    "conf_status",
+    "source_updated_at",
+]
 
 
 def cube(value, status=None, index_as_array=False) -> dict:
@@ -135,12 +145,13 @@ def test_not_data_raises_one_line(body, kind, words):
     assert "\n" not in msg and msg.startswith("nama_10r_2gdp: ") and words in msg
 
 
-FIXTURE = shared_dir() / "fixtures/eurostat/nama_10r_3gdp_EUR_HAB.tsv.gz" if shared_dir() else None
+SHARED = shared_dir()
 
 
-@pytest.mark.skipif(FIXTURE is None or not FIXTURE.is_file(), reason="../shared fixtures absent")
+@pytest.mark.skipif(SHARED is None, reason="../shared (real Eurostat captures) is absent")
 def test_real_tsv_capture_counts_and_spot_values():
-    df = decode(FIXTURE.read_bytes(), "nama_10r_3gdp")
+    fixture = SHARED / "fixtures/eurostat/nama_10r_3gdp_EUR_HAB.tsv.gz"
+    df = decode(fixture.read_bytes(), "nama_10r_3gdp")
     assert list(df.columns) == COLUMNS
     assert len(df) == 37_758
     assert df.groupby(["freq", "unit", "geo"]).ngroups == 1_758
@@ -150,7 +161,9 @@ def test_real_tsv_capture_counts_and_spot_values():
     assert df["time"].min() == "2000" and df["time"].max() == "2022"
     idx = df.set_index(["geo", "time"])
     assert idx.loc[("BE100", "2022"), "value"] == 77800.0 and idx.loc[("BE100", "2022"), "obs_status"] == "p"
-    assert idx.loc[("BE100", "2003"), "value"] == 54900.0 and pd.isna(idx.loc[("BE100", "2003"), "obs_status"])
+    assert idx.loc[("BE100", "2003"), "value"] == 54900.0 and pd.isna(
+        idx.loc[("BE100", "2003"), "obs_status"]
+    )
     assert ("BE100", "2002") not in idx.index  # ':' without flag is no row
     assert idx.loc[("DE300", "2018"), "value"] == 41300.0 and idx.loc[("DE300", "2018"), "obs_status"] == "e"
     assert idx.loc[("ES531", "2001"), "value"] == 18600.0 and idx.loc[("ES531", "2001"), "obs_status"] == "d"
@@ -161,10 +174,10 @@ def test_real_tsv_capture_counts_and_spot_values():
 
 def test_tsv_cells_flags_crlf_and_trailing_spaces():
     tsv = (
-        "freq,unit,geo\\TIME_PERIOD\t2020 \t2021 \t2022 \r\n"
-        "A,PC,ES51\t1.5 \t: \t2 p\r\n"
-        "A,PC,NL41\t: c\t: p\t3 bp\r\n"
-    ).encode()
+        b"freq,unit,geo\\TIME_PERIOD\t2020 \t2021 \t2022 \r\n"
+        b"A,PC,ES51\t1.5 \t: \t2 p\r\n"
+        b"A,PC,NL41\t: c\t: p\t3 bp\r\n"
+    )
     df = decode(tsv, "t")
     assert rows(df) == [
         ("t", "A", "PC", "ES51", "2020", 1.5, None, None, None),
@@ -192,11 +205,11 @@ def test_jsonstat_and_tsv_of_the_same_cube_decode_identically(path):
 
 def test_sdmx_csv():
     csv = (
-        "DATAFLOW,LAST UPDATE,freq,unit,geo,TIME_PERIOD,OBS_VALUE,OBS_FLAG,CONF_STATUS\n"
-        "ESTAT:NAMA_10R_2GDP(1.0),10/02/26 11:00:00,A,PC,ES51,2020,1.5,,\n"
-        "ESTAT:NAMA_10R_2GDP(1.0),10/02/26 11:00:00,A,PC,ES51,2022,2,p,\n"
-        "ESTAT:NAMA_10R_2GDP(1.0),10/02/26 11:00:00,A,PC,NL41,2020,,,C\n"
-    ).encode()
+        b"DATAFLOW,LAST UPDATE,freq,unit,geo,TIME_PERIOD,OBS_VALUE,OBS_FLAG,CONF_STATUS\n"
+        b"ESTAT:NAMA_10R_2GDP(1.0),10/02/26 11:00:00,A,PC,ES51,2020,1.5,,\n"
+        b"ESTAT:NAMA_10R_2GDP(1.0),10/02/26 11:00:00,A,PC,ES51,2022,2,p,\n"
+        b"ESTAT:NAMA_10R_2GDP(1.0),10/02/26 11:00:00,A,PC,NL41,2020,,,C\n"
+    )
     df = decode(csv)
     assert list(df.columns) == COLUMNS
     assert rows(df) == [

@@ -24,9 +24,33 @@ eurostat as (
 
 ),
 
+surveys as (
+
+    select
+        cluster_id,
+        indicator_code,
+        year,
+        geo_scope,
+        geo_codes,
+        value,
+        national_value,
+        eu27_value,
+        is_provisional,
+        is_estimated,
+        is_confidential,
+        is_break,
+        nuts_versions,
+        batch_ids
+
+    from {{ ref('int_cluster_survey_indicators') }}
+
+),
+
 unioned as (
 
     select * from eurostat
+    union all
+    select * from surveys
 
 )
 

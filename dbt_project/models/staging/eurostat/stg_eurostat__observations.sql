@@ -20,7 +20,7 @@ snapshot_versions as (
         ) as version_rank
 
     from {{ ref('snap_eurostat_observations') }}
-    where coalesce(source_updated_at, dbt_valid_from) <= cast('{{ as_of_date }}' as timestamptz)
+    where coalesce(source_updated_at, dbt_valid_from) <= cast({{ sql_literal(as_of_date) }} as timestamptz)
 
 ),
 

@@ -15,3 +15,12 @@
 {% macro safe_divide(numerator, denominator) -%}
     (cast({{ numerator }} as numeric) / nullif(cast({{ denominator }} as numeric), 0))
 {%- endmacro %}
+
+{#- A Jinja value as a SQL string literal (quotes escaped), or null. -#}
+{% macro sql_literal(value) -%}
+    {%- if value is none or value == '' -%}
+        null
+    {%- else -%}
+        '{{ value | string | replace("'", "''") }}'
+    {%- endif -%}
+{%- endmacro %}

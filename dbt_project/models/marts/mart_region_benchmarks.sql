@@ -1,0 +1,140 @@
+{#-
+    Regional benchmarks: region x indicator x year.
+      rank_in_level = rank among the regions of the same NUTS level (that have a value for the
+                      indicator and year), best first: descending when direction = higher,
+                      ascending when direction = lower.
+      location_quotient (sector employment indicators, lq_total_indicator_code set):
+          LQ = (E_sector,region / E_total,region) / (E_sector,EU27 / E_total,EU27)
+-#}
+with
+
+resolved as (
+
+    select * from {{ ref('int_indicator_values_resolved') }}
+
+),
+
+indicators as (
+
+    select * from {{ ref('indicators') }}
+    where source_type = 'eurostat'
+
+),
+
+nuts_regions as (
+
+    select * from {{ ref('nuts_regions') }}
+
+),
+
+cluster_regions as (
+
+    select
+        nuts_code,
+        string_agg(cluster_id, ',' order by cluster_id) as cluster_ids
+
+    from {{ ref('cluster_regions') }}
+    group by nuts_code
+
+),
+
+regions as (
+
+    select
+        resolved.*,
+        indicators.direction,
+        indicators.aggregation,
+        indicators.lq_total_indicator_code
+
+    from resolved
+    inner join indicators
+        on indicators.indicator_code = resolved.indicator_code
+    where resolved.geo_type in ('nuts1', 'nuts2', 'nuts3')
+
+),
+
+ranked as (
+
+    select
+        regions.*,
+        case when value is not null then
+            rank() over (
+                partition by indicator_code, year, nuts_level, (value is null)
+                order by case when direction = 'lower' then value else -value end
+            )
+        end as rank_in_level,
+        count(value) over (partition by indicator_code, year, nuts_level) as n_regions_in_level
+
+    from regions
+
+),
+
+with_comparators as (
+
+    select
+        ranked.*,
+        national.value as national_value,
+        eu27.value as eu27_value,
+        region_total.value as region_total_value,
+        eu27_total.value as eu27_total_value
+
+    from ranked
+    left join resolved as national
+        on national.indicator_code = ranked.indicator_code
+        and national.year = ranked.year
+        and national.geo_code = ranked.country_code
+    left join resolved as eu27
+        on eu27.indicator_code = ranked.indicator_code
+        and eu27.year = ranked.year
+        and eu27.geo_code = 'EU27_2020'
+    left join resolved as region_total
+        on region_total.indicator_code = ranked.lq_total_indicator_code
+        and region_total.year = ranked.year
+        and region_total.geo_code = ranked.geo_code
+    left join resolved as eu27_total
+        on eu27_total.indicator_code = ranked.lq_total_indicator_code
+        and eu27_total.year = ranked.year
+        and eu27_total.geo_code = 'EU27_2020'
+
+),
+
+final as (
+
+    select
+        cast(with_comparators.geo_code as text) as geo_code,
+        cast(with_comparators.indicator_code as text) as indicator_code,
+        cast(with_comparators.year as integer) as year,
+        cast(nuts_regions.nuts_name as text) as geo_name,
+        cast(with_comparators.nuts_level as integer) as nuts_level,
+        cast(with_comparators.country_code as text) as country_code,
+        cast(with_comparators.nuts_version as text) as nuts_version,
+        {{ clean_numeric('with_comparators.value', 6) }} as value,
+        {{ clean_numeric('national_value', 6) }} as national_value,
+        {{ clean_numeric('eu27_value', 6) }} as eu27_value,
+        {{ clean_numeric(
+            "case when aggregation is distinct from 'sum' then 100 * "
+            ~ safe_divide('with_comparators.value', 'eu27_value') ~ " end", 2) }} as index_vs_eu,
+        cast(rank_in_level as integer) as rank_in_level,
+        cast(n_regions_in_level as integer) as n_regions_in_level,
+        {{ clean_numeric(safe_divide('with_comparators.value', 'region_total_value'), 6) }} as sector_share,
+        {{ clean_numeric(safe_divide('eu27_value', 'eu27_total_value'), 6) }} as eu27_sector_share,
+        {{ clean_numeric(
+            safe_divide(safe_divide('with_comparators.value', 'region_total_value'),
+                        safe_divide('eu27_value', 'eu27_total_value')), 4) }} as location_quotient,
+        cast(cluster_regions.nuts_code is not null as boolean) as is_cluster_region,
+        cast(cluster_regions.cluster_ids as text) as cluster_ids,
+        cast(is_provisional as boolean) as is_provisional,
+        cast(is_estimated as boolean) as is_estimated,
+        cast(is_confidential as boolean) as is_confidential,
+        cast(is_break as boolean) as is_break,
+        cast(batch_ids as text) as batch_ids
+
+    from with_comparators
+    left join nuts_regions
+        on nuts_regions.nuts_code = with_comparators.geo_code
+    left join cluster_regions
+        on cluster_regions.nuts_code = with_comparators.geo_code
+
+)
+
+select * from final

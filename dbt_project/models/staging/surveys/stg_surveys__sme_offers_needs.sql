@@ -1,0 +1,31 @@
+with
+
+source as (
+
+    select * from {{ source('surveys', 'survey_sme_offers_needs') }}
+
+),
+
+versioned as (
+
+    {{ latest_survey_file('source') }}
+
+),
+
+renamed as (
+
+    select
+        cluster as cluster_id,
+        wave,
+        respondent_pid,
+        direction,
+        code as topic_code,
+        file_sha256,
+        batch_id,
+        is_latest_file
+
+    from versioned
+
+)
+
+select * from renamed

@@ -1,0 +1,68 @@
+"""``surveys`` CLI subcommands (registered into the lead's ``ingest.cli`` via :func:`register`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ingest.config import load_catalogue
+from ingest.surveys.parse import ParseResult, parse_file
+from ingest.surveys.privacy import ephemeral_key
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``surveys check`` to an argparse subparsers object; handlers are stored as ``args.func``."""
+    surveys = subparsers.add_parser("surveys", help="cluster survey files (SME needs, state of affairs)")
+    sub = surveys.add_subparsers(dest="surveys_command", required=True)
+    check = sub.add_parser(
+        "check", help="parse one survey file and say whether it would load (writes nothing)"
+    )
+    check.add_argument("file", type=Path)
+    check.add_argument("--cluster", help="cluster id (default: from <cluster>/<instrument>/<file>)")
+    check.add_argument("--instrument", help="state_of_affairs or sme_needs (default: from the path)")
+    check.add_argument("--max-bytes", type=int, default=None, help="override the configured size limit")
+    check.set_defaults(func=cmd_check)
+    return surveys
+
+
+def verdict(result: ParseResult) -> str:
+    """One-line verdict: ``OK: would load ...`` or ``QUARANTINE: ...``."""
+    if result.ok:
+        total = sum(result.row_counts.values())
+        parts = ", ".join(f"raw.{t} ({n})" for t, n in result.row_counts.items())
+        return (
+            f"OK: would load {total} rows into {parts} "
+            f"[codebook {result.codebook}, wave {result.wave}, {len(result.warnings)} warnings]"
+        )
+    return f"QUARANTINE: {result.file}: {len(result.errors)} errors, {len(result.warnings)} warnings" + (
+        f" [codebook {result.codebook}]" if result.codebook else ""
+    )
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Exit 0 when the file would load, 1 when it would be quarantined."""
+    out = out or sys.stdout
+    path: Path = args.file
+    cluster = args.cluster or path.resolve().parent.parent.name
+    instrument = args.instrument or path.resolve().parent.name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"QUARANTINE: {path}: cannot read file ({exc.strerror or exc})", file=out)
+        return 1
+    # Pseudonyms are only needed to detect duplicates here: a throwaway key, never the real one.
+    result = parse_file(
+        data,
+        path.name,
+        cluster,
+        instrument,
+        key=ephemeral_key(),
+        max_bytes=args.max_bytes,
+        catalogue=load_catalogue(),
+    )
+    print(verdict(result), file=out)
+    for p in result.problems:
+        print(f"{p.severity.upper()} {p.code}: {p.message}", file=out)
+    return 0 if result.ok else 1

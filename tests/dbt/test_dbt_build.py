@@ -1,0 +1,283 @@
+"""End-to-end build of the dbt project on a throwaway database.
+
+Takes a Postgres server from ``WAREHOUSE_URL`` (fallback: the local server
+``postgresql://postgres@127.0.0.1:5432/postgres``), creates a database, applies
+``ingest/migrations/*.sql``, inserts the synthetic fixture rows of ``tests/dbt/fixtures``, runs
+``dbt seed`` + ``dbt build`` (models, snapshot, data tests, unit tests) through ``dbtRunner`` and
+checks hand-computed values in every mart. Then a Eurostat revision is loaded to check the
+snapshot, ``mart_eurostat_revisions`` and the ``as_of_date`` var.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import pytest
+
+psycopg2 = pytest.importorskip("psycopg2")
+dbt_main = pytest.importorskip("dbt.cli.main")
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT_DIR = REPO / "dbt_project"
+MIGRATIONS_DIR = REPO / "ingest" / "migrations"
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def _server_url() -> str:
+    return os.environ.get("WAREHOUSE_URL") or DEFAULT_SERVER_URL
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
+
+
+def _dbt_env(url: str) -> dict[str, str]:
+    parts = urlsplit(url)
+    return {
+        "WAREHOUSE_HOST": parts.hostname or "127.0.0.1",
+        "WAREHOUSE_PORT": str(parts.port or 5432),
+        "WAREHOUSE_USER": unquote(parts.username or "postgres"),
+        "WAREHOUSE_PASSWORD": unquote(parts.password or ""),
+        "WAREHOUSE_DBNAME": (parts.path or "/").lstrip("/"),
+    }
+
+
+def _run_sql_file(url: str, path: Path) -> None:
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(path.read_text(encoding="utf-8"))
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def dbt_database():
+    """A throwaway, migrated database with the fixture rows; dropped afterwards."""
+    server = _server_url()
+    name = f"t_dbt_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(server)
+    except psycopg2.OperationalError as exc:  # pragma: no cover - environment without Postgres
+        pytest.skip(f"no Postgres server reachable: {exc}")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    url = _with_dbname(server, name)
+    try:
+        for migration in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+            _run_sql_file(url, migration)
+        _run_sql_file(url, FIXTURES_DIR / "eurostat_observations.sql")
+        _run_sql_file(url, FIXTURES_DIR / "surveys.sql")
+        yield url
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def dbt(dbt_database, tmp_path_factory):
+    """Run dbt commands against the throwaway database (env vars as in profiles.yml)."""
+    target_path = tmp_path_factory.mktemp("dbt_target")
+    saved = {key: os.environ.get(key) for key in _dbt_env(dbt_database)}
+    os.environ.update(_dbt_env(dbt_database))
+
+    def run(*args: str):
+        cli = [
+            *args,
+            "--project-dir", str(PROJECT_DIR),
+            "--profiles-dir", str(PROJECT_DIR),
+            "--target-path", str(target_path),
+            "--log-path", str(target_path / "logs"),
+        ]
+        result = dbt_main.dbtRunner().invoke(cli)
+        failures = []
+        if result.result is not None and hasattr(result.result, "results"):
+            failures = [
+                f"{r.node.unique_id}: {r.status} {r.message}"
+                for r in result.result.results
+                if str(r.status) in ("error", "fail", "runtime error")
+            ]
+        assert result.success, f"dbt {' '.join(args)} failed: {result.exception or failures}"
+        return result
+
+    yield run
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _query(url: str, sql: str, params: tuple = ()) -> list[dict]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            columns = [c.name for c in cur.description]
+            return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def _one(url: str, sql: str, params: tuple = ()) -> dict:
+    rows = _query(url, sql, params)
+    assert len(rows) == 1, f"expected one row, got {rows}"
+    return rows[0]
+
+
+def _num(value) -> float | None:
+    return None if value is None else float(value) if isinstance(value, Decimal | int | float) else value
+
+
+def test_dbt_build_and_marts(dbt, dbt_database):
+    url = dbt_database
+    dbt("seed")
+    dbt("build")
+
+    # -- schemas land exactly where configured
+    schemas = {r["table_schema"] for r in _query(
+        url,
+        "select distinct table_schema from information_schema.tables "
+        "where table_schema in ('staging', 'intermediate', 'marts', 'reference', 'snapshots')",
+    )}
+    assert schemas == {"staging", "intermediate", "marts", "reference", "snapshots"}
+
+    # -- mart_partnership_indicators: progress, on-track, index vs EU, CAGR, weighting, flags
+    row = _one(url, "select * from marts.mart_partnership_indicators "
+                    "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2023")
+    assert _num(row["value"]) == 32400
+    assert _num(row["index_vs_eu"]) == 90          # 100 * 32400 / 36000
+    assert _num(row["progress"]) == 0.6            # (32400 - 30000) / (34000 - 30000)
+    assert _num(row["elapsed_share"]) == 0.6       # (2023 - 2020) / (2025 - 2020)
+    assert row["is_on_track"] is True
+    assert _num(row["national_value"]) == 28800
+    assert row["batch_ids"] == "b_fixture_1"
+
+    row = _one(url, "select * from marts.mart_partnership_indicators "
+                    "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2025")
+    assert _num(row["cagr"]) == pytest.approx(1.1 ** 0.2 - 1, abs=1e-6)   # (33000 / 30000)^(1/5) - 1
+    assert row["is_estimated"] is True and row["is_on_track"] is False    # progress 0.75 < 1
+
+    row = _one(url, "select * from marts.mart_partnership_indicators "
+                    "where cluster_id = 'sports_technology' and indicator_code = 'GDP_EUR_HAB' and year = 2020")
+    # population-weighted: (36000*0.4 + 42000*2.6 + 38000*1.0) / 4.0 million
+    assert _num(row["value"]) == 40400
+    assert row["geo_codes"] == "NL34,NL41,NL42"
+    row = _one(url, "select * from marts.mart_partnership_indicators "
+                    "where cluster_id = 'sports_technology' and indicator_code = 'GDP_EUR_HAB' and year = 2025")
+    assert _num(row["value"]) == 47750 and row["is_break"] is True
+    assert _num(row["cagr"]) == pytest.approx((47750 / 40400) ** 0.2 - 1, abs=1e-6)
+
+    row = _one(url, "select * from marts.mart_partnership_indicators "
+                    "where cluster_id = 'sports_technology' and indicator_code = 'GERD_PC_GDP' and year = 2023")
+    assert _num(row["value"]) == 2.7               # GDP-weighted (2*20000 + 3*140000 + 2*40000) / 200000
+    assert _num(row["index_vs_eu"]) == 120          # 100 * 2.7 / 2.25
+    assert _num(row["progress"]) == 0.4 and row["is_on_track"] is False
+
+    row = _one(url, "select * from marts.mart_partnership_indicators "
+                    "where cluster_id = 'sports_technology' and indicator_code = 'SME_ENT_SHARE' and year = 2022")
+    assert _num(row["value"]) == 99.5 and row["geo_scope"] == "country"   # (950 + 35 + 10) / 1000
+    assert _num(row["index_vs_eu"]) == 99.7
+
+    row = _one(url, "select * from marts.mart_partnership_indicators "
+                    "where cluster_id = 'epsi' and indicator_code = 'DIG_INT_HI' and year = 2023")
+    assert row["geo_scope"] == "eu" and _num(row["value"]) == 26 and row["national_value"] is None
+    assert _num(row["progress"]) == 0.6 and row["is_on_track"] is True     # (26 - 20) / (30 - 20)
+
+    row = _one(url, "select * from marts.mart_partnership_indicators "
+                    "where cluster_id = 'indescat' and indicator_code = 'MEMBERS_TOTAL' and year = 2025")
+    assert _num(row["value"]) == 90 and _num(row["progress"]) == 0.6 and _num(row["elapsed_share"]) == 0.2
+
+    # -- NUTS versions: PT16 (NUTS 2021 only) dropped because PT19 (NUTS 2024) has newer data
+    pt = {r["geo_code"]: r["nuts_version"] for r in _query(
+        url, "select geo_code, nuts_version from intermediate.int_indicator_values_resolved "
+             "where indicator_code = 'GDP_EUR_HAB' and country_code = 'PT'")}
+    assert pt == {"PT11": "2024", "PT19": "2024"}
+
+    # -- mart_region_benchmarks: location quotient and rank
+    lq = {r["geo_code"]: r for r in _query(
+        url, "select * from marts.mart_region_benchmarks where indicator_code = 'EMP_R93_REG' and year = 2022")}
+    assert _num(lq["FRK2"]["location_quotient"]) == 1.5     # (30000 / 2e6) / (1e6 / 1e8)
+    assert _num(lq["FRK1"]["location_quotient"]) == 0.8     # (4000 / 5e5) / 0.01
+    assert (lq["ES51"]["rank_in_level"], lq["FRK2"]["rank_in_level"], lq["FRK1"]["rank_in_level"]) == (1, 2, 3)
+    hu = _one(url, "select * from marts.mart_region_benchmarks "
+                   "where geo_code = 'HU32' and indicator_code = 'EMP_C32_REG' and year = 2022")
+    assert hu["is_confidential"] is True and hu["value"] is None and hu["rank_in_level"] is None
+
+    # -- mart_sme_needs: gap and ranks
+    needs = {(r["cluster_id"], r["service_code"]): r for r in _query(
+        url, "select * from marts.mart_sme_needs where wave = 2025")}
+    digi = needs[("indescat", "digitalisation")]
+    assert (_num(digi["mean_importance"]), _num(digi["mean_satisfaction"]), _num(digi["gap"])) == (4, 2.5, 1.5)
+    assert digi["n_respondents"] == 3 and digi["rank_in_cluster"] == 1 and digi["partnership_rank"] == 2
+    assert _num(digi["interest_share_technology"]) == pytest.approx(2 / 3, abs=1e-6)
+    fund = needs[("sports_technology", "funding_access")]
+    assert _num(fund["gap"]) == 2 and fund["rank_in_cluster"] == 1
+    assert _num(fund["partnership_gap"]) == 1.25 and fund["partnership_rank"] == 1
+
+    # -- mart_cluster_kpis: growth, retention, latest file wins
+    kpi = _one(url, "select * from marts.mart_cluster_kpis where cluster_id = 'indescat' and year = 2025")
+    assert kpi["members_total"] == 90 and _num(kpi["member_growth"]) == 0.2
+    assert _num(kpi["member_retention"]) == 0.96 and _num(kpi["sme_low_carbon_share_pct"]) == 50
+    hu_kpi = _one(url, "select * from marts.mart_cluster_kpis where cluster_id = 'mse_cluster' and year = 2025")
+    assert hu_kpi["members_total"] == 30 and hu_kpi["batch_ids"] == "b_soa_hu_2025_new"
+
+    # -- mart_cluster_similarity: cosine of gap vectors, shared needs, SWOT synergies
+    pair = _one(url, "select * from marts.mart_cluster_similarity "
+                     "where cluster_a = 'indescat' and cluster_b = 'sports_technology'")
+    # gaps (1.5, 0.5, 0) vs (1, 2, 0): 2.5 / (sqrt(2.5) * sqrt(5)) = 0.707107
+    assert _num(pair["needs_similarity"]) == pytest.approx(0.707107, abs=1e-6)
+    assert pair["top_shared_needs"] == "digitalisation,funding_access"
+    assert pair["a_strengths_for_b_weaknesses"] == "digital"
+    assert pair["b_strengths_for_a_weaknesses"] == "sustainability"
+    assert -1 <= _num(pair["indicator_similarity"]) <= 1
+
+    # -- mart_matchmaking: only cross-cluster pairs, scored
+    matches = {(r["offer_respondent_pid"], r["need_respondent_pid"], r["topic_code"]): _num(r["match_score"])
+               for r in _query(url, "select * from marts.mart_matchmaking")}
+    assert matches == {
+        ("nl_n1", "es_r1", "data_analytics_ai"): 1.25,
+        ("nl_n2", "es_r1", "funding_access"): 1.75,
+        ("es_r2", "nl_n2", "living_lab_testing"): 1.0,
+    }
+
+    # -- no revisions yet
+    assert _query(url, "select * from marts.mart_eurostat_revisions") == []
+
+
+def test_revisions_and_as_of_date(dbt, dbt_database):
+    url = dbt_database
+    if not _query(url, "select 1 from information_schema.tables where table_schema = 'snapshots'"):
+        dbt("build")  # first release snapshotted (when this test runs alone)
+    _run_sql_file(url, FIXTURES_DIR / "eurostat_revision.sql")
+    dbt("build")
+
+    revision = _one(url, "select * from marts.mart_eurostat_revisions where geo_code = 'ES51' and time_period = '2023'")
+    assert (_num(revision["previous_value"]), _num(revision["value"]), _num(revision["revision_delta"])) == (
+        32400, 32000, -400)
+    assert revision["previous_batch_id"] == "b_fixture_1" and revision["batch_id"] == "b_fixture_2"
+    flags = _one(url, "select * from marts.mart_eurostat_revisions where geo_code = 'ES51' and time_period = '2024'")
+    assert flags["previous_obs_status"] == "p" and flags["obs_status"] is None
+
+    latest = _one(url, "select * from marts.mart_partnership_indicators "
+                       "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2023")
+    assert _num(latest["value"]) == 32000 and _num(latest["progress"]) == 0.5 and latest["is_on_track"] is False
+
+    # Rebuild "as published on 2025-06-30": the first release again.
+    dbt("build", "--vars", "{as_of_date: '2025-06-30'}")
+    as_of = _one(url, "select * from marts.mart_partnership_indicators "
+                      "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2023")
+    assert _num(as_of["value"]) == 32400 and _num(as_of["progress"]) == 0.6 and as_of["is_on_track"] is True
+    assert str(as_of["as_of_date"]) == "2025-06-30" and as_of["batch_ids"] == "b_fixture_1"
+    provisional = _one(url, "select * from marts.mart_partnership_indicators "
+                            "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2024")
+    assert provisional["is_provisional"] is True
