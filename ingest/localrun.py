@@ -70,27 +70,31 @@ def load_dag(dag_id: str = "ss4gl_nightly"):
     return bag.get_dag(dag_id)
 
 
-@contextlib.contextmanager
-def eurostat_source():
-    """Offline: a replay server on 127.0.0.1 serving the bundled samples. Online: check Eurostat answers."""
-    if offline():
-        from ingest.eurostat.replay import ReplayServer
-
-        with ReplayServer(SAMPLES_DIR / "eurostat") as server:
-            os.environ["EUROSTAT_BASE_URL"] = server.base_url
-            yield server.base_url
-        return
-    base = load_catalogue().eurostat["base_url"]
+def check_eurostat_reachable() -> None:
+    """Online mode: fail fast, in one line, when Eurostat cannot be reached."""
     import requests
 
+    base = load_catalogue().eurostat["base_url"]
     try:
         requests.get(f"{base}/catalogue/toc/txt?lang=en", timeout=10, stream=True).close()
     except requests.RequestException as exc:
-        reason = type(exc).__name__
         raise LocalRunError(
-            f"Eurostat is unreachable at {base} ({reason}); run with OFFLINE=1 to replay the bundled samples"
+            f"Eurostat is unreachable at {base} ({type(exc).__name__}); "
+            "run with OFFLINE=1 to replay the bundled samples"
         ) from None
-    yield base
+
+
+@contextlib.contextmanager
+def eurostat_source():
+    """Offline: a replay server on 127.0.0.1 serving the bundled samples (real HTTP). Online: Eurostat itself."""
+    if not offline():
+        yield load_catalogue().eurostat["base_url"]
+        return
+    from ingest.eurostat.replay import ReplayServer
+
+    with ReplayServer(SAMPLES_DIR / "eurostat") as server:
+        os.environ["EUROSTAT_BASE_URL"] = server.base_url
+        yield server.base_url
 
 
 def ensure_local_pseudonym_key() -> None:
@@ -140,6 +144,8 @@ def run_nightly(logical_date: str | None = None) -> tuple[bool, dict | None, Pat
     from ingest import warehouse
 
     logical_date = logical_date or default_date()
+    if not offline():
+        check_eurostat_reachable()
     url = warehouse.warehouse_url()
     warehouse.migrate(url)
     os.environ.setdefault("SS4GL_RETRY_DELAY_SECONDS", "5")

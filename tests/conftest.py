@@ -57,26 +57,42 @@ def warehouse_url() -> str:
     return os.environ["WAREHOUSE_URL"]
 
 
-@pytest.fixture
-def fresh_db(warehouse_url: str, monkeypatch: pytest.MonkeyPatch):
-    """A new, migrated database on the test server; WAREHOUSE_URL points at it for the test."""
+def create_database(server_url: str) -> str:
+    """A new, migrated database on the test server; returns its URL."""
     import psycopg2
     from psycopg2 import sql
 
     from ingest.warehouse import migrate
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(warehouse_url)
+    admin = psycopg2.connect(server_url)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = warehouse_url.rsplit("/", 1)[0] + f"/{name}"
-    monkeypatch.setenv("WAREHOUSE_URL", url)
-    migrate(url)
-    yield url
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
     admin.close()
+    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    return url
+
+
+def drop_database(server_url: str, url: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(url.rsplit("/", 1)[1])))
+    admin.close()
+
+
+@pytest.fixture
+def fresh_db(warehouse_url: str, monkeypatch: pytest.MonkeyPatch):
+    """A new, migrated database on the test server; WAREHOUSE_URL points at it for the test."""
+    url = create_database(warehouse_url)
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    yield url
+    drop_database(warehouse_url, url)
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,7 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
         loaded = dict(cur.fetchall())
         for ds in catalogue.datasets:
             entry = toc.get(ds.code)
-            toc_date: date | None = getattr(entry, "last_update_data", None) if entry else None
+            toc_date: date | None = entry.last_update if entry else None
             if entry is None:
                 decision, reason = "fetch", "not listed in the table of contents: fetching to check"
             elif ds.code not in loaded:

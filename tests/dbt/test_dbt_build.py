@@ -134,6 +134,15 @@ def _one(url: str, sql: str, params: tuple = ()) -> dict:
     return rows[0]
 
 
+def _indicator(url: str, cluster_id: str, indicator_code: str, year: int) -> dict:
+    return _one(
+        url,
+        "select * from marts.mart_partnership_indicators"
+        " where cluster_id = %s and indicator_code = %s and year = %s",
+        (cluster_id, indicator_code, year),
+    )
+
+
 def _num(value) -> float | None:
     return None if value is None else float(value) if isinstance(value, Decimal | int | float) else value
 
@@ -152,8 +161,7 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     assert schemas == {"staging", "intermediate", "marts", "reference", "snapshots"}
 
     # -- mart_partnership_indicators: progress, on-track, index vs EU, CAGR, weighting, flags
-    row = _one(url, "select * from marts.mart_partnership_indicators "
-                    "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2023")
+    row = _indicator(url, "indescat", "GDP_EUR_HAB", 2023)
     assert _num(row["value"]) == 32400
     assert _num(row["index_vs_eu"]) == 90          # 100 * 32400 / 36000
     assert _num(row["progress"]) == 0.6            # (32400 - 30000) / (34000 - 30000)
@@ -162,39 +170,32 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     assert _num(row["national_value"]) == 28800
     assert row["batch_ids"] == "b_fixture_1"
 
-    row = _one(url, "select * from marts.mart_partnership_indicators "
-                    "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2025")
+    row = _indicator(url, "indescat", "GDP_EUR_HAB", 2025)
     assert _num(row["cagr"]) == pytest.approx(1.1 ** 0.2 - 1, abs=1e-6)   # (33000 / 30000)^(1/5) - 1
     assert row["is_estimated"] is True and row["is_on_track"] is False    # progress 0.75 < 1
 
-    row = _one(url, "select * from marts.mart_partnership_indicators "
-                    "where cluster_id = 'sports_technology' and indicator_code = 'GDP_EUR_HAB' and year = 2020")
+    row = _indicator(url, "sports_technology", "GDP_EUR_HAB", 2020)
     # population-weighted: (36000*0.4 + 42000*2.6 + 38000*1.0) / 4.0 million
     assert _num(row["value"]) == 40400
     assert row["geo_codes"] == "NL34,NL41,NL42"
-    row = _one(url, "select * from marts.mart_partnership_indicators "
-                    "where cluster_id = 'sports_technology' and indicator_code = 'GDP_EUR_HAB' and year = 2025")
+    row = _indicator(url, "sports_technology", "GDP_EUR_HAB", 2025)
     assert _num(row["value"]) == 47750 and row["is_break"] is True
     assert _num(row["cagr"]) == pytest.approx((47750 / 40400) ** 0.2 - 1, abs=1e-6)
 
-    row = _one(url, "select * from marts.mart_partnership_indicators "
-                    "where cluster_id = 'sports_technology' and indicator_code = 'GERD_PC_GDP' and year = 2023")
+    row = _indicator(url, "sports_technology", "GERD_PC_GDP", 2023)
     assert _num(row["value"]) == 2.7               # GDP-weighted (2*20000 + 3*140000 + 2*40000) / 200000
     assert _num(row["index_vs_eu"]) == 120          # 100 * 2.7 / 2.25
     assert _num(row["progress"]) == 0.4 and row["is_on_track"] is False
 
-    row = _one(url, "select * from marts.mart_partnership_indicators "
-                    "where cluster_id = 'sports_technology' and indicator_code = 'SME_ENT_SHARE' and year = 2022")
+    row = _indicator(url, "sports_technology", "SME_ENT_SHARE", 2022)
     assert _num(row["value"]) == 99.5 and row["geo_scope"] == "country"   # (950 + 35 + 10) / 1000
     assert _num(row["index_vs_eu"]) == 99.7
 
-    row = _one(url, "select * from marts.mart_partnership_indicators "
-                    "where cluster_id = 'epsi' and indicator_code = 'DIG_INT_HI' and year = 2023")
+    row = _indicator(url, "epsi", "DIG_INT_HI", 2023)
     assert row["geo_scope"] == "eu" and _num(row["value"]) == 26 and row["national_value"] is None
     assert _num(row["progress"]) == 0.6 and row["is_on_track"] is True     # (26 - 20) / (30 - 20)
 
-    row = _one(url, "select * from marts.mart_partnership_indicators "
-                    "where cluster_id = 'indescat' and indicator_code = 'MEMBERS_TOTAL' and year = 2025")
+    row = _indicator(url, "indescat", "MEMBERS_TOTAL", 2025)
     assert _num(row["value"]) == 90 and _num(row["progress"]) == 0.6 and _num(row["elapsed_share"]) == 0.2
 
     # -- NUTS versions: PT16 (NUTS 2021 only) dropped because PT19 (NUTS 2024) has newer data
@@ -205,10 +206,11 @@ def test_dbt_build_and_marts(dbt, dbt_database):
 
     # -- mart_region_benchmarks: location quotient and rank
     lq = {r["geo_code"]: r for r in _query(
-        url, "select * from marts.mart_region_benchmarks where indicator_code = 'EMP_R93_REG' and year = 2022")}
+        url, "select * from marts.mart_region_benchmarks where indicator_code = 'EMP_R93_REG' and year = 2022"
+    )}
     assert _num(lq["FRK2"]["location_quotient"]) == 1.5     # (30000 / 2e6) / (1e6 / 1e8)
     assert _num(lq["FRK1"]["location_quotient"]) == 0.8     # (4000 / 5e5) / 0.01
-    assert (lq["ES51"]["rank_in_level"], lq["FRK2"]["rank_in_level"], lq["FRK1"]["rank_in_level"]) == (1, 2, 3)
+    assert [lq[geo]["rank_in_level"] for geo in ("ES51", "FRK2", "FRK1")] == [1, 2, 3]
     hu = _one(url, "select * from marts.mart_region_benchmarks "
                    "where geo_code = 'HU32' and indicator_code = 'EMP_C32_REG' and year = 2022")
     assert hu["is_confidential"] is True and hu["value"] is None and hu["rank_in_level"] is None
@@ -217,7 +219,7 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     needs = {(r["cluster_id"], r["service_code"]): r for r in _query(
         url, "select * from marts.mart_sme_needs where wave = 2025")}
     digi = needs[("indescat", "digitalisation")]
-    assert (_num(digi["mean_importance"]), _num(digi["mean_satisfaction"]), _num(digi["gap"])) == (4, 2.5, 1.5)
+    assert [_num(digi[c]) for c in ("mean_importance", "mean_satisfaction", "gap")] == [4, 2.5, 1.5]
     assert digi["n_respondents"] == 3 and digi["rank_in_cluster"] == 1 and digi["partnership_rank"] == 2
     assert _num(digi["interest_share_technology"]) == pytest.approx(2 / 3, abs=1e-6)
     fund = needs[("sports_technology", "funding_access")]
@@ -228,7 +230,8 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     kpi = _one(url, "select * from marts.mart_cluster_kpis where cluster_id = 'indescat' and year = 2025")
     assert kpi["members_total"] == 90 and _num(kpi["member_growth"]) == 0.2
     assert _num(kpi["member_retention"]) == 0.96 and _num(kpi["sme_low_carbon_share_pct"]) == 50
-    hu_kpi = _one(url, "select * from marts.mart_cluster_kpis where cluster_id = 'mse_cluster' and year = 2025")
+    kpis = "select * from marts.mart_cluster_kpis where cluster_id = %s and year = %s"
+    hu_kpi = _one(url, kpis, ("mse_cluster", 2025))
     assert hu_kpi["members_total"] == 30 and hu_kpi["batch_ids"] == "b_soa_hu_2025_new"
 
     # -- mart_cluster_similarity: cosine of gap vectors, shared needs, SWOT synergies
@@ -261,23 +264,22 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     _run_sql_file(url, FIXTURES_DIR / "eurostat_revision.sql")
     dbt("build")
 
-    revision = _one(url, "select * from marts.mart_eurostat_revisions where geo_code = 'ES51' and time_period = '2023'")
+    revisions = "select * from marts.mart_eurostat_revisions where geo_code = 'ES51' and time_period = %s"
+    revision = _one(url, revisions, ("2023",))
     assert (_num(revision["previous_value"]), _num(revision["value"]), _num(revision["revision_delta"])) == (
         32400, 32000, -400)
     assert revision["previous_batch_id"] == "b_fixture_1" and revision["batch_id"] == "b_fixture_2"
-    flags = _one(url, "select * from marts.mart_eurostat_revisions where geo_code = 'ES51' and time_period = '2024'")
+    flags = _one(url, revisions, ("2024",))
     assert flags["previous_obs_status"] == "p" and flags["obs_status"] is None
 
-    latest = _one(url, "select * from marts.mart_partnership_indicators "
-                       "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2023")
-    assert _num(latest["value"]) == 32000 and _num(latest["progress"]) == 0.5 and latest["is_on_track"] is False
+    latest = _indicator(url, "indescat", "GDP_EUR_HAB", 2023)
+    assert _num(latest["value"]) == 32000 and _num(latest["progress"]) == 0.5
+    assert latest["is_on_track"] is False
 
     # Rebuild "as published on 2025-06-30": the first release again.
     dbt("build", "--vars", "{as_of_date: '2025-06-30'}")
-    as_of = _one(url, "select * from marts.mart_partnership_indicators "
-                      "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2023")
+    as_of = _indicator(url, "indescat", "GDP_EUR_HAB", 2023)
     assert _num(as_of["value"]) == 32400 and _num(as_of["progress"]) == 0.6 and as_of["is_on_track"] is True
     assert str(as_of["as_of_date"]) == "2025-06-30" and as_of["batch_ids"] == "b_fixture_1"
-    provisional = _one(url, "select * from marts.mart_partnership_indicators "
-                            "where cluster_id = 'indescat' and indicator_code = 'GDP_EUR_HAB' and year = 2024")
+    provisional = _indicator(url, "indescat", "GDP_EUR_HAB", 2024)
     assert provisional["is_provisional"] is True

@@ -1,0 +1,141 @@
+"""The nightly DAG end to end, as a user runs it: `ss4gl run --offline` (real Airflow dag.test, real
+embedded Postgres, real loopback HTTP replay of the bundled Eurostat samples, real GX and dbt)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from tests.conftest import create_database, drop_database
+
+REPO = Path(__file__).resolve().parents[1]
+SS4GL = [sys.executable, "-m", "ingest.cli"]
+CLUSTERS = {"indescat", "cluster_montagne", "sports_technology", "mse_cluster", "epsi"}
+DATE = "2026-11-26"
+
+
+def ss4gl(args: list[str], env: dict, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(SS4GL + args, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout,
+                          check=False)
+
+
+def mart_checksums(url: str) -> dict[str, str]:
+    """md5 over every mart's rows in a canonical order."""
+    conn = psycopg2.connect(url)
+    out = {}
+    with conn, conn.cursor() as cur:
+        cur.execute("select table_name from information_schema.tables where table_schema = 'marts' order by 1")
+        for (table,) in cur.fetchall():
+            cur.execute(f'select md5(coalesce(string_agg(t::text, \'|\' order by t::text), \'\')) from marts."{table}" t')  # noqa: S608 - names from the catalog
+            out[table] = cur.fetchone()[0]
+    conn.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(warehouse_url, tmp_path_factory):
+    url = create_database(warehouse_url)
+    home = tmp_path_factory.mktemp("state")
+    env = {**os.environ, "WAREHOUSE_URL": url, "SS4GL_HOME": str(home), "OFFLINE": "1"}
+    env.pop("SS4GL_PSEUDONYM_KEY", None)  # local mode creates its own key in the state folder
+    first = ss4gl(["run", "--date", DATE], env)
+    first_sums = mart_checksums(url)
+    second = ss4gl(["run", "--date", DATE], env)
+    yield {"url": url, "env": env, "home": home, "first": first, "second": second, "first_sums": first_sums,
+           "second_sums": mart_checksums(url)}
+    drop_database(warehouse_url, url)
+
+
+def _query(url: str, q: str, *params):
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute(q, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def test_first_run_succeeds_and_prints_summary(runs):
+    res = runs["first"]
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = res.stdout
+    assert "eurostat" in out and "surveys" in out
+    assert re.search(r"mart marts\.mart_partnership_indicators: [1-9][\d,]* rows", out)
+    assert "warehouse: postgresql://" in out and "***" in out  # password redacted
+    assert "Traceback" not in out + res.stderr
+
+
+def test_every_catalogue_dataset_and_sample_file_loaded(runs):
+    from ingest.config import SAMPLES_DIR, load_catalogue
+
+    datasets = {r[0] for r in _query(runs["url"], "select distinct dataset from raw.eurostat_observations")}
+    assert datasets == {d.code for d in load_catalogue().datasets}
+    files = [p for p in (SAMPLES_DIR / "inbox").rglob("*") if p.is_file() and p.parent.parent.parent.name == "inbox"]
+    loaded = _query(runs["url"], "select count(*) from audit.batches where source = 'surveys' and status = 'loaded'")
+    assert loaded[0][0] == len(files) > 0
+
+
+def test_marts_cover_all_five_clusters(runs):
+    rows = _query(runs["url"], "select distinct cluster_id from marts.mart_partnership_indicators")
+    assert {r[0] for r in rows} == CLUSTERS
+    rows = _query(runs["url"], "select distinct cluster_id from marts.mart_sme_needs")
+    assert {r[0] for r in rows} == CLUSTERS
+
+
+def test_printed_count_matches_warehouse_url(runs):
+    m = re.search(r"mart marts\.mart_partnership_indicators: ([\d,]+) rows", runs["first"].stdout)
+    printed = int(m.group(1).replace(",", ""))
+    res = ss4gl(["warehouse", "url"], runs["env"])
+    assert res.returncode == 0
+    url = res.stdout.strip()
+    assert url == runs["url"]
+    assert _query(url, "select count(*) from marts.mart_partnership_indicators")[0][0] == printed
+
+
+def test_second_run_downloads_nothing_and_marts_identical(runs):
+    res = runs["second"]
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run_ids = [r[0] for r in _query(runs["url"], "select run_id from audit.run_summaries order by finished_at")]
+    assert len(run_ids) == 2
+    decisions = _query(runs["url"], "select distinct decision from audit.dataset_checks where run_id = %s", run_ids[1])
+    assert decisions == [("skip",)]
+    fetched = _query(runs["url"], "select object from audit.fetches where run_id = %s", run_ids[1])
+    assert fetched == [("toc",)], "an unchanged source must not be downloaded again"
+    assert runs["second_sums"] == runs["first_sums"]
+    assert len(runs["first_sums"]) >= 1
+
+
+def test_archive_holds_every_body_as_received(runs):
+    from ingest.archive import Archive
+
+    archive = Archive(Path(runs["home"]) / "archive")
+    for sha, size in _query(runs["url"], "select sha256, size_bytes from audit.fetches"):
+        body = archive.get(sha)
+        assert len(body) == size
+        import hashlib
+
+        assert hashlib.sha256(body).hexdigest() == sha
+
+
+def test_wrong_warehouse_url_gives_one_clear_line(tmp_path):
+    env = {**os.environ, "WAREHOUSE_URL": "postgresql://nobody@db.invalid:5432/ss4gl", "SS4GL_HOME": str(tmp_path)}
+    res = ss4gl(["warehouse", "migrate"], env, timeout=120)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "db.invalid" in lines[0] and "Traceback" not in res.stderr
+
+
+def test_unreachable_eurostat_without_offline_says_so(tmp_path, warehouse_url):
+    env = {**os.environ, "SS4GL_HOME": str(tmp_path), "EUROSTAT_BASE_URL": "http://127.0.0.1:9/eurostat"}
+    env.pop("OFFLINE", None)
+    res = ss4gl(["run", "--date", DATE], env, timeout=300)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert "unreachable" in lines[0] and "OFFLINE=1" in lines[0]
