@@ -16,7 +16,12 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Cosmos renders the dbt tasks from this manifest (rebuilt when the dbt project changes).
+MANIFEST := dbt_project/target/manifest.json
+$(MANIFEST): $(STAMP) $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+	$(BIN)/ss4gl dbt manifest
+
+install: $(STAMP) $(MANIFEST)
 
 ## Run the nightly pipeline once (DATE=YYYY-MM-DD, default yesterday; OFFLINE=1 replays bundled samples).
 run: install

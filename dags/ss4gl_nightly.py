@@ -40,8 +40,8 @@ with DAG(
         )()
         received >> surveys_valid >> surveys_loaded
 
-    dbt_build = task(o.dbt_build, task_id="dbt_build", outlets=[Asset(o.MARTS_ASSET)])()
-    published = task(o.publish, task_id="publish", trigger_rule="all_done")()
+    dbt = o.dbt_task_group("dbt")
+    published = task(o.publish, task_id="publish", trigger_rule="all_done", outlets=[Asset(o.MARTS_ASSET)])()
 
     migrate >> [datasets, received]
-    [eurostat_loaded, surveys_loaded] >> dbt_build >> published
+    [eurostat_loaded, surveys_loaded] >> dbt >> published

@@ -10,7 +10,7 @@ import sys
 import warnings
 
 # Each module below may offer `register(subparsers)` for its own sub-commands.
-_COMMAND_MODULES = ("ingest.eurostat.commands", "ingest.surveys.commands")
+_COMMAND_MODULES = ("ingest.eurostat.commands", "ingest.surveys.commands", "ingest.dashboard.commands")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -47,9 +47,21 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
             print("WAREHOUSE_URL points at an external server: nothing to stop")
         else:
             print("stopped" if warehouse.EmbeddedServer().stop() else "embedded warehouse was not running")
+    elif args.action == "bi-reader":
+        creds = warehouse.enable_bi_reader()
+        print("BI connection (read-only, schema marts):")
+        for key, value in creds.items():
+            print(f"  {key}: {value}")
     elif args.action == "psql":
         cmd = warehouse.psql_command()
         os.execv(cmd[0], cmd + list(args.psql_args))
+    return 0
+
+
+def _cmd_dbt(args: argparse.Namespace) -> int:
+    from ingest.tasks.transform import write_manifest
+
+    print(write_manifest())
     return 0
 
 
@@ -63,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     wh = sub.add_parser("warehouse", help="the Postgres warehouse (embedded by default, or WAREHOUSE_URL)")
-    wh.add_argument("action", choices=["url", "start", "stop", "psql", "migrate"])
+    wh.add_argument("action", choices=["url", "start", "stop", "psql", "migrate", "bi-reader"])
     wh.add_argument("psql_args", nargs=argparse.REMAINDER, help="extra arguments for psql")
     wh.set_defaults(func=_cmd_warehouse)
+
+    dbt = sub.add_parser("dbt", help="the dbt project")
+    dbt.add_argument("action", choices=["manifest"], help="manifest: dbt parse into dbt_project/target (Cosmos)")
+    dbt.set_defaults(func=_cmd_dbt)
 
     for name in _COMMAND_MODULES:
         try:

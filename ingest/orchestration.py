@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from datetime import timedelta
+from pathlib import Path
 
 log = logging.getLogger("ss4gl")
 
@@ -32,6 +33,10 @@ NETWORK_RETRIES = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
 }
+
+# dbt is rendered by Cosmos from the manifest `ss4gl dbt manifest` writes (make install runs it).
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 
 RAW_ASSETS = {
     "eurostat": "ss4gl://warehouse/raw/eurostat_observations",
@@ -64,6 +69,41 @@ def alert(context: dict) -> None:
             requests.post(url, json={"text": message}, timeout=10)
         except requests.RequestException as post_exc:
             log.error("alert webhook %s unreachable: %s", url.split("?")[0], post_exc)
+
+
+def dbt_task_group(group_id: str = "dbt", **kwargs):
+    """The dbt project as Airflow tasks (Cosmos, manifest load mode, one task per model/seed/snapshot).
+
+    Cosmos' watcher mode runs ONE `dbt build` (dbt's own threads) and a sensor per node reports that node's
+    status under its own name: a failing model or test is visible by name, at the cost of one dbt invocation.
+    Tests are part of each node's build and are never retried (retries=0).
+    """
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    if not DBT_MANIFEST.exists():
+        raise FileNotFoundError(f"dbt manifest missing at {DBT_MANIFEST}: run `make install` (ss4gl dbt manifest)")
+    return DbtTaskGroup(
+        group_id=group_id,
+        project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=DBT_MANIFEST,
+                                     project_name="ss4gl"),
+        profile_config=ProfileConfig(profile_name="ss4gl", target_name="default",
+                                     profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
+        execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
+                                         invocation_mode=InvocationMode.DBT_RUNNER),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
+        operator_args={"retries": 0, "install_deps": False, "pre_execute": dbt_env_hook,
+                       "vars": {"run_id": "{{ run_id }}", "logical_date": "{{ ds }}"}},
+        default_args={**DEFAULT_ARGS, "on_failure_callback": alert},
+        **kwargs,
+    )
+
+
+def dbt_env_hook(context: dict) -> None:
+    """Before a dbt task: export the warehouse connection into the variables dbt's profile reads."""
+    from ingest.tasks.transform import dbt_env
+
+    os.environ.update(dbt_env())
 
 
 # ------------------------------------------------------------------------------------------- task callables

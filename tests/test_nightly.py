@@ -139,3 +139,39 @@ def test_unreachable_eurostat_without_offline_says_so(tmp_path, warehouse_url):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
     assert "unreachable" in lines[0] and "OFFLINE=1" in lines[0]
+
+
+def test_bi_reader_reads_marts_only(runs):
+    from psycopg2 import errors
+
+    marts = [r[0] for r in _query(runs["url"], "select table_name from information_schema.tables"
+                                                " where table_schema = 'marts'")]
+    assert marts
+    conn = psycopg2.connect(runs["url"])
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("set role bi_reader")
+        for table in marts:
+            cur.execute(f'select count(*) from marts."{table}"')  # noqa: S608 - names from the catalog
+            assert cur.fetchone()[0] >= 0
+        for forbidden in ("raw.eurostat_observations", "audit.batches", "audit.run_summaries",
+                          "raw.survey_sme_respondents"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                cur.execute(f"select 1 from {forbidden} limit 1")  # noqa: S608 - fixed names
+    conn.close()
+
+
+def test_bi_reader_login_command(runs):
+    env = {**runs["env"], "BI_READER_PASSWORD": "test-only-bi-password"}
+    res = ss4gl(["warehouse", "bi-reader"], env)
+    assert res.returncode == 0, res.stderr
+    assert "user: bi_reader" in res.stdout
+    from ingest.warehouse import Target
+
+    t = Target.from_url(runs["url"])
+    conn = psycopg2.connect(host=t.host, port=t.port, dbname=t.dbname, user="bi_reader",
+                            password="test-only-bi-password")
+    with conn.cursor() as cur:
+        cur.execute("select count(*) from marts.mart_partnership_indicators")
+        assert cur.fetchone()[0] > 0
+    conn.close()

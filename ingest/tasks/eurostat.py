@@ -120,19 +120,24 @@ def to_raw_rows(frame: pd.DataFrame, batch_id: str) -> pd.DataFrame:
         dims_json = pd.Series(docs, dtype=object).take(codes).to_numpy()
     else:
         series_key, dims_json = "", "{}"
+
+    def col(name: str):  # a missing column (e.g. no geo dimension) is left to the GX gate to report
+        return frame[name].to_numpy() if name in frame.columns else None
+
     return pd.DataFrame(
         {
-            "dataset": frame["dataset"].to_numpy(),
+            "dataset": col("dataset"),
             "series_key": series_key,
             "dims": dims_json,
-            "geo": frame["geo"].to_numpy(),
-            "time": frame["time"].to_numpy(),
-            "value": frame["value"].to_numpy(),
-            "obs_status": frame["obs_status"].to_numpy(),
-            "conf_status": frame["conf_status"].to_numpy(),
-            "source_updated_at": frame["source_updated_at"].to_numpy(),
+            "geo": col("geo"),
+            "time": col("time"),
+            "value": col("value"),
+            "obs_status": col("obs_status"),
+            "conf_status": col("conf_status"),
+            "source_updated_at": col("source_updated_at"),
             "batch_id": batch_id,
-        }
+        },
+        index=pd.RangeIndex(len(frame)),
     )
 
 
@@ -151,7 +156,8 @@ def payload_metadata(payload: bytes) -> dict:
     for dim_id in doc.get("id", []):
         if dim_id.lower() in ("time", "time_period"):
             continue
-        index = doc["dimension"][dim_id]["category"]["index"]
+        category = doc["dimension"][dim_id].get("category") or {}
+        index = category.get("index", category.get("label"))  # JSON-stat: index optional for one category
         code_lists[dim_id.lower()] = sorted(index if isinstance(index, (dict, list)) else [])
     obs_count = None
     for ann in (doc.get("extension") or {}).get("annotation", []) or []:
@@ -186,6 +192,9 @@ def prepare(batch: Batch):
         frame = decode_batch(batch)
     except EurostatPayloadError as exc:
         raise BatchRejected([{"code": "not_data", "message": str(exc), "file": batch.object}]) from None
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # malformed JSON-stat (e.g. a text value)
+        raise BatchRejected([{"code": "undecodable", "message": f"{batch.object}: cannot decode the payload"
+                              f" ({type(exc).__name__}: {exc})", "file": batch.object}]) from None
     return Prepared(
         tables={"eurostat_observations": to_raw_rows(frame, batch.batch_id)},
         checks=[("eurostat_observations", frame, validation_context(batch, frame))],

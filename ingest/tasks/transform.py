@@ -61,5 +61,20 @@ def run_dbt(command: list[str], ctx: RunContext | None = None, extra_vars: dict 
     return counts
 
 
+def write_manifest() -> Path:
+    """`dbt parse` into dbt_project/target/manifest.json: what Cosmos renders the dbt tasks from."""
+    from dbt.cli.main import dbtRunner
+
+    from ingest.orchestration import DBT_MANIFEST
+
+    for key, value in Target("127.0.0.1", 5432, "parse-only", "", "parse-only").dbt_env().items():
+        os.environ.setdefault(key, value)  # parsing renders the profile but never connects
+    res = dbtRunner().invoke(["parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                              "--target-path", str(DBT_MANIFEST.parent), "--quiet"])
+    if not res.success:
+        raise DbtFailed(f"dbt parse failed: {res.exception}")
+    return DBT_MANIFEST
+
+
 def build(ctx: RunContext) -> dict:
     return run_dbt(["build"], ctx)

@@ -1,0 +1,458 @@
+"""Validation gate, end to end at the stage level: real loopback HTTP (ReplayServer), real archive, real
+decoder/parser, real GX, real Postgres.
+
+One Eurostat run fetches the 14 bundled sample datasets plus one crafted JSON-stat payload per critical
+expectation of ``expectations/eurostat_observations.json`` (scripted replies of the replay server, derived
+from the ``nrg_ind_ren`` sample); one survey run reads a temp inbox holding every bundled sample file plus
+crafted bad files (GX-level and parser-level). Each run goes extract -> gate.validate -> gate.load once for
+the module; the tests then read the warehouse, the raised ``ValidationFailed`` and the Data Docs.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import shutil
+from collections.abc import Callable
+
+import orjson
+import pytest
+
+from ingest.config import SAMPLES_DIR, Catalogue, EurostatDataset, load_catalogue
+from ingest.eurostat.replay import JSON, Reply, ReplayServer, filter_jsonstat
+from ingest.tasks import eurostat, gate, surveys
+from ingest.tasks.common import RunContext
+from ingest.tasks.gate import ValidationFailed
+from ingest.validation import suite_names
+from tests.integration._support import (
+    batch_of,
+    copy_sample_inbox,
+    drop,
+    isolated_stage,
+    quarantine_rows,
+    query,
+    reason_beside,
+    survey_rows_for,
+)
+
+BASE = "nrg_ind_ren"  # small, unit PC, countries + EU27_2020, values and flags
+DATE = "2026-11-26"
+SUITE = "eurostat_observations"
+
+
+# ------------------------------------------------------------------------------------ JSON-stat crafting
+def _dim_codes(doc: dict, dim: str) -> list[str]:
+    index = doc["dimension"][dim]["category"]["index"]
+    return sorted(index, key=index.get) if isinstance(index, dict) else list(index)
+
+
+def _rename(doc: dict, dim: str, old: str, new: str) -> dict:
+    cat = doc["dimension"][dim]["category"]
+    cat["index"] = {(new if c == old else c): p for c, p in cat["index"].items()}
+    cat["label"] = {(new if c == old else c): v for c, v in cat.get("label", {}).items()}
+    return doc
+
+
+def _drop_size1_dim(doc: dict, dim: str) -> dict:
+    i = doc["id"].index(dim)
+    assert doc["size"][i] == 1
+    doc["id"].pop(i)
+    doc["size"].pop(i)
+    doc["dimension"].pop(dim)
+    return doc
+
+
+def _valued(doc: dict) -> list[str]:
+    return [k for k, v in doc["value"].items() if v is not None]
+
+
+def _set_obs_count(doc: dict, n: int | None = None) -> dict:
+    n = len(_valued(doc)) if n is None else n
+    for ann in doc["extension"]["annotation"]:
+        if ann.get("type") == "OBS_COUNT":
+            ann["title"] = str(n)
+    return doc
+
+
+def no_geo(doc):
+    return _drop_size1_dim(filter_jsonstat(doc, {"geo": ["ES"]}), "geo")
+
+
+def dataset_dimension(doc):
+    doc["id"].insert(0, "DATASET")
+    doc["size"].insert(0, 1)
+    doc["dimension"]["DATASET"] = {"label": "Dataset", "category": {"index": {"nama_10r_2gdp": 0},
+                                                                   "label": {"nama_10r_2gdp": "other"}}}
+    return doc
+
+
+def no_time_dimension(doc):
+    i = doc["id"].index("time")
+    doc["id"][i] = "period"
+    doc["dimension"]["period"] = doc["dimension"].pop("time")
+    doc.pop("role", None)
+    return doc
+
+
+def code_not_sdmx(doc):
+    return _rename(doc, "nrg_bal", "REN", "REN BAL")
+
+
+def code_not_in_code_list(doc):
+    # JSON-stat index as an array of numbers: the decoder reads the code "1", the dimension lists 1.
+    doc["dimension"]["nrg_bal"]["category"] = {"index": [1], "label": {"1": "Renewables"}}
+    return doc
+
+
+def geo_gr(doc):
+    return _rename(doc, "geo", "ES", "GR")
+
+
+def null_value_without_status(doc):
+    total = 1
+    for n in doc["size"]:
+        total *= n
+    free = next(p for p in range(total) if str(p) not in doc["value"] and str(p) not in doc["status"])
+    doc["status"][str(free)] = ""
+    return doc
+
+
+def obs_status_z(doc):
+    doc["status"][_valued(doc)[0]] = "z"
+    return doc
+
+
+def conf_status_d(doc):
+    doc["status"][_valued(doc)[1]] = "p|D"
+    return doc
+
+
+def annual_bad_period(doc):
+    return _rename(doc, "time", "2016", "2016-13")
+
+
+def quarterly_freq_annual_periods(doc):
+    return _rename(doc, "freq", "A", "Q")
+
+
+def other_freq_bad_period(doc):
+    return _rename(_rename(doc, "freq", "A", "H"), "time", "2016", "2016H1")
+
+
+def no_freq_bad_period(doc):
+    return _rename(_drop_size1_dim(doc, "freq"), "time", "2016", "2016-13")
+
+
+def duplicate_key(doc):
+    codes = _dim_codes(doc, "geo")
+    doc["dimension"]["geo"]["category"]["index"] = ["ES" if c == "FR" else c for c in codes]
+    return doc
+
+
+def obs_count_wrong(doc):
+    return _set_obs_count(doc, len(_valued(doc)) + 7)
+
+
+def value_not_numeric(doc):
+    doc["value"][_valued(doc)[0]] = "n/a"
+    return doc
+
+
+def percentage_over_100(doc):
+    doc["value"][_valued(doc)[0]] = 150.0
+    return doc
+
+
+def label_only_category(doc):
+    doc["dimension"]["nrg_bal"]["category"].pop("index")  # allowed by JSON-stat for a single category
+    return doc
+
+
+# case -> (mutation, critical rules expected to fail). One bad batch per critical expectation.
+CRITICAL_CASES: dict[str, tuple[Callable[[dict], dict], set[str]]] = {
+    "zz_no_geo": (no_geo, {"columns_present"}),
+    "zz_dataset_dim": (dataset_dimension, {"dataset_matches_batch"}),
+    "zz_no_time": (no_time_dimension, {"key_not_null"}),
+    "zz_code_format": (code_not_sdmx, {"dimension_code_well_formed"}),
+    "zz_code_list": (code_not_in_code_list, {"dimension_code_in_code_list"}),
+    "zz_geo_gr": (geo_gr, {"geo_code_valid"}),
+    "zz_null_value": (null_value_without_status, {"null_value_has_status"}),
+    "zz_obs_status": (obs_status_z, {"obs_status_vocabulary"}),
+    "zz_conf_status": (conf_status_d, {"conf_status_vocabulary"}),
+    "zz_time_annual": (annual_bad_period, {"time_parses_for_frequency"}),
+    "zz_time_quarterly": (quarterly_freq_annual_periods, {"time_parses_for_frequency"}),
+    "zz_time_other_freq": (other_freq_bad_period, {"time_parses_for_frequency"}),
+    "zz_time_no_freq": (no_freq_bad_period, {"time_parses_for_frequency"}),
+    "zz_key_dup": (duplicate_key, {"key_unique"}),
+    "zz_obs_count": (obs_count_wrong, {"row_count_matches_obs_count"}),
+}
+# Not decodable: the decoder only ever yields float64 values, so `value_numeric` is guarded before GX.
+REJECTED_CASES = {"zz_value_text": value_not_numeric}
+PASSING_CASES = {"zz_warn_pct": percentage_over_100, "zz_label_only": label_only_category}
+
+
+def _base_doc(cat: Catalogue) -> dict:
+    """The base sample exactly as the replay server answers the client's request for it."""
+    ds = cat.dataset(BASE)
+    q = {k: list(v) for k, v in ds.filters.items()}
+    q["geo"] = cat.geo_codes(ds)
+    q["sinceTimePeriod"] = [str(cat.eurostat["since_time_period"])]
+    return filter_jsonstat(orjson.loads((SAMPLES_DIR / "eurostat" / f"{BASE}.json").read_bytes()), q)
+
+
+# ------------------------------------------------------------------------------------------ survey crafting
+def _epsi_rows(fn) -> bytes:
+    data = (SAMPLES_DIR / "inbox/epsi/sme_needs/results-survey771203.csv").read_bytes()
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    fn(rows)
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="\r\n").writerows(rows)
+    return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
+
+
+def _submitted_in(year: str):
+    def fn(rows):
+        i = rows[0].index("submitdate")
+        for r in rows[1:]:
+            r[i] = year + r[i][4:]
+
+    return fn
+
+
+def _likert_7(rows):
+    rows[3][rows[0].index("IMP[digi]")] = "7"
+
+
+def _kobo_submitted_in(year: str) -> bytes:
+    doc = json.loads((SAMPLES_DIR / "inbox/mse_cluster/sme_needs/kobo_kkv_igenyfelmeres_2025.json").read_bytes())
+    for r in doc["results"]:
+        r["_submission_time"] = year + r["_submission_time"][4:]
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+SURVEY_GX_CASES = {  # the parser accepts these (the wave is derived from a date), GX does not
+    "epsi/sme_needs/results-survey771203-wave1999.csv": (lambda: _epsi_rows(_submitted_in("1999")), "1999"),
+    "mse_cluster/sme_needs/kobo_igenyfelmeres_2150.json": (lambda: _kobo_submitted_in("2150"), "2150"),
+}
+SURVEY_PARSER_CASES = {
+    "epsi/sme_needs/results-survey771203-likert.csv": (lambda: _epsi_rows(_likert_7), "likert_out_of_range"),
+}
+
+
+# ------------------------------------------------------------------------------------------ the runs
+@pytest.fixture(scope="module")
+def run(warehouse_url, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gate")
+    samples = tmp / "eurostat"
+    shutil.copytree(SAMPLES_DIR / "eurostat", samples)
+    inbox = tmp / "inbox"
+    sample_files = copy_sample_inbox(inbox)
+    for rel, (make, _) in {**SURVEY_GX_CASES, **SURVEY_PARSER_CASES}.items():
+        drop(inbox, rel, make())
+
+    out: dict = {"inbox": inbox, "sample_files": sample_files}
+    with ReplayServer(samples) as server, isolated_stage(warehouse_url, tmp, EUROSTAT_BASE_URL=server.base_url) as st:
+        base_cat = load_catalogue()
+        base_ds = base_cat.dataset(BASE)
+        crafted = {**{k: v[0] for k, v in CRITICAL_CASES.items()}, **REJECTED_CASES, **PASSING_CASES}
+        extra = []
+        for code, mutate in crafted.items():
+            doc = mutate(copy.deepcopy(_base_doc(base_cat)))
+            if code != "zz_obs_count":
+                _set_obs_count(doc)
+            server.script(f"/statistics/1.0/data/{code}", [Reply(200, JSON, orjson.dumps(doc))])
+            extra.append(EurostatDataset(code, "test", f"crafted from {BASE}: {code}", base_ds.geo,
+                                         dict(base_ds.filters)))
+        cat = Catalogue(base_cat.clusters, base_cat.aggregates, base_cat.sources, base_cat.datasets + tuple(extra))
+        out["real_datasets"] = [d.code for d in base_cat.datasets]
+
+        ctx = RunContext("it-gate-eurostat", DATE)
+        for code in eurostat.plan(ctx, cat):
+            eurostat.extract(ctx, code, cat)
+        with pytest.raises(ValidationFailed) as exc:
+            gate.validate(ctx, eurostat.SOURCE, eurostat.prepare)
+        out["eurostat_error"] = str(exc.value)
+        out["eurostat_load"] = gate.load(ctx, eurostat.SOURCE, after_load=eurostat.remember_loaded)
+
+        sctx = RunContext("it-gate-surveys", DATE)
+        out["survey_extract"] = surveys.extract(sctx, inbox=str(inbox))
+        with pytest.raises(ValidationFailed) as exc:
+            gate.validate(sctx, surveys.SOURCE, surveys.prepare, on_quarantine=surveys.write_reason)
+        out["survey_error"] = str(exc.value)
+        out["survey_load"] = gate.load(sctx, surveys.SOURCE)
+        out["stage"] = st
+        out["docs"] = st.home / "docs" / "gx" / "index.html"
+        yield out
+
+
+def _failed(url: str, batch_id: str, severity: str = "critical") -> dict[str, dict]:
+    rows = query(
+        url,
+        "select expectation, column_name, unexpected_count, element_count, sample_values, details"
+        " from audit.validation_results where batch_id = %s and not success and severity = %s",
+        batch_id,
+        severity,
+    )
+    return {r[0]: {"column": r[1], "unexpected": r[2], "elements": r[3], "samples": r[4], "details": r[5]}
+            for r in rows}
+
+
+# ------------------------------------------------------------------------------------------ Eurostat
+@pytest.mark.parametrize("code", sorted(CRITICAL_CASES))
+def test_each_critical_expectation_quarantines_its_batch(run, code):
+    url = run["stage"].url
+    expected = CRITICAL_CASES[code][1]
+    b = batch_of(url, "eurostat", code)
+    assert b["status"] == "quarantined", b
+    assert query(url, "select count(*) from raw.eurostat_observations where dataset = %s", code) == [(0,)]
+    assert query(url, "select count(*) from raw.eurostat_observations where batch_id = %s", b["batch_id"]) == [(0,)]
+    failed = _failed(url, b["batch_id"])
+    assert set(failed) == expected, failed
+    assert b["reason"] and any(rule in b["reason"] for rule in expected)
+    q = quarantine_rows(url, b["batch_id"])
+    assert q and all(r["code"] == "expectation_failed" and r["severity"] == "critical" for r in q)
+    assert {rule for rule in expected if any(rule in r["message"] for r in q)} == expected
+    assert all(r["file"] == code for r in q)
+    # The task's summary names the batch, the rule, counts and sample values.
+    msg = run["eurostat_error"]
+    block = next(part for part in msg.split("FAILED suite ")[1:] if f"({code})" in part.splitlines()[0])
+    for rule in expected:
+        line = next(ln for ln in block.splitlines() if f"[critical] {rule}" in ln)
+        assert "expected" in line and "found" in line
+        assert ("unexpected of" in line and "e.g." in line) or "observed" in line, line
+
+
+def test_failure_details_name_counts_and_samples(run):
+    url = run["stage"].url
+    geo = _failed(url, batch_of(url, "eurostat", "zz_geo_gr")["batch_id"])["geo_code_valid"]
+    assert geo["column"] == "geo" and geo["unexpected"] > 0 and "GR" in geo["samples"]
+    oc = _failed(url, batch_of(url, "eurostat", "zz_obs_count")["batch_id"])["row_count_matches_obs_count"]
+    assert oc["details"].get("observed") is not None
+    dup = _failed(url, batch_of(url, "eurostat", "zz_key_dup")["batch_id"])["key_unique"]
+    assert dup["unexpected"] > 0 and any("ES" in s for s in dup["samples"])
+    st = _failed(url, batch_of(url, "eurostat", "zz_obs_status")["batch_id"])["obs_status_vocabulary"]
+    assert st["unexpected"] == 1 and st["samples"] == ["z"]
+
+
+def test_every_critical_rule_of_the_suite_has_a_case():
+    suite = json.loads((SAMPLES_DIR.parents[1] / "expectations" / f"{SUITE}.json").read_text())
+    critical = {e["id"] for e in suite["expectations"] if e["meta"]["severity"] == "critical"}
+    covered = set().union(*(rules for _, rules in CRITICAL_CASES.values()))
+    # value_numeric cannot fail after decoding (float64 by construction); its payload is rejected earlier.
+    assert critical - covered == {"value_numeric"}
+
+
+def test_undecodable_value_is_quarantined_before_gx(run):
+    url = run["stage"].url
+    b = batch_of(url, "eurostat", "zz_value_text")
+    assert b["status"] == "quarantined"
+    q = quarantine_rows(url, b["batch_id"])
+    assert q and q[0]["severity"] in ("error", "critical") and "n/a" in q[0]["message"]
+    assert query(url, "select count(*) from audit.validation_runs where batch_id = %s", b["batch_id"]) == [(0,)]
+    assert "zz_value_text" in run["eurostat_error"]
+    assert query(url, "select count(*) from raw.eurostat_observations where dataset = 'zz_value_text'") == [(0,)]
+
+
+def test_warning_only_batch_loads(run):
+    url = run["stage"].url
+    b = batch_of(url, "eurostat", "zz_warn_pct")
+    assert b["status"] == "loaded" and b["rows_loaded"] == b["rows_parsed"] > 0
+    warn = _failed(url, b["batch_id"], "warning")
+    assert set(warn) == {"percentage_in_0_100"} and warn["percentage_in_0_100"]["unexpected"] == 1
+    assert _failed(url, b["batch_id"]) == {}
+    assert query(url, "select count(*) from raw.eurostat_observations where dataset = 'zz_warn_pct'"
+                      " and value = 150") == [(1,)]
+    assert "zz_warn_pct" not in run["eurostat_error"]
+
+
+def test_label_only_category_loads(run):
+    b = batch_of(run["stage"].url, "eurostat", "zz_label_only")
+    assert b["status"] == "loaded" and b["rows_loaded"] > 0
+
+
+def test_every_other_eurostat_batch_validates_and_loads(run):
+    url = run["stage"].url
+    good = run["real_datasets"] + sorted(PASSING_CASES)
+    for code in good:
+        b = batch_of(url, "eurostat", code)
+        assert b["status"] == "loaded", (code, b)
+        assert b["rows_loaded"] == b["rows_parsed"] > 0
+        n = query(url, "select count(*) from raw.eurostat_observations where dataset = %s", code)[0][0]
+        assert n == b["rows_loaded"]
+        assert code not in run["eurostat_error"]
+    assert run["eurostat_load"]["batches"] == len(good)
+    state = {r[0] for r in query(url, "select object from audit.source_state where source = 'eurostat'")}
+    assert state == set(good)
+    bad = len(CRITICAL_CASES) + len(REJECTED_CASES)
+    assert run["eurostat_error"].startswith(f"{bad} eurostat batch(es) quarantined, nothing from them loaded")
+
+
+def test_nightly_sample_batches_pass_every_suite(run):
+    """The bundled samples (14 datasets, every survey file) pass every suite of expectations/."""
+    url = run["stage"].url
+    sample_batches = [batch_of(url, "eurostat", c)["batch_id"] for c in run["real_datasets"]]
+    inbox = run["inbox"]
+    sample_batches += [batch_of(url, "surveys", p.relative_to(inbox).as_posix())["batch_id"]
+                       for p in run["sample_files"]]
+    rows = query(url, "select suite, success from audit.validation_runs where batch_id = any(%s)", sample_batches)
+    assert rows and all(ok for _, ok in rows), [r for r in rows if not r[1]]
+    assert {s for s, _ in rows} == set(suite_names())
+
+
+def test_data_docs_built(run):
+    index = run["docs"]
+    assert index.is_file() and index.stat().st_size > 0
+    html = index.read_text(encoding="utf-8", errors="replace")
+    assert SUITE in html and "survey_sme_respondents" in html
+
+
+# ------------------------------------------------------------------------------------------ surveys
+@pytest.mark.parametrize("rel", sorted(SURVEY_GX_CASES))
+def test_survey_gx_failure_quarantines_the_file(run, rel):
+    url, inbox = run["stage"].url, run["inbox"]
+    year = SURVEY_GX_CASES[rel][1]
+    b = batch_of(url, "surveys", rel)
+    assert b["status"] == "quarantined"
+    assert survey_rows_for(url, b["sha256"][0]) == dict.fromkeys(survey_rows_for(url, b["sha256"][0]), 0)
+    failed = query(url, "select suite, expectation, column_name, sample_values from audit.validation_results"
+                        " where batch_id = %s and not success and severity = 'critical'", b["batch_id"])
+    assert failed and {(e, c) for _, e, c, _ in failed} == {("within_contract_range", "wave")}
+    assert {s for s, *_ in failed} >= {"survey_sme_respondents", "survey_sme_service_ratings"}
+    assert all(int(year) in s or year in map(str, s) for *_, s in failed)
+    q = quarantine_rows(url, b["batch_id"])
+    assert q and all(r["code"] == "expectation_failed" for r in q if r["severity"] == "critical")
+    assert any("within_contract_range column wave" in r["message"] for r in q)
+    doc = reason_beside(inbox / rel)
+    assert any(p["code"] == "expectation_failed" and "wave" in p["message"] for p in doc["problems"])
+    msg = run["survey_error"]
+    assert f"FAILED suite survey_sme_respondents on batch {b['batch_id']}" in msg
+    line = next(ln for ln in msg.splitlines() if "within_contract_range column wave" in ln and year in ln)
+    assert "unexpected of" in line and "e.g." in line
+
+
+@pytest.mark.parametrize("rel", sorted(SURVEY_PARSER_CASES))
+def test_survey_parser_failure_quarantines_before_gx(run, rel):
+    url, inbox = run["stage"].url, run["inbox"]
+    code = SURVEY_PARSER_CASES[rel][1]
+    b = batch_of(url, "surveys", rel)
+    assert b["status"] == "quarantined"
+    assert query(url, "select count(*) from audit.validation_runs where batch_id = %s", b["batch_id"]) == [(0,)]
+    q = [r for r in quarantine_rows(url, b["batch_id"]) if r["code"] == code]
+    assert q and q[0]["row"] and q[0]["column"] and q[0]["file"]
+    assert any(p["code"] == code for p in reason_beside(inbox / rel)["problems"])
+    assert f"{rel}: " in run["survey_error"]
+    assert sum(survey_rows_for(url, b["sha256"][0]).values()) == 0
+
+
+def test_every_sample_survey_file_still_loads(run):
+    url, inbox = run["stage"].url, run["inbox"]
+    for p in run["sample_files"]:
+        b = batch_of(url, "surveys", p.relative_to(inbox).as_posix())
+        assert b["status"] == "loaded", (p, b)
+        assert sum(survey_rows_for(url, b["sha256"][0]).values()) == b["rows_loaded"] > 0
+        assert not p.with_name(p.name + ".quarantine.json").exists()
+    assert run["survey_load"]["batches"] == len(run["sample_files"])
+    bad = len(SURVEY_GX_CASES) + len(SURVEY_PARSER_CASES)
+    assert run["survey_error"].startswith(f"{bad} surveys batch(es) quarantined")
