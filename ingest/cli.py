@@ -17,19 +17,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.offline:
         os.environ["OFFLINE"] = "1"
     from ingest.localrun import run_nightly
-    from ingest.tasks.publish import format_summary
 
     ok, summary, log_file, alerts = run_nightly(args.date)
-    if summary:
-        print(format_summary(summary))
-    else:
-        print("no run summary was written (the run stopped before its publish step)")
+    _print_run(ok, summary, log_file, alerts)
+    return 0 if ok else 1
+
+
+def _print_run(ok: bool, summary: dict | None, log_file, alerts: list[str]) -> None:
+    from ingest.tasks.publish import format_summary
+
+    print(format_summary(summary) if summary else "no run summary was written (the run stopped before publish)")
     print(f"  task log: {log_file}")
     for line in dict.fromkeys(alerts):
         print(f"  ALERT {line}", file=sys.stderr)
     if not ok:
         print(f"RUN FAILED: see the alerts above and {log_file}", file=sys.stderr)
-    return 0 if ok else 1
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    from datetime import date, timedelta
+
+    if args.offline:
+        os.environ["OFFLINE"] = "1"
+    from ingest.localrun import run_dates
+
+    start, end = date.fromisoformat(args.from_date), date.fromisoformat(args.to_date)
+    if end < start:
+        print("error: --to is before --from", file=sys.stderr)
+        return 2
+    dates = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    results = run_dates(dates, {"mode": "backfill", "refetch": bool(args.refetch)})
+    for ok, summary, log_file, alerts in results:
+        _print_run(ok, summary, log_file, alerts)
+    return 0 if all(r[0] for r in results) else 1
 
 
 def _cmd_warehouse(args: argparse.Namespace) -> int:
@@ -73,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", help="logical date YYYY-MM-DD (default: yesterday)")
     run.add_argument("--offline", action="store_true", help="replay the bundled samples instead of live Eurostat")
     run.set_defaults(func=_cmd_run)
+
+    bf = sub.add_parser("backfill", help="rebuild logical dates from the raw archive (local mode, dag.test)")
+    bf.add_argument("--from", dest="from_date", required=True, help="first logical date YYYY-MM-DD")
+    bf.add_argument("--to", dest="to_date", required=True, help="last logical date YYYY-MM-DD (inclusive)")
+    bf.add_argument("--refetch", action="store_true", help="download sources again instead of replaying")
+    bf.add_argument("--offline", action="store_true", help="with --refetch: replay the bundled samples")
+    bf.set_defaults(func=_cmd_backfill)
 
     wh = sub.add_parser("warehouse", help="the Postgres warehouse (embedded by default, or WAREHOUSE_URL)")
     wh.add_argument("action", choices=["url", "start", "stop", "psql", "migrate", "bi-reader"])

@@ -137,32 +137,42 @@ def output_to(path: Path):
             os.close(saved[1])
 
 
-def run_nightly(logical_date: str | None = None) -> tuple[bool, dict | None, Path, list[str]]:
+def run_nightly(logical_date: str | None = None, conf: dict | None = None) -> tuple[bool, dict | None, Path, list[str]]:
     """Run the nightly DAG once; return (success, summary, log file, alert lines)."""
+    return run_dates([logical_date or default_date()], conf)[0]
+
+
+def run_dates(dates: list[str], conf: dict | None = None) -> list[tuple[bool, dict | None, Path, list[str]]]:
+    """Run the nightly DAG once per logical date, in order (a local backfill when conf says so)."""
     import pendulum
 
     from ingest import warehouse
 
-    logical_date = logical_date or default_date()
-    if not offline():
+    conf = conf or {}
+    replaying = conf.get("mode") == "backfill" and not conf.get("refetch")
+    if not offline() and not replaying:
         check_eurostat_reachable()
     url = warehouse.warehouse_url()
     warehouse.migrate(url)
-    os.environ.setdefault("SS4GL_RETRY_DELAY_SECONDS", "5")
-    ensure_local_pseudonym_key()  # local runs: short waits between retries
+    os.environ.setdefault("SS4GL_RETRY_DELAY_SECONDS", "5")  # local runs: short waits between retries
+    ensure_local_pseudonym_key()
     prepare_airflow()
-    log_file = state_dir() / "logs" / f"run-{logical_date}.log"
-    log_file.unlink(missing_ok=True)
+    results = []
     with eurostat_source():
         ensure_pool(int(load_catalogue().eurostat.get("pool_slots", 2)))
         dag = load_dag()
-        when = pendulum.parse(logical_date).replace(hour=1, minute=30, tzinfo=pendulum.timezone("Europe/Brussels"))
-        with output_to(log_file):
-            dagrun = dag.test(logical_date=when)
-    summary = read_summary(dagrun.run_id)
-    alerts = [ln.split("ALERT ", 1)[1].split(" [ss4gl]")[0].strip()
-              for ln in log_file.read_text(errors="replace").splitlines() if "ALERT ss4gl" in ln]
-    return str(dagrun.state) in ("success", "DagRunState.SUCCESS"), summary, log_file, alerts
+        for logical_date in dates:
+            log_file = state_dir() / "logs" / f"run-{logical_date}.log"
+            log_file.unlink(missing_ok=True)
+            when = pendulum.parse(logical_date).replace(hour=1, minute=30,
+                                                        tzinfo=pendulum.timezone("Europe/Brussels"))
+            with output_to(log_file):
+                dagrun = dag.test(logical_date=when, run_conf=conf or None)
+            alerts = [ln.split("ALERT ", 1)[1].split(" [ss4gl]")[0].strip()
+                      for ln in log_file.read_text(errors="replace").splitlines() if "ALERT ss4gl" in ln]
+            ok = str(dagrun.state) in ("success", "DagRunState.SUCCESS")
+            results.append((ok, read_summary(dagrun.run_id), log_file, alerts))
+    return results
 
 
 def read_summary(run_id: str) -> dict | None:

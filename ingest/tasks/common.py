@@ -18,11 +18,24 @@ log = logging.getLogger("ss4gl")
 class RunContext:
     run_id: str
     logical_date: str  # YYYY-MM-DD
+    # "nightly": pull sources. "backfill": replay, per object, the latest archived receipt on or before
+    # logical_date (no download) unless refetch is set.
+    mode: str = "nightly"
+    refetch: bool = False
+
+    @property
+    def replay(self) -> bool:
+        return self.mode == "backfill" and not self.refetch
 
     @classmethod
     def from_airflow(cls, context: dict) -> RunContext:
-        ld = context.get("logical_date") or context.get("data_interval_end") or context["dag_run"].run_after
-        return cls(run_id=context["run_id"], logical_date=ld.date().isoformat())
+        dag_run = context.get("dag_run")
+        ld = context.get("logical_date") or context.get("data_interval_end") or dag_run.run_after
+        conf = (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
+        run_type = str(getattr(dag_run, "run_type", "") or "").lower()
+        mode = "backfill" if ("backfill" in run_type or conf.get("mode") == "backfill") else "nightly"
+        return cls(run_id=context["run_id"], logical_date=ld.date().isoformat(), mode=mode,
+                   refetch=bool(conf.get("refetch", False)))
 
 
 @dataclass
@@ -119,3 +132,23 @@ def run_batches(cur, ctx: RunContext, source: str, status: str) -> list[Batch]:
     )
     return [Batch(source=s, object=o, sha256=list(sha), meta=m or {}, status=st, reason=r, rows=n)
             for s, o, sha, m, st, r, n in cur.fetchall()]
+
+
+def record_receipt(cur, ctx: RunContext, batch: Batch) -> None:
+    """Append-only: this content was received for this logical date (what backfills replay)."""
+    cur.execute(
+        "insert into audit.batch_receipts (batch_id, source, object, sha256, meta, run_id, logical_date)"
+        " values (%s, %s, %s, %s, %s, %s, %s)",
+        (batch.batch_id, batch.source, batch.object, batch.sha256, json.dumps(batch.meta, default=str),
+         ctx.run_id, ctx.logical_date),
+    )
+
+
+def receipts_as_of(cur, ctx: RunContext, source: str) -> list[Batch]:
+    """Per object, the latest receipt on or before the run's logical date."""
+    cur.execute(
+        "select distinct on (object) object, sha256, meta from audit.batch_receipts"
+        " where source = %s and logical_date <= %s order by object, logical_date desc, receipt_id desc",
+        (source, ctx.logical_date),
+    )
+    return [Batch(source=source, object=o, sha256=list(sha), meta=m or {}) for o, sha, m in cur.fetchall()]

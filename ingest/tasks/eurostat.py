@@ -9,7 +9,15 @@ import pandas as pd
 
 from ingest.archive import Archive, Received
 from ingest.config import Catalogue, EurostatDataset, load_catalogue
-from ingest.tasks.common import Batch, RunContext, log, record_batch, record_check, record_fetch
+from ingest.tasks.common import (
+    Batch,
+    RunContext,
+    log,
+    record_batch,
+    record_check,
+    record_fetch,
+    record_receipt,
+)
 from ingest.warehouse import connect
 
 SOURCE = "eurostat"
@@ -60,7 +68,8 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
             elif ds.code not in loaded:
                 decision, reason = "fetch", "never loaded"
             elif toc_date is None or loaded[ds.code] is None or toc_date > loaded[ds.code]:
-                decision, reason = "fetch", f"table of contents shows an update on {toc_date} (loaded: {loaded[ds.code]})"
+                decision = "fetch"
+                reason = f"table of contents shows an update on {toc_date} (loaded: {loaded[ds.code]})"
             else:
                 decision, reason = "skip", f"unchanged since last load (table of contents: {toc_date})"
             record_check(cur, ctx, SOURCE, ds.code, decision, reason, toc_last_update=toc_date)
@@ -92,6 +101,7 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
         row = cur.fetchone()
         batch.meta["toc_last_update"] = row[0].isoformat() if row and row[0] else None
         record_batch(cur, ctx, batch)
+        record_receipt(cur, ctx, batch)
     conn.close()
     return {"batch_id": batch.batch_id, "parts": len(shas), "bytes": sum(len(p.body) for p in parts)}
 

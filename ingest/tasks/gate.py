@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ingest.tasks.common import Batch, RunContext, log, record_batch, record_quarantine, run_batches, stage_path
+from ingest.config import EXPECTATIONS_DIR
+from ingest.tasks.common import (
+    Batch,
+    RunContext,
+    log,
+    record_batch,
+    record_quarantine,
+    run_batches,
+    stage_path,
+)
 from ingest.warehouse import connect
 
 
@@ -43,6 +54,8 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
         batches = run_batches(cur, ctx, source, "received")
     validator = Validator() if batches else None
     verdicts, failures, counts = [], [], {"validated": 0, "quarantined": 0, "rows": 0}
+    passed: list[tuple[str, str, str, str]] = []
+    cached = 0
     for batch in batches:
         problems: list[dict] = []
         try:
@@ -52,7 +65,13 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
         if prepared is not None:
             batch.rows = sum(len(f) for f in prepared.tables.values())
             for suite, frame, context in prepared.checks:
+                key = _cache_key(batch, suite, context)
+                if _passed_before(conn, key):
+                    cached += 1
+                    continue
                 verdict = validator.validate(suite, batch.batch_id, frame, context=context)
+                if verdict.success:
+                    passed.append(key)
                 verdicts.append(verdict)
                 if not verdict.success:
                     problems += [{"code": "expectation_failed", "severity": "critical", "message": m,
@@ -82,12 +101,32 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
         with conn:
             record(conn, verdicts, run_id=ctx.run_id, logical_date=ctx.logical_date)
         validator.build_docs()
+    if passed:
+        with conn, conn.cursor() as cur:
+            cur.executemany("insert into audit.validation_cache (batch_id, suite, suite_sha256, context_sha256)"
+                            " values (%s, %s, %s, %s) on conflict do nothing", passed)
+    counts["cached_verdicts"] = cached
     conn.close()
     if failures:
         raise ValidationFailed(
             f"{counts['quarantined']} {source} batch(es) quarantined, nothing from them loaded:\n" + "\n".join(failures)
         )
     return counts
+
+
+def _cache_key(batch: Batch, suite: str, context: dict) -> tuple[str, str, str, str]:
+    """(batch, suite, suite file checksum, context checksum): a passed verdict is valid for exactly this."""
+    suite_file = EXPECTATIONS_DIR / f"{suite}.json"
+    suite_sha = hashlib.sha256(suite_file.read_bytes()).hexdigest() if suite_file.exists() else "missing"
+    context_sha = hashlib.sha256(json.dumps(context, sort_keys=True, default=str).encode()).hexdigest()
+    return batch.batch_id, suite, suite_sha, context_sha
+
+
+def _passed_before(conn, key: tuple[str, str, str, str]) -> bool:
+    with conn, conn.cursor() as cur:
+        cur.execute("select 1 from audit.validation_cache where batch_id = %s and suite = %s"
+                    " and suite_sha256 = %s and context_sha256 = %s", key)
+        return cur.fetchone() is not None
 
 
 def load(ctx: RunContext, source: str, after_load: Callable[[object, Batch], None] | None = None) -> dict:

@@ -6,7 +6,15 @@ import hashlib
 
 from ingest.archive import Archive, Received
 from ingest.config import survey_inbox
-from ingest.tasks.common import Batch, RunContext, log, record_batch, record_fetch, record_quarantine
+from ingest.tasks.common import (
+    Batch,
+    RunContext,
+    log,
+    record_batch,
+    record_fetch,
+    record_quarantine,
+    record_receipt,
+)
 from ingest.warehouse import connect
 
 SOURCE = "surveys"
@@ -22,8 +30,8 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
     conn = connect()
     new = seen = 0
     with conn, conn.cursor() as cur:
-        cur.execute("select unnest(sha256) from audit.batches where source = %s and status in ('loaded', 'quarantined')",
-                    (SOURCE,))
+        cur.execute("select unnest(sha256) from audit.batches"
+                    " where source = %s and status in ('loaded', 'quarantined')", (SOURCE,))
         done = {r[0] for r in cur.fetchall()}
         for f in files:
             data = read(f)
@@ -41,6 +49,7 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
                 record_quarantine(cur, batch, problems)
                 write_reason(batch, problems)
             record_batch(cur, ctx, batch)
+            record_receipt(cur, ctx, batch)
             new += 1
     conn.close()
     log.info("surveys: %s new file(s), %s already processed, inbox %s", new, seen, inbox)

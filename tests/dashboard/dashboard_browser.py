@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,11 +130,12 @@ class Chromium:
             start_new_session=True,
         )
         self._ws = None
+        self._stack = ExitStack()
         self._id = 0
         self._events: list[dict] = []
         try:
             self.port = self._wait_port(profile_dir / "DevToolsActivePort")
-            self._ws = connect(self._page_ws_url(), max_size=None, open_timeout=20)
+            self._ws = self._stack.enter_context(connect(self._page_ws_url(), max_size=None, open_timeout=20))
             for method in ("Runtime.enable", "Log.enable", "Page.enable", "Network.enable"):
                 self.call(method)
         except BaseException:
@@ -252,11 +254,10 @@ class Chromium:
         return report
 
     def close(self) -> None:
-        if self._ws is not None:
-            try:
-                self._ws.close()
-            except Exception:  # noqa: BLE001 - closing anyway
-                pass
+        try:
+            self._stack.close()
+        except Exception:  # noqa: BLE001 - closing anyway
+            pass
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group (start_new_session)

@@ -101,8 +101,10 @@ def code_not_sdmx(doc):
 
 
 def code_not_in_code_list(doc):
-    # JSON-stat index as an array of numbers: the decoder reads the code "1", the dimension lists 1.
-    doc["dimension"]["nrg_bal"]["category"] = {"index": [1], "label": {"1": "Renewables"}}
+    # Two codes share a position: the decoder leaves the other position without a code (""), a code the
+    # dimension does not list (and, being empty, not an SDMX code either).
+    cat = doc["dimension"]["size_emp"]["category"]
+    cat["index"] = dict.fromkeys(cat["index"], 1)
     return doc
 
 
@@ -176,7 +178,7 @@ CRITICAL_CASES: dict[str, tuple[Callable[[dict], dict], set[str]]] = {
     "zz_dataset_dim": (dataset_dimension, {"dataset_matches_batch"}),
     "zz_no_time": (no_time_dimension, {"key_not_null"}),
     "zz_code_format": (code_not_sdmx, {"dimension_code_well_formed"}),
-    "zz_code_list": (code_not_in_code_list, {"dimension_code_in_code_list"}),
+    "zz_code_list": (code_not_in_code_list, {"dimension_code_in_code_list", "dimension_code_well_formed"}),
     "zz_geo_gr": (geo_gr, {"geo_code_valid"}),
     "zz_null_value": (null_value_without_status, {"null_value_has_status"}),
     "zz_obs_status": (obs_status_z, {"obs_status_vocabulary"}),
@@ -190,16 +192,17 @@ CRITICAL_CASES: dict[str, tuple[Callable[[dict], dict], set[str]]] = {
 }
 # Not decodable: the decoder only ever yields float64 values, so `value_numeric` is guarded before GX.
 REJECTED_CASES = {"zz_value_text": value_not_numeric}
+BASE_OF = {"zz_code_list": "isoc_eb_ai"}  # needs a dimension of size 2 that is not geo
 PASSING_CASES = {"zz_warn_pct": percentage_over_100, "zz_label_only": label_only_category}
 
 
-def _base_doc(cat: Catalogue) -> dict:
+def _base_doc(cat: Catalogue, base: str = BASE) -> dict:
     """The base sample exactly as the replay server answers the client's request for it."""
-    ds = cat.dataset(BASE)
+    ds = cat.dataset(base)
     q = {k: list(v) for k, v in ds.filters.items()}
     q["geo"] = cat.geo_codes(ds)
     q["sinceTimePeriod"] = [str(cat.eurostat["since_time_period"])]
-    return filter_jsonstat(orjson.loads((SAMPLES_DIR / "eurostat" / f"{BASE}.json").read_bytes()), q)
+    return filter_jsonstat(orjson.loads((SAMPLES_DIR / "eurostat" / f"{base}.json").read_bytes()), q)
 
 
 # ------------------------------------------------------------------------------------------ survey crafting
@@ -255,15 +258,15 @@ def run(warehouse_url, tmp_path_factory):
     out: dict = {"inbox": inbox, "sample_files": sample_files}
     with ReplayServer(samples) as server, isolated_stage(warehouse_url, tmp, EUROSTAT_BASE_URL=server.base_url) as st:
         base_cat = load_catalogue()
-        base_ds = base_cat.dataset(BASE)
         crafted = {**{k: v[0] for k, v in CRITICAL_CASES.items()}, **REJECTED_CASES, **PASSING_CASES}
         extra = []
         for code, mutate in crafted.items():
-            doc = mutate(copy.deepcopy(_base_doc(base_cat)))
+            base_ds = base_cat.dataset(BASE_OF.get(code, BASE))
+            doc = mutate(copy.deepcopy(_base_doc(base_cat, base_ds.code)))
             if code != "zz_obs_count":
                 _set_obs_count(doc)
             server.script(f"/statistics/1.0/data/{code}", [Reply(200, JSON, orjson.dumps(doc))])
-            extra.append(EurostatDataset(code, "test", f"crafted from {BASE}: {code}", base_ds.geo,
+            extra.append(EurostatDataset(code, "test", f"crafted from {base_ds.code}: {code}", base_ds.geo,
                                          dict(base_ds.filters)))
         cat = Catalogue(base_cat.clusters, base_cat.aggregates, base_cat.sources, base_cat.datasets + tuple(extra))
         out["real_datasets"] = [d.code for d in base_cat.datasets]

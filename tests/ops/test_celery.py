@@ -227,7 +227,7 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
         "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"(airflow|ingest)\..*",
         "SS4GL_RETRY_DELAY_SECONDS": "1",
         "EUROSTAT_BACKOFF_SCALE": "0.001",
-        "PYTHONPATH": str(REPO_DIR),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_DIR), os.environ.get("PYTHONPATH")])),
         "NO_COLOR": "1",
     }
     from cryptography.fernet import Fernet
@@ -245,6 +245,11 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
                       "SS4GL_TEST_WORKER_HOSTNAME": worker_name}
         try:
             t0 = time.monotonic()
+            # Fail fast, with the real reason, when the installed Celery cannot run Airflow's Celery executor.
+            probe = subprocess.run([sys.executable, "-c", "import airflow.providers.celery.executors.celery_executor"],
+                                   env=env, cwd=REPO_DIR, capture_output=True, text=True, timeout=120, check=False)
+            assert probe.returncode == 0, "the Celery executor cannot be imported: " + (
+                probe.stderr.strip().splitlines() or ["?"])[-1]
             run_cli(["db", "migrate"], env, timeout=300)
             run_cli(["pools", "set", "eurostat", "2", "Concurrent Eurostat API calls"], env)
             procs.start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port),

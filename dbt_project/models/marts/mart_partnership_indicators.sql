@@ -120,8 +120,7 @@ final as (
         cast(coalesce(is_break, false) as boolean) as is_break,
         cast(nuts_versions as text) as nuts_versions,
         cast(batch_ids as text) as batch_ids,
-        cast({{ sql_literal(var('as_of_date', none)) }} as date) as as_of_date,
-        cast({{ sql_literal(var('run_id', none)) }} as text) as run_id
+        cast({{ sql_literal(var('as_of_date', none)) }} as date) as as_of_date
 
     from computed
 
