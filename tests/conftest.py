@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+from ingest.config import ensure_runtime_dir  # noqa: E402
+
+ensure_runtime_dir()
 warnings.filterwarnings("ignore", module="platformdirs")
 
 REPO = Path(__file__).resolve().parents[1]

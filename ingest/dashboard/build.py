@@ -198,15 +198,9 @@ class MartData:
         return not any(self.tables.values())
 
     def service_labels(self) -> dict[str, str]:
-        labels = {
-            r["topic_code"]: r["topic_label"] for r in self.rows("mart_matchmaking") if r.get("topic_label")
-        }
+        labels = {r["topic_code"]: r["topic_label"] for r in self.rows("mart_matchmaking") if r.get("topic_label")}
         labels.update(
-            {
-                r["service_code"]: r["service_label"]
-                for r in self.rows("mart_sme_needs")
-                if r.get("service_label")
-            }
+            {r["service_code"]: r["service_label"] for r in self.rows("mart_sme_needs") if r.get("service_label")}
         )
         return labels
 
@@ -300,8 +294,7 @@ class Charts:
 
     def scripts(self) -> str:
         blocks = [
-            f'<script type="application/json" id="{cid}-spec">{_script_json(spec)}</script>'
-            for cid, spec in self.specs
+            f'<script type="application/json" id="{cid}-spec">{_script_json(spec)}</script>' for cid, spec in self.specs
         ]
         return "\n".join(blocks)
 
@@ -324,9 +317,7 @@ def _alt():
 
 
 def _base_config(chart):
-    return chart.configure(font="system-ui, -apple-system, Segoe UI, Roboto, sans-serif").configure_view(
-        stroke=None
-    )
+    return chart.configure(font="system-ui, -apple-system, Segoe UI, Roboto, sans-serif").configure_view(stroke=None)
 
 
 def chart_progress_matrix(rows: list[dict]):
@@ -363,18 +354,13 @@ def chart_trajectories(rows: list[dict], theme_label: str):
     data = alt.Data(values=rows)
     colours = alt.Scale(domain=["Cluster", "EU27", "Target"], range=["#1f5fa8", "#9aa5b1", "#e07b00"])
     base = alt.Chart(data).encode(
-        x=alt.X(
-            "year:Q",
-            title=None,
-            scale=alt.Scale(zero=False, nice=False),
-            axis=alt.Axis(format="d", tickMinStep=1, labelOverlap=True),
-        ),
+        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, labelOverlap="parity", labelSeparation=6)),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         color=alt.Color("series:N", title=None, scale=colours, legend=alt.Legend(orient="top")),
         tooltip=[
             alt.Tooltip("indicator:N", title="Indicator"),
             alt.Tooltip("series:N", title="Series"),
-            alt.Tooltip("year:Q", title="Year", format="d"),
+            alt.Tooltip("year:O", title="Year"),
             alt.Tooltip("value_text:N", title="Value"),
         ],
     )
@@ -407,7 +393,12 @@ def chart_sme_gap(rows: list[dict], title: str):
     rule = (
         alt.Chart(data)
         .mark_rule(strokeWidth=3, color="#c9d1d9")
-        .encode(y=y, x=alt.X("satisfaction:Q"), x2="importance:Q", tooltip=tooltip)
+        .encode(
+            y=y,
+            x=alt.X("satisfaction:Q", scale=alt.Scale(domain=[1, 5])),
+            x2="importance:Q",
+            tooltip=tooltip,
+        )
     )
     points = (
         alt.Chart(data)
@@ -430,7 +421,11 @@ def chart_sme_gap(rows: list[dict], title: str):
     gap_text = (
         alt.Chart(data)
         .mark_text(align="left", dx=6, fontSize=11, color="#444")
-        .encode(y=y, x=alt.value(0), text="gap_text:N")
+        .encode(
+            y=alt.Y("service:N", sort=order, axis=None),
+            x=alt.value(0),
+            text="gap_text:N",
+        )
     )
     left = (rule + points).properties(width=420, height=alt.Step(22))
     right = gap_text.properties(width=70, height=alt.Step(22), title="Gap")
@@ -644,9 +639,7 @@ def _table(headers: list[str], rows: Iterable[list[str]], numeric: Iterable[int]
     numeric = set(numeric)
     head = "".join(f"<th{' class=num' if i in numeric else ''}>{esc(h)}</th>" for i, h in enumerate(headers))
     body = "".join(
-        "<tr>"
-        + "".join(f"<td{' class=num' if i in numeric else ''}>{c}</td>" for i, c in enumerate(r))
-        + "</tr>"
+        "<tr>" + "".join(f"<td{' class=num' if i in numeric else ''}>{c}</td>" for i, c in enumerate(r)) + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -712,9 +705,7 @@ def indicator_card(row: dict) -> str:
         )
     badges = [f'<span class="badge {cls}">{esc(status)}</span>']
     if row.get("index_vs_eu") is not None:
-        badges.append(
-            f'<span class="badge">EU index {esc(fmt_index(row.get("index_vs_eu")))} (EU = 100)</span>'
-        )
+        badges.append(f'<span class="badge">EU index {esc(fmt_index(row.get("index_vs_eu")))} (EU = 100)</span>')
     elif row.get("eu27_value") is not None:
         badges.append(f'<span class="badge">EU27 {esc(fmt_unit(row.get("eu27_value"), unit))}</span>')
     if row.get("national_value") is not None:
@@ -742,17 +733,14 @@ def _kpi_cards(kpi: dict) -> str:
         ("Matchmaking contacts", fmt_unit(kpi.get("matchmaking_contacts"), "NR")),
         (
             "Joint projects won / submitted",
-            fmt_unit(kpi.get("joint_projects_won"), "NR")
-            + " / "
-            + fmt_unit(kpi.get("joint_projects_submitted"), "NR"),
+            fmt_unit(kpi.get("joint_projects_won"), "NR") + " / " + fmt_unit(kpi.get("joint_projects_submitted"), "NR"),
         ),
         ("SME survey respondents", fmt_unit(kpi.get("sme_survey_respondents"), "NR")),
         ("Mean digital maturity (1-5)", fmt_unit(kpi.get("sme_mean_digital_maturity"), "SCORE")),
         ("SMEs offering low-carbon products", fmt_unit(kpi.get("sme_low_carbon_share_pct"), "PC")),
     ]
     cards = "".join(
-        f'<div class="card"><h4>{esc(label)}</h4><div class="value">{esc(value)}</div></div>'
-        for label, value in items
+        f'<div class="card"><h4>{esc(label)}</h4><div class="value">{esc(value)}</div></div>' for label, value in items
     )
     labels = f'<p class="muted">Labels: {esc(kpi.get("labels"))}</p>' if kpi.get("labels") else ""
     return f'<div class="grid">{cards}</div>{labels}'
@@ -828,23 +816,16 @@ def _matchmaking_table(rows: list[dict], names: dict[str, str], limit: int = MAT
     body = [
         [
             esc(r.get("topic_label") or r.get("topic_code")),
-            esc(names.get(r["offer_cluster_id"], r["offer_cluster_id"]))
-            + _pid(r.get("offer_respondent_pid")),
+            esc(names.get(r["offer_cluster_id"], r["offer_cluster_id"])) + _pid(r.get("offer_respondent_pid")),
             esc(names.get(r["need_cluster_id"], r["need_cluster_id"])) + _pid(r.get("need_respondent_pid")),
             esc(_fmt_number(_num(r.get("match_score")) or 0, 2)),
             esc(r.get("explanation") or ""),
         ]
         for r in ordered[:limit]
     ]
-    more = (
-        f'<p class="muted">Showing the {limit} best of {len(rows):,} candidates.</p>'
-        if len(rows) > limit
-        else ""
-    )
+    more = f'<p class="muted">Showing the {limit} best of {len(rows):,} candidates.</p>' if len(rows) > limit else ""
     return (
-        _table(
-            ["Topic", "Offering member (pseudonym)", "Needing member (pseudonym)", "Score", "Why"], body, [3]
-        )
+        _table(["Topic", "Offering member (pseudonym)", "Needing member (pseudonym)", "Score", "Why"], body, [3])
         + more
         + '<p class="muted">Members are pseudonyms: contact goes through the cluster managers.</p>'
     )
@@ -914,9 +895,7 @@ def _quality_section(data: MartData, cluster_id: str | None, names: dict[str, st
     elif not flagged:
         parts.append("<p>No quality flags on the latest indicator values.</p>")
     else:
-        parts.append(
-            f"<p>{len(flagged)} of {len(latest)} latest indicator values carry an Eurostat quality flag.</p>"
-        )
+        parts.append(f"<p>{len(flagged)} of {len(latest)} latest indicator values carry an Eurostat quality flag.</p>")
         if cluster_id is None:
             counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             for r in flagged:
@@ -929,9 +908,7 @@ def _quality_section(data: MartData, cluster_id: str | None, names: dict[str, st
                 + [esc(counts[c][k]) for k in kinds]
                 for c in sorted(counts, key=lambda c: names.get(c, c).lower())
             ]
-            parts.append(
-                _table(["Cluster", "Flagged values", *[k.capitalize() for k in kinds]], body, [1, 2, 3, 4, 5])
-            )
+            parts.append(_table(["Cluster", "Flagged values", *[k.capitalize() for k in kinds]], body, [1, 2, 3, 4, 5]))
             parts.append('<p class="muted">Details per indicator on each cluster page.</p>')
         else:
             body = [
@@ -957,11 +934,7 @@ def _quality_section(data: MartData, cluster_id: str | None, names: dict[str, st
                         esc(r.get("time_period")),
                         esc(fmt_unit(r.get("previous_value"), "")),
                         esc(fmt_unit(r.get("value"), "")),
-                        esc(
-                            "–"
-                            if _num(r.get("revision_pct")) is None
-                            else f"{_num(r.get('revision_pct')):+.1f} %"
-                        ),
+                        esc("–" if _num(r.get("revision_pct")) is None else f"{_num(r.get('revision_pct')):+.1f} %"),
                         esc(str(r.get("revision_detected_at") or "")[:16].replace("T", " ")),
                     ]
                     for r in recent
@@ -1133,9 +1106,7 @@ def _overview(data: MartData, names: dict[str, str], generated: str) -> str:
         labels = data.service_labels()
         syn = [
             [
-                esc(names.get(r["cluster_a"], r["cluster_a"]))
-                + " – "
-                + esc(names.get(r["cluster_b"], r["cluster_b"])),
+                esc(names.get(r["cluster_a"], r["cluster_a"])) + " – " + esc(names.get(r["cluster_b"], r["cluster_b"])),
                 esc(_labels(r.get("top_shared_needs"), labels)),
                 _transfer(r, names),
             ]
@@ -1144,9 +1115,7 @@ def _overview(data: MartData, names: dict[str, str], generated: str) -> str:
         body += "<h3>Synergy candidates</h3>" + _table(
             ["Pair", "Top shared needs (joint-service candidates)", "Knowledge transfer (SWOT themes)"], syn
         )
-    sections.append(
-        f'<section id="similarity"><h2>Similarities and synergies between clusters</h2>{body}</section>'
-    )
+    sections.append(f'<section id="similarity"><h2>Similarities and synergies between clusters</h2>{body}</section>')
 
     sections.append(
         '<section id="matchmaking"><h2>B2B matchmaking candidates</h2>'
@@ -1252,9 +1221,7 @@ def _cluster_page(data: MartData, names: dict[str, str], cid: str, generated: st
             f'<p class="muted">SME needs survey, wave {esc(wave)}, '
             f"{esc(first.get('cluster_wave_respondents'))} respondents. "
             "Gap = importance − satisfaction; largest gap first.</p>"
-            + charts.add(
-                chart_sme_gap(rows, f"Importance vs satisfaction per service ({wave})"), "SME needs gap"
-            )
+            + charts.add(chart_sme_gap(rows, f"Importance vs satisfaction per service ({wave})"), "SME needs gap")
             + (f"<p>Cross-sector interest: {esc('; '.join(interests))}.</p>" if interests else "")
         )
     else:
@@ -1278,9 +1245,7 @@ def _cluster_page(data: MartData, names: dict[str, str], cid: str, generated: st
             mine_strong = r.get(
                 "a_strengths_for_b_weaknesses" if r["cluster_a"] == cid else "b_strengths_for_a_weaknesses"
             )
-            theirs = r.get(
-                "b_strengths_for_a_weaknesses" if r["cluster_a"] == cid else "a_strengths_for_b_weaknesses"
-            )
+            theirs = r.get("b_strengths_for_a_weaknesses" if r["cluster_a"] == cid else "a_strengths_for_b_weaknesses")
             table.append(
                 [
                     f'<a href="{esc(page_name(other))}">{esc(oname)}</a>',
@@ -1290,18 +1255,14 @@ def _cluster_page(data: MartData, names: dict[str, str], cid: str, generated: st
                 ]
             )
         body = charts.add(chart_similarity_bars(bars), "Similarity with other clusters") if bars else ""
-        body += _table(
-            ["Cluster", "Top shared needs", f"{name} can share", f"{name} can learn from them"], table
-        )
+        body += _table(["Cluster", "Top shared needs", f"{name} can share", f"{name} can learn from them"], table)
     else:
         body = _nodata("No cluster comparison yet.")
     sections.append(f'<section id="similarity"><h2>Similar clusters and synergies</h2>{body}</section>')
 
     mm = [r for r in data.rows("mart_matchmaking") if cid in (r["offer_cluster_id"], r["need_cluster_id"])]
     sections.append(
-        '<section id="matchmaking"><h2>B2B matchmaking candidates</h2>'
-        + _matchmaking_table(mm, names)
-        + "</section>"
+        '<section id="matchmaking"><h2>B2B matchmaking candidates</h2>' + _matchmaking_table(mm, names) + "</section>"
     )
     sections.append(_quality_section(data, cid, names))
     sections.append(_freshness_section(data))
@@ -1352,9 +1313,7 @@ def write_assets(out_dir: Path) -> Path:
     if first.startswith(header_prefix) and f"vl-convert-python {wheel};" in first:
         return target
     stamp, js = _bundle()
-    header = (
-        f"{header_prefix}vl-convert-python {wheel}; {stamp}. Licences: BSD-3-Clause (Vega projects). */\n"
-    )
+    header = f"{header_prefix}vl-convert-python {wheel}; {stamp}. Licences: BSD-3-Clause (Vega projects). */\n"
     _write(target, header + js)
     return target
 

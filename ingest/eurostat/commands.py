@@ -21,7 +21,47 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--dataset", default=None, help="dataset code (default: from the body; TSV bodies have none)"
     )
     dec.set_defaults(func=cmd_decode)
+    fetch = sub.add_parser("fetch", help="fetch one catalogue dataset into the archive and raw (validate-then-load)")
+    fetch.add_argument("dataset", help="catalogue dataset code, e.g. nama_10r_2gdp")
+    fetch.set_defaults(func=cmd_fetch)
     return parser
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Fetch → archive → validate (GX) → load one dataset, printing each step."""
+    from datetime import UTC, date, datetime
+
+    from ingest.config import load_catalogue
+    from ingest.eurostat.errors import EurostatError
+    from ingest.tasks import eurostat, gate
+    from ingest.tasks.common import RunContext
+    from ingest.warehouse import migrate
+
+    try:
+        load_catalogue().dataset(args.dataset)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    migrate()
+    ctx = RunContext(run_id=f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}__{args.dataset}",
+                     logical_date=date.today().isoformat())
+    step = lambda text: print(f"[{datetime.now():%H:%M:%S}] {args.dataset}: {text}", file=sys.stderr, flush=True)  # noqa: E731
+    step(f"fetching from {load_catalogue().eurostat['base_url']}")
+    try:
+        got = eurostat.extract(ctx, args.dataset)
+    except EurostatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    step(f"archived {got['parts']} part(s), {got['bytes']:,} bytes; validating")
+    try:
+        checked = gate.validate(ctx, eurostat.SOURCE, eurostat.prepare)
+    except gate.ValidationFailed as exc:
+        print(f"QUARANTINED: {exc}", file=sys.stderr)
+        return 1
+    step(f"validated {checked['rows']:,} rows; loading")
+    loaded = gate.load(ctx, eurostat.SOURCE, after_load=eurostat.remember_loaded)
+    step(f"loaded {loaded['rows']:,} rows into raw.eurostat_observations")
+    return 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:

@@ -83,11 +83,24 @@ def collect(cur, ctx: RunContext) -> dict:
     }
 
 
-def publish(ctx: RunContext, failed_tasks: list[str] | None = None) -> dict:
+def task_report(crumbs: list[dict]) -> dict:
+    """Failed tasks, dbt node results and seconds per task from the run's task breadcrumbs."""
+    failed = sorted({c["task_id"] for c in crumbs if str(c.get("state")) in ("failed", "upstream_failed")})
+    dbt: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    for c in crumbs:
+        if c["task_id"].startswith("dbt."):
+            state = str(c.get("state"))
+            dbt[state] = dbt.get(state, 0) + 1
+        seconds[c["task_id"]] = round(seconds.get(c["task_id"], 0.0) + float(c.get("duration") or 0.0), 1)
+    return {"failed_tasks": failed, "dbt_nodes": dbt, "task_seconds": seconds}
+
+
+def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
     conn = connect()
     with conn, conn.cursor() as cur:
         summary = collect(cur, ctx)
-        summary["failed_tasks"] = failed_tasks or []
+        summary.update(task_report(crumbs or []))
         cur.execute(
             "insert into audit.run_summaries (run_id, dag_id, logical_date, summary) values (%s, %s, %s, %s)"
             " on conflict (run_id) do update set summary = excluded.summary, finished_at = now()",
@@ -113,6 +126,8 @@ def format_summary(summary: dict) -> str:
             f"rows validated {s.get('rows_validated', 0):,}, loaded {s.get('rows_loaded', 0):,}; batches: {batches}"
             + (f"; datasets: {decisions}" if decisions else "")
         )
+    if summary.get("dbt_nodes"):
+        lines.append("  dbt nodes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["dbt_nodes"].items())))
     for suite, v in summary.get("validation", {}).items():
         lines.append(f"  validation {suite}: {v['passed']} passed, {v['failed']} failed")
     for q in summary.get("quarantined", []):

@@ -33,6 +33,7 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
         cur.execute("select unnest(sha256) from audit.batches"
                     " where source = %s and status in ('loaded', 'quarantined')", (SOURCE,))
         done = {r[0] for r in cur.fetchall()}
+        this_run: dict[str, str] = {}  # sha256 -> first inbox file with this content in this run
         for f in files:
             data = read(f)
             sha = hashlib.sha256(data).hexdigest()
@@ -43,8 +44,17 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
             record_fetch(cur, ctx, SOURCE, f.path, f.path, None, sha, len(data))
             batch = Batch(source=SOURCE, object=f"{f.cluster}/{f.instrument}/{f.name}", sha256=[sha],
                           meta={"cluster": f.cluster, "instrument": f.instrument, "path": f.path, "name": f.name})
-            if f.problems:  # misplaced file (wrong depth, unknown cluster folder or instrument)
-                problems = [p.to_dict() for p in f.problems]
+            problems = [p.to_dict() for p in f.problems]
+            if sha in this_run:  # the same file dropped twice (another name or folder): load it once
+                problems.append({
+                    "severity": "error", "code": "duplicate_file", "file": f.relative, "row": None, "column": None,
+                    "expected": "a file not received before", "found": f"same content as {this_run[sha]}",
+                    "message": f"{f.relative}: row -, column -: same content (sha256 {sha[:12]}) as "
+                               f"{this_run[sha]} received in this run; loaded once",
+                })
+            if not problems:
+                this_run.setdefault(sha, f.relative)
+            if problems:  # misplaced file (wrong depth, unknown cluster folder or instrument) or duplicate
                 batch.status, batch.reason = "quarantined", problems[0]["message"]
                 record_quarantine(cur, batch, problems)
                 write_reason(batch, problems)

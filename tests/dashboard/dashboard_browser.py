@@ -199,9 +199,7 @@ class Chromium:
         return result.get("result", {}).get("value")
 
     # -- pages
-    def load(
-        self, path: Path, screenshot: Path | None = None, timeout: float = 60, extra: dict | None = None
-    ):
+    def load(self, path: Path, screenshot: Path | None = None, timeout: float = 60, extra: dict | None = None):
         """Open a file, wait for the charts, collect problems; optionally save a full-page PNG."""
         url = path.resolve().as_uri()
         self._events.clear()

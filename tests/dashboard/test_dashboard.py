@@ -125,9 +125,7 @@ def sample_marts(cluster_ids: list[str]) -> dict[str, list[dict]]:
                         "theme": theme,
                         "unit": unit,
                         "direction": direction,
-                        "source_type": "eurostat"
-                        if theme not in ("cluster_kpi", "member_outcome")
-                        else "survey",
+                        "source_type": "eurostat" if theme not in ("cluster_kpi", "member_outcome") else "survey",
                         "geo_scope": "regions" if cid != "epsi" else "eu",
                         "geo_codes": geo,
                         "value": round(value, 4),
@@ -146,7 +144,6 @@ def sample_marts(cluster_ids: list[str]) -> dict[str, list[dict]]:
                         "is_confidential": False,
                         "is_break": year == 2019 and ii == 1,
                         "batch_ids": "b1",
-                        "run_id": "test-run",
                     }
                 )
         for year in (2024, 2025):
@@ -230,8 +227,7 @@ def sample_marts(cluster_ids: list[str]) -> dict[str, list[dict]]:
                         "is_need_priority": True,
                         "match_score": 1.75,
                         "match_rank": 1,
-                        "explanation": "offers digitalisation support, needed as a top-3 priority "
-                        + XSS_SCRIPT,
+                        "explanation": "offers digitalisation support, needed as a top-3 priority " + XSS_SCRIPT,
                     }
                 )
     marts["mart_eurostat_revisions"].append(
@@ -266,9 +262,7 @@ def create_marts(url: str, rows: dict[str, list[dict]] | None) -> None:
                 cur.execute(
                     sql.SQL("create table marts.{} ({})").format(
                         sql.Identifier(mart),
-                        sql.SQL(", ").join(
-                            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in cols
-                        ),
+                        sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in cols),
                     )
                 )
                 names = [c for c, _ in cols]

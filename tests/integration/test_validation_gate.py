@@ -11,8 +11,6 @@ the module; the tests then read the warehouse, the raised ``ValidationFailed`` a
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import json
 import shutil
 from collections.abc import Callable
@@ -21,21 +19,20 @@ import orjson
 import pytest
 
 from ingest.config import SAMPLES_DIR, Catalogue, EurostatDataset, load_catalogue
-from ingest.eurostat.replay import JSON, Reply, ReplayServer, filter_jsonstat
-from ingest.tasks import eurostat, gate, surveys
+from ingest.eurostat.replay import JSON, ReplayServer, Reply, filter_jsonstat
+from ingest.tasks import eurostat, gate
 from ingest.tasks.common import RunContext
 from ingest.tasks.gate import ValidationFailed
 from ingest.validation import suite_names
 from tests.integration._support import (
     batch_of,
-    copy_sample_inbox,
-    drop,
     isolated_stage,
     quarantine_rows,
     query,
     reason_beside,
     survey_rows_for,
 )
+from tests.integration.conftest import GX_CASES
 
 BASE = "nrg_ind_ren"  # small, unit PC, countries + EU27_2020, values and flags
 DATE = "2026-11-26"
@@ -205,57 +202,13 @@ def _base_doc(cat: Catalogue, base: str = BASE) -> dict:
     return filter_jsonstat(orjson.loads((SAMPLES_DIR / "eurostat" / f"{base}.json").read_bytes()), q)
 
 
-# ------------------------------------------------------------------------------------------ survey crafting
-def _epsi_rows(fn) -> bytes:
-    data = (SAMPLES_DIR / "inbox/epsi/sme_needs/results-survey771203.csv").read_bytes()
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-    fn(rows)
-    buf = io.StringIO(newline="")
-    csv.writer(buf, lineterminator="\r\n").writerows(rows)
-    return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
-
-
-def _submitted_in(year: str):
-    def fn(rows):
-        i = rows[0].index("submitdate")
-        for r in rows[1:]:
-            r[i] = year + r[i][4:]
-
-    return fn
-
-
-def _likert_7(rows):
-    rows[3][rows[0].index("IMP[digi]")] = "7"
-
-
-def _kobo_submitted_in(year: str) -> bytes:
-    doc = json.loads((SAMPLES_DIR / "inbox/mse_cluster/sme_needs/kobo_kkv_igenyfelmeres_2025.json").read_bytes())
-    for r in doc["results"]:
-        r["_submission_time"] = year + r["_submission_time"][4:]
-    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
-
-
-SURVEY_GX_CASES = {  # the parser accepts these (the wave is derived from a date), GX does not
-    "epsi/sme_needs/results-survey771203-wave1999.csv": (lambda: _epsi_rows(_submitted_in("1999")), "1999"),
-    "mse_cluster/sme_needs/kobo_igenyfelmeres_2150.json": (lambda: _kobo_submitted_in("2150"), "2150"),
-}
-SURVEY_PARSER_CASES = {
-    "epsi/sme_needs/results-survey771203-likert.csv": (lambda: _epsi_rows(_likert_7), "likert_out_of_range"),
-}
-
-
 # ------------------------------------------------------------------------------------------ the runs
 @pytest.fixture(scope="module")
 def run(warehouse_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gate")
     samples = tmp / "eurostat"
     shutil.copytree(SAMPLES_DIR / "eurostat", samples)
-    inbox = tmp / "inbox"
-    sample_files = copy_sample_inbox(inbox)
-    for rel, (make, _) in {**SURVEY_GX_CASES, **SURVEY_PARSER_CASES}.items():
-        drop(inbox, rel, make())
-
-    out: dict = {"inbox": inbox, "sample_files": sample_files}
+    out: dict = {}
     with ReplayServer(samples) as server, isolated_stage(warehouse_url, tmp, EUROSTAT_BASE_URL=server.base_url) as st:
         base_cat = load_catalogue()
         crafted = {**{k: v[0] for k, v in CRITICAL_CASES.items()}, **REJECTED_CASES, **PASSING_CASES}
@@ -278,13 +231,6 @@ def run(warehouse_url, tmp_path_factory):
             gate.validate(ctx, eurostat.SOURCE, eurostat.prepare)
         out["eurostat_error"] = str(exc.value)
         out["eurostat_load"] = gate.load(ctx, eurostat.SOURCE, after_load=eurostat.remember_loaded)
-
-        sctx = RunContext("it-gate-surveys", DATE)
-        out["survey_extract"] = surveys.extract(sctx, inbox=str(inbox))
-        with pytest.raises(ValidationFailed) as exc:
-            gate.validate(sctx, surveys.SOURCE, surveys.prepare, on_quarantine=surveys.write_reason)
-        out["survey_error"] = str(exc.value)
-        out["survey_load"] = gate.load(sctx, surveys.SOURCE)
         out["stage"] = st
         out["docs"] = st.home / "docs" / "gx" / "index.html"
         yield out
@@ -392,70 +338,61 @@ def test_every_other_eurostat_batch_validates_and_loads(run):
     assert run["eurostat_error"].startswith(f"{bad} eurostat batch(es) quarantined, nothing from them loaded")
 
 
-def test_nightly_sample_batches_pass_every_suite(run):
+def test_nightly_sample_batches_pass_every_suite(run, survey_run):
     """The bundled samples (14 datasets, every survey file) pass every suite of expectations/."""
-    url = run["stage"].url
-    sample_batches = [batch_of(url, "eurostat", c)["batch_id"] for c in run["real_datasets"]]
-    inbox = run["inbox"]
-    sample_batches += [batch_of(url, "surveys", p.relative_to(inbox).as_posix())["batch_id"]
-                       for p in run["sample_files"]]
-    rows = query(url, "select suite, success from audit.validation_runs where batch_id = any(%s)", sample_batches)
-    assert rows and all(ok for _, ok in rows), [r for r in rows if not r[1]]
-    assert {s for s, _ in rows} == set(suite_names())
+    ok = query(run["stage"].url, "select suite, success from audit.validation_runs where batch_id = any(%s)",
+               [batch_of(run["stage"].url, "eurostat", c)["batch_id"] for c in run["real_datasets"]])
+    url = survey_run.stage.url
+    ids = [batch_of(url, "surveys", survey_run.rel(p))["batch_id"] for p in survey_run.sample_files]
+    ok += query(url, "select suite, success from audit.validation_runs where batch_id = any(%s)", ids)
+    assert ok and all(success for _, success in ok), [r for r in ok if not r[1]]
+    assert {suite for suite, _ in ok} == set(suite_names())
 
 
-def test_data_docs_built(run):
-    index = run["docs"]
-    assert index.is_file() and index.stat().st_size > 0
-    html = index.read_text(encoding="utf-8", errors="replace")
-    assert SUITE in html and "survey_sme_respondents" in html
+def test_data_docs_built(run, survey_run):
+    for index in (run["docs"], survey_run.stage.home / "docs" / "gx" / "index.html"):
+        assert index.is_file() and index.stat().st_size > 0
+    assert SUITE in run["docs"].read_text(encoding="utf-8", errors="replace")
+    html = (survey_run.stage.home / "docs" / "gx" / "index.html").read_text(encoding="utf-8", errors="replace")
+    assert "survey_sme_respondents" in html
 
 
 # ------------------------------------------------------------------------------------------ surveys
-@pytest.mark.parametrize("rel", sorted(SURVEY_GX_CASES))
-def test_survey_gx_failure_quarantines_the_file(run, rel):
-    url, inbox = run["stage"].url, run["inbox"]
-    year = SURVEY_GX_CASES[rel][1]
+@pytest.mark.parametrize("rel", sorted(GX_CASES))
+def test_survey_gx_failure_quarantines_the_file(survey_run, rel):
+    url, inbox = survey_run.stage.url, survey_run.inbox
+    year = GX_CASES[rel][1]
     b = batch_of(url, "surveys", rel)
     assert b["status"] == "quarantined"
-    assert survey_rows_for(url, b["sha256"][0]) == dict.fromkeys(survey_rows_for(url, b["sha256"][0]), 0)
+    assert sum(survey_rows_for(url, b["sha256"][0]).values()) == 0
     failed = query(url, "select suite, expectation, column_name, sample_values from audit.validation_results"
                         " where batch_id = %s and not success and severity = 'critical'", b["batch_id"])
     assert failed and {(e, c) for _, e, c, _ in failed} == {("within_contract_range", "wave")}
     assert {s for s, *_ in failed} >= {"survey_sme_respondents", "survey_sme_service_ratings"}
-    assert all(int(year) in s or year in map(str, s) for *_, s in failed)
+    assert all(year in map(str, samples) for *_, samples in failed), failed
     q = quarantine_rows(url, b["batch_id"])
     assert q and all(r["code"] == "expectation_failed" for r in q if r["severity"] == "critical")
     assert any("within_contract_range column wave" in r["message"] for r in q)
     doc = reason_beside(inbox / rel)
     assert any(p["code"] == "expectation_failed" and "wave" in p["message"] for p in doc["problems"])
-    msg = run["survey_error"]
+    msg = survey_run.error
     assert f"FAILED suite survey_sme_respondents on batch {b['batch_id']}" in msg
     line = next(ln for ln in msg.splitlines() if "within_contract_range column wave" in ln and year in ln)
     assert "unexpected of" in line and "e.g." in line
 
 
-@pytest.mark.parametrize("rel", sorted(SURVEY_PARSER_CASES))
-def test_survey_parser_failure_quarantines_before_gx(run, rel):
-    url, inbox = run["stage"].url, run["inbox"]
-    code = SURVEY_PARSER_CASES[rel][1]
+def test_survey_parser_failure_quarantines_before_gx(survey_run):
+    url = survey_run.stage.url
+    rel = "epsi/sme_needs/likert-7.csv"
     b = batch_of(url, "surveys", rel)
     assert b["status"] == "quarantined"
     assert query(url, "select count(*) from audit.validation_runs where batch_id = %s", b["batch_id"]) == [(0,)]
-    q = [r for r in quarantine_rows(url, b["batch_id"]) if r["code"] == code]
-    assert q and q[0]["row"] and q[0]["column"] and q[0]["file"]
-    assert any(p["code"] == code for p in reason_beside(inbox / rel)["problems"])
-    assert f"{rel}: " in run["survey_error"]
-    assert sum(survey_rows_for(url, b["sha256"][0]).values()) == 0
+    assert f"{rel}: likert-7.csv: row 3, column IMP[digi]" in survey_run.error
 
 
-def test_every_sample_survey_file_still_loads(run):
-    url, inbox = run["stage"].url, run["inbox"]
-    for p in run["sample_files"]:
-        b = batch_of(url, "surveys", p.relative_to(inbox).as_posix())
+def test_every_sample_survey_file_still_loads(survey_run):
+    url = survey_run.stage.url
+    for p in survey_run.sample_files:
+        b = batch_of(url, "surveys", survey_run.rel(p))
         assert b["status"] == "loaded", (p, b)
         assert sum(survey_rows_for(url, b["sha256"][0]).values()) == b["rows_loaded"] > 0
-        assert not p.with_name(p.name + ".quarantine.json").exists()
-    assert run["survey_load"]["batches"] == len(run["sample_files"])
-    bad = len(SURVEY_GX_CASES) + len(SURVEY_PARSER_CASES)
-    assert run["survey_error"].startswith(f"{bad} surveys batch(es) quarantined")
