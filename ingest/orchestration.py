@@ -83,7 +83,7 @@ def dbt_task_group(group_id: str = "dbt", **kwargs):
 
     if not DBT_MANIFEST.exists():
         raise FileNotFoundError(f"dbt manifest missing at {DBT_MANIFEST}: run `make install` (ss4gl dbt manifest)")
-    return DbtTaskGroup(
+    group = DbtTaskGroup(
         group_id=group_id,
         project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=DBT_MANIFEST,
                                      project_name="ss4gl"),
@@ -97,6 +97,13 @@ def dbt_task_group(group_id: str = "dbt", **kwargs):
         default_args={**DEFAULT_ARGS, "on_failure_callback": alert},
         **kwargs,
     )
+    # Node sensors start after the producer's `dbt build`: they then read each node's result at once, and a
+    # sequential runner (dag.test, one worker slot) can never park a sensor ahead of the build it waits for.
+    producer = next(t for t in group.roots if t.task_id.endswith("dbt_producer_watcher"))
+    for root in group.roots:
+        if root is not producer:
+            producer >> root
+    return group
 
 
 def dbt_env_hook(context: dict) -> None:

@@ -6,11 +6,12 @@ skips): CI provides both.
 
 Real subprocesses with a temporary AIRFLOW_HOME: ``airflow db migrate``, ``airflow pools set eurostat 2``, then
 ``airflow api-server`` (the execution API the Airflow 3 workers talk to), ``airflow scheduler``,
-``airflow dag-processor``, ``airflow triggerer`` and ``airflow celery worker --concurrency 2``. The Airflow environment is the
-``x-airflow-common`` environment of docker-compose.yml with the hosts replaced by local ones (same names).
-The test triggers one run for a logical date and waits (bounded) for it to succeed, then checks that every task
-instance ran on the Celery worker and that the warehouse marts are populated. Eurostat is the loopback replay
-server of the bundled samples; the warehouse is a throwaway database on the test session's embedded Postgres.
+``airflow dag-processor``, ``airflow triggerer`` and ``airflow celery worker --concurrency 2``. The Airflow
+environment is the ``x-airflow-common`` environment of docker-compose.yml with the hosts replaced by local ones
+(same names). The test triggers one run for a logical date and waits (bounded) for it to succeed, then checks
+that every task instance ran on the Celery worker and that the warehouse marts are populated. Eurostat is the
+loopback replay server of the bundled samples; the warehouse is a throwaway database on the test session's
+embedded Postgres.
 Every process group, the metadata database and the Redis database are cleaned up, also on failure.
 """
 
@@ -42,7 +43,9 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DAG_ID = "ss4gl_nightly"
 LOGICAL_DATE = "2026-11-26T00:30:00+00:00"  # 01:30 Europe/Brussels, the nightly slot
-RUN_TIMEOUT = 8 * 60
+# Bound for the DAG run: ~25 task instances, each a fresh task process (DAG parse, pandas/GX/dbt imports),
+# two at a time on 2 CPUs shared with other jobs. SS4GL_CELERY_RUN_TIMEOUT (seconds) overrides it.
+RUN_TIMEOUT = int(os.environ.get("SS4GL_CELERY_RUN_TIMEOUT", 12 * 60))
 CLUSTERS = {"indescat", "cluster_montagne", "sports_technology", "mse_cluster", "epsi"}
 AIRFLOW = [sys.executable, "-m", "airflow"]
 

@@ -104,12 +104,14 @@ LOADER = textwrap.dedent("""
         ingest.load.io = _io
     from ingest.tasks import eurostat, gate
     from ingest.tasks.common import RunContext
-    print(gate.load(RunContext("%s", "2026-11-26"), "eurostat", after_load=eurostat.remember_loaded), flush=True)
-""" % RUN_ID)
+    ctx = RunContext(os.environ["SS4GL_TEST_RUN_ID"], "2026-11-26")
+    print(gate.load(ctx, "eurostat", after_load=eurostat.remember_loaded), flush=True)
+""")
 
 
 def run_loader(url: str, home: Path, slow: bool = False, **kw) -> subprocess.Popen:
-    env = {**os.environ, "WAREHOUSE_URL": url + "?application_name=ss4gl_fault_loader", "SS4GL_HOME": str(home)}
+    env = {**os.environ, "WAREHOUSE_URL": url + "?application_name=ss4gl_fault_loader", "SS4GL_HOME": str(home),
+           "SS4GL_TEST_RUN_ID": RUN_ID}
     if slow:
         env["SS4GL_TEST_SLOW_COPY"] = "1"
     return subprocess.Popen([PY, "-c", LOADER], env=env, cwd=REPO_DIR, stdout=subprocess.PIPE,
@@ -220,7 +222,7 @@ def chaos_run(tmp_path_factory):
     proc = subprocess.Popen([PY, "-m", "ingest.cli", "run", "--date", CHAOS_DATE], env=env, cwd=REPO_DIR,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     output: dict = {}
-    reader = threading.Thread(target=lambda: output.update(zip(("stdout", "stderr"), proc.communicate())))
+    reader = threading.Thread(target=lambda: output.update(zip(("stdout", "stderr"), proc.communicate(), strict=True)))
     reader.start()
     try:
         # `ss4gl run` migrates the warehouse, then prepares Airflow (marker), parses the DAG and runs it: stop
@@ -314,14 +316,14 @@ EXTRACT = textwrap.dedent("""
     ctx = RunContext("ops_archive_test", "2026-11-26")
     failures = 0
     for name, stage in (("surveys.extract", lambda: surveys.extract(ctx)),
-                        ("eurostat.extract", lambda: eurostat.extract(ctx, "%s"))):
+                        ("eurostat.extract", lambda: eurostat.extract(ctx, sys.argv[2]))):
         try:
             stage()
         except ArchiveError as exc:
             failures += 1
             print(f"{name}: {type(exc).__name__}: {exc}")
     sys.exit(0 if failures == 2 else 1)
-""" % "demo_r_d2jan")
+""")
 
 
 @pytest.mark.parametrize("fault", sorted(ARCHIVE_ERRORS))
@@ -336,8 +338,8 @@ def test_archive_write_failure_is_one_clear_line_and_loads_nothing(fault, fresh_
     with ReplayServer(SAMPLES_DIR / "eurostat") as replay:
         env = {**os.environ, "WAREHOUSE_URL": fresh_db, "SS4GL_HOME": str(home), "SS4GL_ARCHIVE": str(archive),
                "EUROSTAT_BASE_URL": replay.base_url, "SURVEY_INBOX": str(SAMPLES_DIR / "inbox")}
-        res = subprocess.run([PY, "-c", EXTRACT, fault], env=env, cwd=REPO_DIR, capture_output=True, text=True,
-                             timeout=180, check=False)
+        res = subprocess.run([PY, "-c", EXTRACT, fault, "demo_r_d2jan"], env=env, cwd=REPO_DIR,
+                             capture_output=True, text=True, timeout=180, check=False)
     assert res.returncode == 0, res.stdout + res.stderr[-3000:]
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 2, res.stdout

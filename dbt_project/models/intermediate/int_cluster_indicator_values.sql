@@ -18,7 +18,8 @@ eurostat as (
         is_confidential,
         is_break,
         nuts_versions,
-        batch_ids
+        batch_ids,
+        quality_flag
 
     from {{ ref('int_cluster_indicators_aggregated') }}
 
@@ -40,7 +41,8 @@ surveys as (
         is_confidential,
         is_break,
         nuts_versions,
-        batch_ids
+        batch_ids,
+        cast(null as text) as quality_flag
 
     from {{ ref('int_cluster_survey_indicators') }}
 

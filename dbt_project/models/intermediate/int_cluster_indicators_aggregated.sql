@@ -11,7 +11,11 @@
                        the value of weight_indicator_code (POP = demo_r_d2jan, GDP_MEUR = GDP) for
                        the same region, nearest year (same year preferred, then the latest).
                        weight_basis = 'equal' in cluster_regions gives w_r = 1.
-    A cluster-year is emitted only when every region of the cluster reports a value (and a weight).
+    A cluster-year is emitted only when every region of the cluster reports a value (and a weight),
+    or when every region reports a row and at least one carries a quality_flag (e.g. a share whose
+    components are incomplete or exceed the total): then value is null and quality_flag says why
+    (a flagged region never silently drops out of a sum or weighted mean).
+    quality_flag lists "<column>:<issue>" for value and for the national / EU27 comparators.
 -#}
 with
 
@@ -113,7 +117,8 @@ geo_values as (
         resolved.is_confidential,
         resolved.is_break,
         resolved.batch_ids,
-        resolved.nuts_version
+        resolved.nuts_version,
+        resolved.quality_flag
 
     from cluster_geos
     inner join resolved
@@ -167,7 +172,8 @@ aggregated as (
         bool_or(is_confidential) as is_confidential,
         bool_or(is_break) as is_break,
         string_agg(distinct nuts_version, ',') as nuts_versions,
-        string_agg(distinct batch_ids, ',') as batch_ids
+        string_agg(distinct batch_ids, ',') as batch_ids,
+        string_agg(distinct quality_flag, ',' order by quality_flag) as quality_flags
 
     from weighted
     group by cluster_id, indicator_code, year
@@ -184,7 +190,12 @@ final as (
         aggregated.aggregation,
         aggregated.geo_codes,
         aggregated.n_values as n_geos,
-        {{ clean_numeric('aggregated.value', 10) }} as value,
+        case
+            when aggregated.n_values = expected_geos.n_geos_expected
+                and aggregated.n_weights = expected_geos.n_geos_expected
+                and aggregated.quality_flags is null
+                then {{ clean_numeric('aggregated.value', 10) }}
+        end as value,
         aggregated.is_provisional,
         aggregated.is_estimated,
         aggregated.is_confidential,
@@ -192,7 +203,12 @@ final as (
         aggregated.nuts_versions,
         aggregated.batch_ids,
         {{ clean_numeric('national.value', 10) }} as national_value,
-        {{ clean_numeric('eu27.value', 10) }} as eu27_value
+        {{ clean_numeric('eu27.value', 10) }} as eu27_value,
+        nullif(concat_ws(',',
+            'value:' || replace(aggregated.quality_flags, ',', ',value:'),
+            case when aggregated.geo_scope <> 'country' then 'national_value:' || national.quality_flag end,
+            case when aggregated.geo_scope <> 'eu' then 'eu27_value:' || eu27.quality_flag end
+        ), '') as quality_flag
 
     from aggregated
     inner join expected_geos
@@ -209,9 +225,15 @@ final as (
         on eu27.indicator_code = aggregated.indicator_code
         and eu27.year = aggregated.year
         and eu27.geo_code = 'EU27_2020'
-    where aggregated.n_values = expected_geos.n_geos_expected
-        and aggregated.n_weights = expected_geos.n_geos_expected
-        and aggregated.value is not null
+    where aggregated.n_geos_reported = expected_geos.n_geos_expected
+        and (
+            (
+                aggregated.n_values = expected_geos.n_geos_expected
+                and aggregated.n_weights = expected_geos.n_geos_expected
+                and aggregated.value is not null
+            )
+            or aggregated.quality_flags is not null
+        )
 
 )
 

@@ -9,6 +9,12 @@
        the version whose version-exclusive codes carry the most recent data (NUTS 2024 on a
        tie); codes valid in both versions are kept either way. Codes unknown to the
        `nuts_regions` seed are kept with nuts_version 'unknown'.
+    3. Share quality: a share is computed only from one slice of the dataset (all dims except the
+       numerator/denominator dimension equal), with every numerator component and the
+       denominator reported, and 0 <= numerator <= denominator. Otherwise value is null and
+       quality_flag is share_mixed_slices | share_numerator_incomplete | share_denominator_missing
+       | share_negative_component | share_denominator_zero | share_above_100 (components that add
+       up to more than the published total: inconsistent source data, never a share > 100 %).
 -#}
 with
 
@@ -72,31 +78,38 @@ plain_values as (
         is_confidential,
         is_break,
         batch_id as batch_ids,
-        source_updated_at
+        source_updated_at,
+        cast(null as text) as quality_flag
 
     from matched
     where computation = 'value'
 
 ),
 
-share_values as (
+share_components as (
 
+    -- one row per contributing cell; slice_dims = the series dims without the numerator /
+    -- denominator dimension, i.e. the slice (unit, nace, indic, ...) a component belongs to
     select
         indicator_code,
         dataset,
-        string_agg(distinct series_key, ' | ' order by series_key) as series_keys,
+        series_key,
         geo_code,
         year,
-        {{ clean_numeric(
-            '100.0 * sum(value) filter (where dims ->> numerator_dim = any(numerator_values))'
-            ~ ' / nullif(sum(value) filter (where dims ->> denominator_dim = any(denominator_values)), 0)', 10) }}
-            as value,
-        bool_or(is_provisional) as is_provisional,
-        bool_or(is_estimated) as is_estimated,
-        bool_or(is_confidential) as is_confidential,
-        bool_or(is_break) as is_break,
-        string_agg(distinct batch_id, ',' order by batch_id) as batch_ids,
-        max(source_updated_at) as source_updated_at
+        value,
+        is_provisional,
+        is_estimated,
+        is_confidential,
+        is_break,
+        batch_id,
+        source_updated_at,
+        dims - numerator_dim - denominator_dim as slice_dims,
+        case when dims ->> numerator_dim = any(numerator_values) then dims ->> numerator_dim end
+            as numerator_member,
+        case when dims ->> denominator_dim = any(denominator_values) then dims ->> denominator_dim end
+            as denominator_member,
+        cardinality(numerator_values) as n_numerator_expected,
+        cardinality(denominator_values) as n_denominator_expected
 
     from matched
     where computation = 'share'
@@ -104,7 +117,79 @@ share_values as (
             dims ->> numerator_dim = any(numerator_values)
             or dims ->> denominator_dim = any(denominator_values)
         )
+
+),
+
+share_totals as (
+
+    select
+        indicator_code,
+        dataset,
+        string_agg(distinct series_key, ' | ' order by series_key) as series_keys,
+        geo_code,
+        year,
+        count(distinct slice_dims) as n_slices,
+        count(*) filter (where numerator_member is not null) as n_numerator_cells,
+        count(distinct numerator_member) filter (where value is not null) as n_numerator_values,
+        max(n_numerator_expected) as n_numerator_expected,
+        count(*) filter (where denominator_member is not null) as n_denominator_cells,
+        count(distinct denominator_member) filter (where value is not null) as n_denominator_values,
+        max(n_denominator_expected) as n_denominator_expected,
+        sum(value) filter (where numerator_member is not null) as numerator,
+        sum(value) filter (where denominator_member is not null) as denominator,
+        bool_or(value < 0) as has_negative_component,
+        bool_or(is_provisional) as is_provisional,
+        bool_or(is_estimated) as is_estimated,
+        bool_or(is_confidential) as is_confidential,
+        bool_or(is_break) as is_break,
+        string_agg(distinct batch_id, ',' order by batch_id) as batch_ids,
+        max(source_updated_at) as source_updated_at
+
+    from share_components
     group by indicator_code, dataset, geo_code, year
+
+),
+
+share_values as (
+
+    -- A share is only computed from ONE complete slice: every numerator component and the
+    -- denominator reported (a missing / confidential component is never treated as 0), and
+    -- 0 <= numerator <= denominator. Otherwise the value is null and quality_flag says why.
+    select
+        indicator_code,
+        dataset,
+        series_keys,
+        geo_code,
+        year,
+        case
+            when quality_flag is null then {{ clean_numeric('100.0 * numerator / denominator', 10) }}
+        end as value,
+        is_provisional,
+        is_estimated,
+        is_confidential,
+        is_break,
+        batch_ids,
+        source_updated_at,
+        quality_flag
+
+    from (
+
+        select
+            share_totals.*,
+            case
+                when n_slices > 1 then 'share_mixed_slices'
+                when n_numerator_values < n_numerator_expected
+                    or n_numerator_cells <> n_numerator_expected then 'share_numerator_incomplete'
+                when n_denominator_values < n_denominator_expected
+                    or n_denominator_cells <> n_denominator_expected then 'share_denominator_missing'
+                when has_negative_component then 'share_negative_component'
+                when denominator = 0 then 'share_denominator_zero'
+                when numerator > denominator then 'share_above_100'
+            end as quality_flag
+
+        from share_totals
+
+    ) as checked
 
 ),
 
@@ -218,7 +303,8 @@ final as (
         dataset,
         series_keys,
         batch_ids,
-        source_updated_at
+        source_updated_at,
+        quality_flag
 
     from resolved
     where not is_subnational

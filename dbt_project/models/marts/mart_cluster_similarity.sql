@@ -35,6 +35,8 @@ indicator_values as (
     inner join indicators
         on indicators.indicator_code = indicator_values.indicator_code
     where indicators.aggregation is distinct from 'sum'
+        -- a value withheld by a quality check (null + quality_flag) is not a profile value
+        and indicator_values.value is not null
 
 ),
 

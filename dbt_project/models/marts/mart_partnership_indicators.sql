@@ -120,7 +120,8 @@ final as (
         cast(coalesce(is_break, false) as boolean) as is_break,
         cast(nuts_versions as text) as nuts_versions,
         cast(batch_ids as text) as batch_ids,
-        cast({{ sql_literal(var('as_of_date', none)) }} as date) as as_of_date
+        cast({{ sql_literal(var('as_of_date', none)) }} as date) as as_of_date,
+        cast(quality_flag as text) as quality_flag
 
     from computed
 
