@@ -146,7 +146,7 @@ def truncate_and_count(url: str) -> int:
     conn = connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"select count(*) from raw.{TABLE}")
+        cur.execute(f"select count(*) from raw.{TABLE}")  # noqa: S608 (fixed table name)
         n = cur.fetchone()[0]
         cur.execute(f"truncate raw.{TABLE}")
         cur.execute("checkpoint")

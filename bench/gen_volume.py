@@ -92,7 +92,7 @@ def scale(url: str, factor: int = 100, waves: int = 5) -> dict[str, int]:
     with conn, conn.cursor() as cur:
         cols = _columns(cur, "eurostat_observations")
         sel = ", ".join("e.geo || 'X' || lpad(k::text, 2, '0')" if c == "geo" else f"e.{c}" for c in cols)
-        cur.execute(f"insert into raw.eurostat_observations ({', '.join(cols)}) select {sel} "
+        cur.execute(f"insert into raw.eurostat_observations ({', '.join(cols)}) select {sel} "  # noqa: S608
                     f"from raw.eurostat_observations e cross join generate_series(1, {factor - 1}) k")
         for table in SURVEY_TABLES:
             cols = _columns(cur, table)
@@ -104,11 +104,11 @@ def scale(url: str, factor: int = 100, waves: int = 5) -> dict[str, int]:
                 "respondent_pid": "case when c = 0 then s.respondent_pid else s.respondent_pid || '-' || c end",
             }
             sel = ", ".join(expr.get(c, f"s.{c}") for c in cols)
-            cur.execute(f"insert into raw.{table} ({', '.join(cols)}) select {sel} from raw.{table} s "
+            cur.execute(f"insert into raw.{table} ({', '.join(cols)}) select {sel} from raw.{table} s "  # noqa: S608
                         f"cross join generate_series(0, {clusters - 1}) c cross join generate_series(0, {waves - 1}) w "
                         "where c > 0 or w > 0")
         for table in ["eurostat_observations", *SURVEY_TABLES]:
-            cur.execute(f"select count(*) from raw.{table}")
+            cur.execute(f"select count(*) from raw.{table}")  # noqa: S608
             counts[table] = cur.fetchone()[0]
     with conn.cursor() as cur:
         conn.autocommit = True

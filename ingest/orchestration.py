@@ -150,7 +150,8 @@ def surveys_extract(**context) -> dict:
 def surveys_validate(**context) -> dict:
     from ingest.tasks import gate, surveys
 
-    return gate.validate(_ctx(context), surveys.SOURCE, surveys.prepare, on_quarantine=surveys.write_reason)
+    return gate.validate(_ctx(context), surveys.SOURCE, surveys.prepare, on_quarantine=surveys.write_reason,
+                         combine=True)
 
 
 def surveys_load(**context) -> dict:
@@ -178,7 +179,10 @@ def build_docs(**context) -> dict:
     from ingest.tasks import transform
     from ingest.warehouse import warehouse_url
 
-    transform.run_dbt(["docs", "generate"], _ctx(context))
+    ctx = _ctx(context)
+    if ctx.mode == "backfill":
+        return {"skipped": "backfill runs rebuild marts only; docs and dashboard follow the nightly run"}
+    transform.run_dbt(["docs", "generate"], ctx)
     index = build_dashboard(warehouse_url(), state_dir() / "dashboard")
     return {"dbt_docs": str(transform.dbt_target_dir() / "index.html"), "dashboard": str(index)}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,73 +46,105 @@ class Prepared:
 
 
 def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
-             on_quarantine: Callable[[Batch, list[dict]], None] | None = None) -> dict:
-    """Parse and validate every received batch of this run; stage passing ones, quarantine the rest."""
+             on_quarantine: Callable[[Batch, list[dict]], None] | None = None, combine: bool = False) -> dict:
+    """Parse and validate every received batch of this run; stage passing ones, quarantine the rest.
+
+    With ``combine`` (small batches, e.g. survey files), the frames of one suite and context are validated
+    together first; only when that combined validation fails is each batch validated on its own, so the
+    verdicts stay per batch while GX's per-validation cost is paid once per group on a good night.
+    """
     from ingest.validation import Validator, record
 
     conn = connect()
     with conn, conn.cursor() as cur:
         batches = run_batches(cur, ctx, source, "received")
     validator = Validator() if batches else None
-    verdicts, failures, counts = [], [], {"validated": 0, "quarantined": 0, "rows": 0}
-    passed: list[tuple[str, str, str, str]] = []
-    cached = 0
+    counts = {"validated": 0, "quarantined": 0, "rows": 0, "cached_verdicts": 0}
+    failures: list[str] = []
+    prepared: dict[str, Prepared | None] = {}
+    problems: dict[str, list[dict]] = {b.batch_id: [] for b in batches}
+    pending: list[tuple[Batch, str, pd.DataFrame, dict, tuple]] = []
     for batch in batches:
-        problems: list[dict] = []
         try:
-            prepared = prepare(batch)
+            prepared[batch.batch_id] = prep = prepare(batch)
         except BatchRejected as exc:
-            prepared, problems = None, exc.problems
-        if prepared is not None:
-            batch.rows = sum(len(f) for f in prepared.tables.values())
-            for suite, frame, context in prepared.checks:
-                key = _cache_key(batch, suite, context)
-                if _passed_before(conn, key):
-                    cached += 1
-                    continue
-                verdict = validator.validate(suite, batch.batch_id, frame, context=context)
-                if verdict.success:
-                    passed.append(key)
-                verdicts.append(verdict)
-                if not verdict.success:
-                    problems += [{"code": "expectation_failed", "severity": "critical", "message": m,
-                                  "file": batch.object} for m in verdict.problems()]
-                    failures.append(verdict.summary())
-        if problems:
-            batch.status = "quarantined"
-            batch.reason = problems[0]["message"]
+            prepared[batch.batch_id], problems[batch.batch_id] = None, exc.problems
+            failures.append(f"{batch.object}: {exc.problems[0]['message'] if exc.problems else 'rejected'}")
+            continue
+        batch.rows = sum(len(f) for f in prep.tables.values())
+        for suite, frame, context in prep.checks:
+            key = _cache_key(batch, suite, context)
+            if _passed_before(conn, key):
+                counts["cached_verdicts"] += 1
+            else:
+                pending.append((batch, suite, frame, context, key))
+
+    verdicts = _run_checks(validator, pending, combine)
+    for (batch, _suite, _frame, _context, _key), verdict in zip(pending, verdicts, strict=True):
+        if not verdict.success:
+            problems[batch.batch_id] += [{"code": "expectation_failed", "severity": "critical", "message": m,
+                                          "file": batch.object} for m in verdict.problems()]
+            failures.append(verdict.summary())
+
+    for batch in batches:
+        prep, bad = prepared[batch.batch_id], problems[batch.batch_id]
+        if bad:
+            batch.status, batch.reason = "quarantined", bad[0]["message"]
             counts["quarantined"] += 1
-            if prepared is None:
-                failures.append(f"{batch.object}: {batch.reason}")
             if on_quarantine:
-                on_quarantine(batch, problems)
+                on_quarantine(batch, bad)
         else:
-            for table, frame in prepared.tables.items():
+            for table, frame in prep.tables.items():
                 frame.to_parquet(stage_path(batch, table), index=False)
-            batch.meta.update(tables=sorted(prepared.tables), partition=prepared.partition)
+            batch.meta.update(tables=sorted(prep.tables), partition=prep.partition)
             batch.status = "validated"
             counts["validated"] += 1
             counts["rows"] += batch.rows or 0
         with conn, conn.cursor() as cur:
             record_batch(cur, ctx, batch)
-            if problems or (prepared and prepared.warnings):
-                record_quarantine(cur, batch, problems + (prepared.warnings if prepared else []))
+            if bad or (prep and prep.warnings):
+                record_quarantine(cur, batch, bad + (prep.warnings if prep else []))
         log.info("%s %s: %s%s", source, batch.object, batch.status, f" ({batch.reason})" if batch.reason else "")
+
     if verdicts:
         with conn:
             record(conn, verdicts, run_id=ctx.run_id, logical_date=ctx.logical_date)
         validator.build_docs()
+    passed = [item[4] for item, verdict in zip(pending, verdicts, strict=True) if verdict.success]
     if passed:
         with conn, conn.cursor() as cur:
             cur.executemany("insert into audit.validation_cache (batch_id, suite, suite_sha256, context_sha256)"
                             " values (%s, %s, %s, %s) on conflict do nothing", passed)
-    counts["cached_verdicts"] = cached
     conn.close()
     if failures:
         raise ValidationFailed(
             f"{counts['quarantined']} {source} batch(es) quarantined, nothing from them loaded:\n" + "\n".join(failures)
         )
     return counts
+
+
+def _run_checks(validator, pending: list[tuple], combine: bool) -> list:
+    """One verdict per pending (batch, suite, frame, context, key), in order."""
+    import dataclasses
+
+    verdicts: list = [None] * len(pending)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, (_batch, suite, _frame, context, _key) in enumerate(pending):
+        groups.setdefault((suite, json.dumps(context, sort_keys=True, default=str)), []).append(i)
+    for (suite, _), members in groups.items():
+        if combine and len(members) > 1:
+            frames = [pending[i][2] for i in members]
+            combined = validator.validate(suite, f"{suite}:combined:{len(members)}",
+                                          pd.concat(frames, ignore_index=True), context=pending[members[0]][3])
+            if combined.success:
+                for i, frame in zip(members, frames, strict=True):
+                    verdicts[i] = dataclasses.replace(combined, batch_id=pending[i][0].batch_id,
+                                                      row_count=len(frame), validation_id=str(uuid.uuid4()))
+                continue
+        for i in members:
+            batch, suite_i, frame, context, _key = pending[i]
+            verdicts[i] = validator.validate(suite_i, batch.batch_id, frame, context=context)
+    return verdicts
 
 
 def _cache_key(batch: Batch, suite: str, context: dict) -> tuple[str, str, str, str]:

@@ -78,7 +78,7 @@ def prepare(batch: Batch):
     if not result.ok:
         raise BatchRejected([p for p in problems if p.get("severity") == "error"] +
                             [p for p in problems if p.get("severity") != "error"])
-    checks = [(table, frame, {"cluster": batch.meta["cluster"], "wave": result.wave})
+    checks = [(table, frame, {"cluster": batch.meta["cluster"]})
               for table, frame in result.tables.items()]
     return Prepared(tables=result.tables, checks=checks,
                     partition={"cluster": batch.meta["cluster"], "wave": int(result.wave)},

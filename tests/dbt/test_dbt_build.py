@@ -190,6 +190,16 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     row = _indicator(url, "sports_technology", "SME_ENT_SHARE", 2022)
     assert _num(row["value"]) == 99.5 and row["geo_scope"] == "country"   # (950 + 35 + 10) / 1000
     assert _num(row["index_vs_eu"]) == 99.7
+    assert row["quality_flag"] is None
+
+    # shares from inconsistent / incomplete size classes are withheld with a reason, never > 100 %
+    row = _indicator(url, "sports_technology", "SME_EMP_SHARE", 2022)
+    assert row["value"] is None and row["index_vs_eu"] is None and row["eu27_value"] is None
+    assert row["quality_flag"] == "value:share_above_100,eu27_value:share_numerator_incomplete"
+    row = _indicator(url, "epsi", "SME_EMP_SHARE", 2022)
+    assert row["value"] is None and row["quality_flag"] == "value:share_numerator_incomplete"
+    assert _one(url, "select count(*) as n from marts.mart_partnership_indicators "
+                     "where unit like 'PC%%' and (value < 0 or value > 100)")["n"] == 0
 
     row = _indicator(url, "epsi", "DIG_INT_HI", 2023)
     assert row["geo_scope"] == "eu" and _num(row["value"]) == 26 and row["national_value"] is None

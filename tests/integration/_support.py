@@ -28,6 +28,7 @@ SURVEY_TABLES = (
     "survey_soa_goals",
     "survey_soa_figures",
     "survey_soa_swot",
+    "survey_soa_practices",
 )
 
 

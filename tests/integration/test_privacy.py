@@ -19,6 +19,7 @@ from ingest.surveys.privacy import EMAIL_RE
 from ingest.surveys.samples import SAMPLES, sample_path, sample_people
 from ingest.surveys.spec import codebook, norm
 from tests.integration._support import query
+from tests.surveys.conftest import spec_of
 
 CONTACT_FIELDS = {"contact_name": "names", "contact_email": "emails", "contact_phone": "phones"}
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "ARRAY", "USER-DEFINED")
@@ -73,17 +74,24 @@ def contacts() -> dict[str, set[str]]:
     return found
 
 
-def _needles(contacts: dict[str, set[str]]) -> dict[str, str]:
-    """Every contact string, plus phones without separators (a reformatted echo)."""
-    out = {v: kind for kind, values in contacts.items() for v in values}
-    for phone in contacts["phones"]:
-        compact = re.sub(r"[\s./()-]", "", phone)
-        out.setdefault(compact, "phones (compact)")
-    return out
+class Needles:
+    """Every contact string (plus phones without separators, a reformatted echo); ``hits(text)`` finds them."""
+
+    def __init__(self, contacts: dict[str, set[str]]) -> None:
+        self.kind = {v: kind for kind, values in contacts.items() for v in values}
+        for phone in contacts["phones"]:
+            self.kind.setdefault(re.sub(r"[\s./()-]", "", phone), "phones (compact)")
+        self.pattern = re.compile("|".join(re.escape(n) for n in sorted(self.kind, key=len, reverse=True)))
+
+    def hits(self, text: str) -> list[str]:
+        if not self.pattern.search(text):
+            return []
+        return sorted(f"{k}: {n}" for n, k in self.kind.items() if n in text)
 
 
-def _hits(text: str, needles: dict[str, str]) -> list[str]:
-    return sorted(f"{kind}: {n}" for n, kind in needles.items() if n in text)
+@pytest.fixture(scope="module")
+def needles(contacts) -> Needles:
+    return Needles(contacts)
 
 
 def test_contacts_are_in_the_sample_files(contacts):
@@ -92,9 +100,8 @@ def test_contacts_are_in_the_sample_files(contacts):
     assert any(p["offers_text"] and p["contact_email"] in p["offers_text"] for p in people)
 
 
-def test_no_contact_detail_in_any_warehouse_table(survey_run, contacts):
+def test_no_contact_detail_in_any_warehouse_table(survey_run, needles):
     url = survey_run.stage.url
-    needles = _needles(contacts)
     cols = query(
         url,
         "select c.table_schema, c.table_name, c.column_name from information_schema.columns c"
@@ -114,7 +121,7 @@ def test_no_contact_detail_in_any_warehouse_table(survey_run, contacts):
         for row in query(url, f'select {select} from "{schema}"."{table}"'):  # noqa: S608 - catalog names
             scanned += 1
             text = "\x1f".join(v for v in row if v)
-            hits = _hits(text, needles)
+            hits = needles.hits(text)
             if hits:
                 leaks += 1
                 found.append(f"{schema}.{table}: {hits[:3]}")
@@ -131,32 +138,52 @@ def test_raw_tables_hold_the_respondents_pseudonymised(survey_run):
     assert scrubbed[0][0] > 0  # contact details typed into free text were scrubbed, the text kept
 
 
-def test_no_contact_detail_in_logs_or_output(survey_run, contacts):
+def test_no_contact_detail_in_logs_or_output(survey_run, needles):
     assert len(survey_run.log_text) > 1000  # the run did log (batch by batch)
     assert "quarantined" in survey_run.log_text
-    needles = _needles(contacts)
-    assert _hits(survey_run.log_text, needles) == []
-    assert _hits(survey_run.stdout, needles) == []
-    assert _hits(survey_run.error, needles) == []  # the ValidationFailed summary
+    assert needles.hits(survey_run.log_text) == []
+    assert needles.hits(survey_run.stdout) == []
+    assert needles.hits(survey_run.error) == []  # the ValidationFailed summary
 
 
-def test_no_contact_detail_in_quarantine_files(survey_run, contacts):
+def test_no_contact_detail_in_quarantine_files(survey_run, needles):
     sides = sorted(survey_run.inbox.rglob("*.quarantine.json"))
     assert len(sides) >= 15
-    needles = _needles(contacts)
     for side in sides:
         text = side.read_text(encoding="utf-8")
-        assert _hits(text, needles) == [], side
+        assert needles.hits(text) == [], side
     # the file whose code cells hold an e-mail and a phone: reason kept, details masked
     doc = json.loads((survey_run.inbox / "epsi/sme_needs/pii-in-code-cells.csv.quarantine.json").read_text())
     found = [p["found"] for p in doc["problems"] if p["code"] in ("unknown_nuts3", "unknown_nace")]
     assert found and all("[email]" in f or "[phone]" in f for f in found)
 
 
-def test_no_contact_detail_in_data_docs(survey_run, contacts):
+def test_no_contact_detail_in_data_docs(survey_run, needles):
     docs = survey_run.stage.home / "docs" / "gx"
     files = [p for p in docs.rglob("*") if p.is_file() and p.suffix in (".html", ".json")]
     assert files
-    needles = _needles(contacts)
     for p in files:
-        assert _hits(p.read_text(encoding="utf-8", errors="replace"), needles) == [], p
+        assert needles.hits(p.read_text(encoding="utf-8", errors="replace")) == [], p
+
+
+def test_scanner_positive_control(survey_run, needles):
+    """The same scanner does find the contact details where they legitimately are: the raw archive (bytes as
+    received) and the inbox files themselves."""
+    sample = survey_run.inbox / "epsi/sme_needs/results-survey771203.csv"
+    assert needles.hits(sample.read_text(encoding="utf-8-sig"))
+    archived = [p for p in (survey_run.stage.home / "archive").rglob("*") if p.is_file()]
+    assert any(needles.hits(p.read_bytes().decode("utf-8", "replace")) for p in archived)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: problem messages mask e-mails/phones but not a contact NAME "
+                   "typed into a coded cell; it would reach audit.quarantine, the .quarantine.json and the logs")
+def test_contact_name_in_a_coded_cell_is_not_echoed(contacts):
+    from ingest.surveys.parse import parse_file
+    from tests.surveys.conftest import KEY, edit_csv, sample_bytes, set_cell
+
+    person = sample_people(spec_of("epsi", "sme_needs"))[0]
+    data, name = sample_bytes("epsi", "sme_needs")
+    bad = edit_csv(data, "utf-8", ",", lambda rows: set_cell(rows, 1, "NUTS3", person["contact_name"]))
+    result = parse_file(bad, name, "epsi", "sme_needs", key=KEY)
+    assert not result.ok
+    assert Needles(contacts).hits(json.dumps([p.as_dict() for p in result.problems], ensure_ascii=False)) == []

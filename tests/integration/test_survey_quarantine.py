@@ -51,7 +51,8 @@ def _assert_quarantined(run, rel: str, code: str) -> dict:
     q = [r for r in quarantine_rows(url, b["batch_id"]) if r["code"] == code]
     assert q, quarantine_rows(url, b["batch_id"])
     p = q[0]
-    assert p["severity"] == "error" and p["message"] and p["file"]
+    assert p["severity"] == ("critical" if code == "expectation_failed" else "error")
+    assert p["message"] and p["file"]
     assert rel.rsplit("/", 1)[-1] in p["message"] or rel in p["message"]
     # ... and beside the file
     doc = reason_beside(run.inbox / rel)

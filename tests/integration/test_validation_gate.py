@@ -18,7 +18,7 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from ingest.config import SAMPLES_DIR, Catalogue, EurostatDataset, load_catalogue
+from ingest.config import EXPECTATIONS_DIR, SAMPLES_DIR, Catalogue, EurostatDataset, load_catalogue
 from ingest.eurostat.replay import JSON, ReplayServer, Reply, filter_jsonstat
 from ingest.tasks import eurostat, gate
 from ingest.tasks.common import RunContext
@@ -286,7 +286,7 @@ def test_failure_details_name_counts_and_samples(run):
 
 
 def test_every_critical_rule_of_the_suite_has_a_case():
-    suite = json.loads((SAMPLES_DIR.parents[1] / "expectations" / f"{SUITE}.json").read_text())
+    suite = json.loads((EXPECTATIONS_DIR / f"{SUITE}.json").read_text())
     critical = {e["id"] for e in suite["expectations"] if e["meta"]["severity"] == "critical"}
     covered = set().union(*(rules for _, rules in CRITICAL_CASES.values()))
     # value_numeric cannot fail after decoding (float64 by construction); its payload is rejected earlier.
@@ -313,7 +313,7 @@ def test_warning_only_batch_loads(run):
     assert _failed(url, b["batch_id"]) == {}
     assert query(url, "select count(*) from raw.eurostat_observations where dataset = 'zz_warn_pct'"
                       " and value = 150") == [(1,)]
-    assert "zz_warn_pct" not in run["eurostat_error"]
+    assert "batch eurostat:zz_warn_pct:" not in run["eurostat_error"]
 
 
 def test_label_only_category_loads(run):
@@ -330,7 +330,7 @@ def test_every_other_eurostat_batch_validates_and_loads(run):
         assert b["rows_loaded"] == b["rows_parsed"] > 0
         n = query(url, "select count(*) from raw.eurostat_observations where dataset = %s", code)[0][0]
         assert n == b["rows_loaded"]
-        assert code not in run["eurostat_error"]
+        assert f"batch eurostat:{code}:" not in run["eurostat_error"]
     assert run["eurostat_load"]["batches"] == len(good)
     state = {r[0] for r in query(url, "select object from audit.source_state where source = 'eurostat'")}
     assert state == set(good)

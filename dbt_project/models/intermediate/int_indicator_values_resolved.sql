@@ -14,7 +14,9 @@
        denominator reported, and 0 <= numerator <= denominator. Otherwise value is null and
        quality_flag is share_mixed_slices | share_numerator_incomplete | share_denominator_missing
        | share_negative_component | share_denominator_zero | share_above_100 (components that add
-       up to more than the published total: inconsistent source data, never a share > 100 %).
+       up to more than the published total: inconsistent source data, never a share > 100 %)
+       | share_components_inconsistent (numerator + complement_filter classes, e.g. GE250, differ
+       from the total by more than var('share_partition_tolerance'), default 1 %).
 -#}
 with
 
@@ -32,7 +34,9 @@ indicators as (
         split_part(numerator_filter, '=', 1) as numerator_dim,
         string_to_array(split_part(numerator_filter, '=', 2), '|') as numerator_values,
         split_part(denominator_filter, '=', 1) as denominator_dim,
-        string_to_array(split_part(denominator_filter, '=', 2), '|') as denominator_values
+        string_to_array(split_part(denominator_filter, '=', 2), '|') as denominator_values,
+        nullif(split_part(coalesce(complement_filter, ''), '=', 1), '') as complement_dim,
+        string_to_array(nullif(split_part(coalesce(complement_filter, ''), '=', 2), ''), '|') as complement_values
 
     from {{ ref('indicators') }}
     where source_type = 'eurostat'
@@ -55,6 +59,8 @@ matched as (
         indicators.numerator_values,
         indicators.denominator_dim,
         indicators.denominator_values,
+        indicators.complement_dim,
+        indicators.complement_values,
         observations.*
 
     from indicators
@@ -103,19 +109,23 @@ share_components as (
         is_break,
         batch_id,
         source_updated_at,
-        dims - numerator_dim - denominator_dim as slice_dims,
+        dims - numerator_dim - denominator_dim - coalesce(complement_dim, '') as slice_dims,
         case when dims ->> numerator_dim = any(numerator_values) then dims ->> numerator_dim end
             as numerator_member,
         case when dims ->> denominator_dim = any(denominator_values) then dims ->> denominator_dim end
             as denominator_member,
+        case when dims ->> complement_dim = any(complement_values) then dims ->> complement_dim end
+            as complement_member,
         cardinality(numerator_values) as n_numerator_expected,
-        cardinality(denominator_values) as n_denominator_expected
+        cardinality(denominator_values) as n_denominator_expected,
+        coalesce(cardinality(complement_values), 0) as n_complement_expected
 
     from matched
     where computation = 'share'
         and (
             dims ->> numerator_dim = any(numerator_values)
             or dims ->> denominator_dim = any(denominator_values)
+            or dims ->> complement_dim = any(complement_values)
         )
 
 ),
@@ -137,6 +147,10 @@ share_totals as (
         max(n_denominator_expected) as n_denominator_expected,
         sum(value) filter (where numerator_member is not null) as numerator,
         sum(value) filter (where denominator_member is not null) as denominator,
+        count(*) filter (where complement_member is not null) as n_complement_cells,
+        count(distinct complement_member) filter (where value is not null) as n_complement_values,
+        max(n_complement_expected) as n_complement_expected,
+        sum(value) filter (where complement_member is not null) as complement,
         bool_or(value < 0) as has_negative_component,
         bool_or(is_provisional) as is_provisional,
         bool_or(is_estimated) as is_estimated,
@@ -153,8 +167,10 @@ share_totals as (
 share_values as (
 
     -- A share is only computed from ONE complete slice: every numerator component and the
-    -- denominator reported (a missing / confidential component is never treated as 0), and
-    -- 0 <= numerator <= denominator. Otherwise the value is null and quality_flag says why.
+    -- denominator reported (a missing / confidential component is never treated as 0),
+    -- 0 <= numerator <= denominator, and - when a complement is configured and reported -
+    -- numerator + complement = denominator within var('share_partition_tolerance').
+    -- Otherwise the value is null and quality_flag says why.
     select
         indicator_code,
         dataset,
@@ -185,6 +201,14 @@ share_values as (
                 when has_negative_component then 'share_negative_component'
                 when denominator = 0 then 'share_denominator_zero'
                 when numerator > denominator then 'share_above_100'
+                -- numerator + complement (e.g. GE250) is the full partition of the denominator:
+                -- when all of it is reported it must add up to the total
+                when n_complement_expected > 0
+                    and n_complement_values = n_complement_expected
+                    and n_complement_cells = n_complement_expected
+                    and abs(numerator + complement - denominator)
+                        > {{ var('share_partition_tolerance', 0.01) }} * denominator
+                    then 'share_components_inconsistent'
             end as quality_flag
 
         from share_totals
