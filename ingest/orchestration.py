@@ -172,6 +172,15 @@ def dbt_build(**context) -> dict:
     return transform.build(_ctx(context))
 
 
+def dbt_needed(**context) -> bool:
+    """Short-circuit the dbt group when no batch loaded in this run and the dbt project is unchanged."""
+    from ingest.tasks import transform
+
+    needed, reason = transform.needs_build(_ctx(context))
+    log.info("dbt build %s: %s", "needed" if needed else "skipped", reason)
+    return needed
+
+
 def build_docs(**context) -> dict:
     """dbt docs (catalog of the warehouse) and the static strategy dashboard, into the state folder."""
     from ingest.config import state_dir

@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import create_database, drop_database
 from tests.test_nightly import _query, mart_checksums, ss4gl
 
+pytestmark = pytest.mark.timeout(2400)  # the module fixture runs the DAG 8 times
+
 NIGHTLY = "2026-11-23"
 FROM, TO = "2026-11-24", "2026-11-26"
 
@@ -48,6 +50,10 @@ def test_backfill_replays_from_archive_without_download(backfills):
         assert _query(url, "select count(*) from audit.fetches where run_id = %s", run_id)[0][0] == 0
         decisions = {r[0] for r in _query(url, "select decision from audit.dataset_checks where run_id = %s", run_id)}
         assert decisions == {"replay"}
+        # Replayed content is already in raw: nothing is rewritten and dbt is skipped (marts are current).
+        summary = _query(url, "select summary from audit.run_summaries where run_id = %s", run_id)[0][0]
+        assert summary["sources"]["eurostat"]["rows_loaded"] == 0
+        assert "success" not in summary["dbt_nodes"]
 
 
 def test_backfill_before_anything_was_received_loads_nothing(backfills, tmp_path):

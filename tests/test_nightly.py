@@ -17,6 +17,8 @@ from tests.conftest import create_database, drop_database
 
 REPO = Path(__file__).resolve().parents[1]
 SS4GL = [sys.executable, "-m", "ingest.cli"]
+pytestmark = pytest.mark.timeout(2400)  # the module fixture runs the DAG twice
+
 CLUSTERS = {"indescat", "cluster_montagne", "sports_technology", "mse_cluster", "epsi"}
 DATE = "2026-11-26"
 

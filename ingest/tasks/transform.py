@@ -76,5 +76,51 @@ def write_manifest() -> Path:
     return DBT_MANIFEST
 
 
+def project_fingerprint() -> str:
+    """sha256 over the dbt project's sources (models, seeds, snapshots, macros, tests, config)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        rel = path.relative_to(DBT_PROJECT_DIR)
+        if path.is_file() and rel.parts[0] not in ("target", "logs", "dbt_packages") and path.suffix in (
+            ".sql", ".yml", ".yaml", ".csv", ".md"
+        ):
+            digest.update(str(rel).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def needs_build(ctx: RunContext) -> tuple[bool, str]:
+    """Whether the marts can be stale: rows replaced in raw by this run, or a changed dbt project.
+
+    Marts are a function of raw and the dbt project only, so a run (nightly or backfill) that changed neither
+    skips dbt entirely.
+    """
+    from ingest.warehouse import connect
+
+    conn = connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("select count(*) from audit.batches where run_id = %s and status = 'loaded' and rows_loaded > 0",
+                    (ctx.run_id,))
+        loaded = cur.fetchone()[0]
+        cur.execute("select batch_id from audit.source_state where source = 'dbt' and object = 'project'")
+        row = cur.fetchone()
+    conn.close()
+    if loaded:
+        return True, f"{loaded} batch(es) loaded in this run"
+    if row is None or row[0] != project_fingerprint():
+        return True, "the dbt project changed since the last successful build"
+    return False, "no source changed and the dbt project is unchanged: the marts are current"
+
+
+def remember_build(cur) -> None:
+    """After a successful build: the fingerprint needs_build compares against."""
+    cur.execute(
+        "insert into audit.source_state (source, object, batch_id) values ('dbt', 'project', %s)"
+        " on conflict (source, object) do update set batch_id = excluded.batch_id, loaded_at = now()",
+        (project_fingerprint(),),
+    )
+
+
 def build(ctx: RunContext) -> dict:
     return run_dbt(["build"], ctx)

@@ -9,7 +9,9 @@
       - sum            additive quantities (population, GDP, employment, enterprises);
       - weighted_mean  ratios / per-head / percentages: sum(v_r * w_r) / sum(w_r), where w_r is
                        the value of weight_indicator_code (POP = demo_r_d2jan, GDP_MEUR = GDP) for
-                       the same region, nearest year (same year preferred, then the latest).
+                       the same region, all regions from ONE weight year: the same year when every
+                       region has a weight then, else the nearest year in which all have one (the
+                       later on a tie) - weights of different years are never mixed.
                        weight_basis = 'equal' in cluster_regions gives w_r = 1.
     A cluster-year is emitted only when every region of the cluster reports a value (and a weight),
     or when every region reports a row and at least one carries a quality_flag (e.g. a share whose
@@ -127,9 +129,56 @@ geo_values as (
 
 ),
 
+weight_year_candidates as (
+
+    -- years in which EVERY region of the cluster-year that needs a weight has one
+    select
+        geo_values.cluster_id,
+        geo_values.indicator_code,
+        geo_values.year,
+        weights.year as weight_year,
+        count(distinct geo_values.geo_code) as n_geos_weighted,
+        max(needs.n_geos_needing_weight) as n_geos_needing_weight
+
+    from geo_values
+    inner join (
+        select cluster_id, indicator_code, year, count(*) as n_geos_needing_weight
+        from geo_values
+        where aggregation = 'weighted_mean' and weight_basis <> 'equal'
+        group by cluster_id, indicator_code, year
+    ) as needs
+        on needs.cluster_id = geo_values.cluster_id
+        and needs.indicator_code = geo_values.indicator_code
+        and needs.year = geo_values.year
+    inner join resolved as weights
+        on weights.indicator_code = geo_values.weight_indicator_code
+        and weights.geo_code = geo_values.geo_code
+        and weights.value is not null
+    where geo_values.aggregation = 'weighted_mean'
+        and geo_values.weight_basis <> 'equal'
+    group by geo_values.cluster_id, geo_values.indicator_code, geo_values.year, weights.year
+
+),
+
+weight_year_choice as (
+
+    -- one weight year per cluster-year (same year preferred, else the nearest, the later on a tie),
+    -- so that a weighted mean never mixes weights of different years across regions
+    select distinct on (cluster_id, indicator_code, year)
+        cluster_id,
+        indicator_code,
+        year,
+        weight_year
+
+    from weight_year_candidates
+    where n_geos_weighted = n_geos_needing_weight
+    order by cluster_id, indicator_code, year, abs(weight_year - year), weight_year desc
+
+),
+
 weighted as (
 
-    select distinct on (geo_values.cluster_id, geo_values.indicator_code, geo_values.geo_code, geo_values.year)
+    select
         geo_values.*,
         case
             when geo_values.aggregation <> 'weighted_mean' then 1
@@ -139,14 +188,17 @@ weighted as (
         weights.year as weight_year
 
     from geo_values
+    left join weight_year_choice
+        on weight_year_choice.cluster_id = geo_values.cluster_id
+        and weight_year_choice.indicator_code = geo_values.indicator_code
+        and weight_year_choice.year = geo_values.year
     left join resolved as weights
         on geo_values.aggregation = 'weighted_mean'
+        and geo_values.weight_basis <> 'equal'
         and weights.indicator_code = geo_values.weight_indicator_code
         and weights.geo_code = geo_values.geo_code
+        and weights.year = weight_year_choice.weight_year
         and weights.value is not null
-    order by
-        geo_values.cluster_id, geo_values.indicator_code, geo_values.geo_code, geo_values.year,
-        abs(weights.year - geo_values.year), weights.year desc
 
 ),
 
