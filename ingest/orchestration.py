@@ -150,8 +150,7 @@ def surveys_extract(**context) -> dict:
 def surveys_validate(**context) -> dict:
     from ingest.tasks import gate, surveys
 
-    return gate.validate(_ctx(context), surveys.SOURCE, surveys.prepare, on_quarantine=surveys.write_reason,
-                         combine=True)
+    return gate.validate(_ctx(context), surveys.SOURCE, surveys.prepare, on_quarantine=surveys.write_reason)
 
 
 def surveys_load(**context) -> dict:

@@ -78,4 +78,8 @@ def mask(value: object, limit: int = 60) -> str | None:
     if value is None:
         return None
     text = " ".join(scrub(str(value)).split())
+    words = text.split(" ")
+    if len(words) > 1 and sum(w[:1].isalpha() for w in words) >= 2:
+        # Several words (a typed-in person name looks like this): echo the shape only, never the words.
+        return " ".join(w[0] + "*" * (len(w) - 1) for w in words)[:limit] + f" ({len(text)} characters)"
     return text if len(text) <= limit else text[: limit - 1] + "…"

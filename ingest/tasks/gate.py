@@ -46,7 +46,7 @@ class Prepared:
 
 
 def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
-             on_quarantine: Callable[[Batch, list[dict]], None] | None = None, combine: bool = False) -> dict:
+             on_quarantine: Callable[[Batch, list[dict]], None] | None = None, combine: bool = True) -> dict:
     """Parse and validate every received batch of this run; stage passing ones, quarantine the rest.
 
     With ``combine`` (small batches, e.g. survey files), the frames of one suite and context are validated

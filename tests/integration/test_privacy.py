@@ -175,8 +175,6 @@ def test_scanner_positive_control(survey_run, needles):
     assert any(needles.hits(p.read_bytes().decode("utf-8", "replace")) for p in archived)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: problem messages mask e-mails/phones but not a contact NAME "
-                   "typed into a coded cell; it would reach audit.quarantine, the .quarantine.json and the logs")
 def test_contact_name_in_a_coded_cell_is_not_echoed(contacts):
     from ingest.surveys.parse import parse_file
     from tests.surveys.conftest import KEY, edit_csv, sample_bytes, set_cell
