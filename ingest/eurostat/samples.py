@@ -247,6 +247,8 @@ def build(ds: EurostatDataset, catalogue: Catalogue) -> dict[str, Any]:
                 status[str(pos)] = "b"
     if ds.code == "nama_10r_2gdp":  # MIO_EUR consistent with EUR_HAB × population
         _tie_gdp(values, status, dims, sizes)
+    _tie_totals(values, dims, sizes, "size_emp", "TOTAL")  # size classes partition the total
+    _tie_totals(values, dims, sizes, "sectperf", "TOTAL", cap_only=True)  # business R&D never above total
     updated = (
         f"2026-0{1 + rng.integers(0, 2)}-{10 + rng.integers(0, 18):02d}T{rng.choice([11, 23])}:00:00+0100"
     )
@@ -289,6 +291,28 @@ def build(ds: EurostatDataset, catalogue: Catalogue) -> dict[str, Any]:
             "status": {"label": {k: STATUS_LABEL[k] for k in letters}},
         },
     }
+
+
+def _tie_totals(values: dict, dims: list, sizes: list[int], dim: str, total: str, cap_only: bool = False) -> None:
+    """Make a total consistent with its parts: TOTAL = Σ parts when all are present (or part ≤ TOTAL)."""
+    ids = [d for d, _ in dims]
+    if dim not in ids or total not in dims[ids.index(dim)][1]:
+        return
+    axis = ids.index(dim)
+    codes = dims[axis][1]
+    t_idx = codes.index(total)
+    parts = [i for i in range(len(codes)) if i != t_idx]
+    for key in list(values):
+        coords = list(np.unravel_index(int(key), sizes))
+        if coords[axis] != t_idx:
+            continue
+        part_keys = [str(np.ravel_multi_index(tuple(coords[:axis] + [i] + coords[axis + 1:]), sizes)) for i in parts]
+        if cap_only:
+            for k in part_keys:
+                if k in values and values[k] > values[key]:
+                    values[k] = round(values[key] * 0.6, 2)
+        elif all(k in values for k in part_keys) and all(isinstance(values[k], int) for k in part_keys):
+            values[key] = sum(values[k] for k in part_keys)
 
 
 def _tie_gdp(values: dict, status: dict, dims: list, sizes: list[int]) -> None:
