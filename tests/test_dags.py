@@ -18,9 +18,9 @@ PROBE = textwrap.dedent(
     """
     import json, sys, time
     from airflow.models.dagbag import DagBag
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     bag = DagBag(dag_folder=sys.argv[1])
-    parse_s = time.perf_counter() - t0
+    parse_s, parse_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     heavy = [m for m in ("pandas", "great_expectations", "dbt", "numpy", "pyarrow", "psycopg2") if m in sys.modules]
     dags = {}
     for dag_id, dag in bag.dags.items():
@@ -32,6 +32,7 @@ PROBE = textwrap.dedent(
                       for t in dag.tasks},
         }
     print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "parse_s": parse_s,
+                      "parse_cpu_s": parse_cpu_s,
                       "heavy": heavy, "dags": dags}))
     """
 )
@@ -52,7 +53,9 @@ def test_no_import_errors(dagbag):
 
 
 def test_parse_time_and_light_imports(dagbag):
-    assert dagbag["parse_s"] < 2.0, f"parsing dags/ took {dagbag['parse_s']:.2f} s"
+    # CPU seconds of the parsing process: what the parse costs, independent of other load on a shared machine.
+    cpu, wall = dagbag["parse_cpu_s"], dagbag["parse_s"]
+    assert cpu < 2.0, f"parsing dags/ took {cpu:.2f} CPU s ({wall:.2f} s wall)"
     assert dagbag["heavy"] == [], f"heavy modules imported at parse time: {dagbag['heavy']}"
 
 
@@ -80,6 +83,8 @@ def test_task_policy(dagbag, dag_id):
 
 def test_dag_shape(dagbag):
     tasks = set(dagbag["dags"]["ss4gl_nightly"]["tasks"])
+    # Cosmos renders one task per dbt model (run + tests) from the manifest.
+    assert {"dbt.mart_partnership_indicators.run", "dbt.mart_partnership_indicators.test"} <= tasks
     for stage in ("eurostat.extract", "eurostat.validate", "eurostat.load", "surveys.extract", "surveys.validate",
-                  "surveys.load", "dbt_build", "publish"):
+                  "surveys.load", "dbt_needed", "dbt.dbt_producer_watcher", "build_docs", "publish"):
         assert stage in tasks
