@@ -226,6 +226,7 @@ def _free_port() -> int:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a just-stopped server leaves TIME_WAIT
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
