@@ -89,7 +89,7 @@ def task_report(crumbs: list[dict]) -> dict:
     dbt: dict[str, int] = {}
     seconds: dict[str, float] = {}
     for c in crumbs:
-        if c["task_id"].startswith("dbt."):
+        if c["task_id"].startswith("dbt.") and not c["task_id"].endswith("_watcher_done"):  # dbt nodes only
             state = str(c.get("state"))
             dbt[state] = dbt.get(state, 0) + 1
         seconds[c["task_id"]] = round(seconds.get(c["task_id"], 0.0) + float(c.get("duration") or 0.0), 1)
