@@ -205,11 +205,11 @@ def load(ctx: RunContext, source: str, after_load: Callable[[object, Batch], Non
             with conn, conn.cursor() as cur:
                 bookkeeping(cur, {t: 0 for t in tables})
             log.info("%s %s: unchanged, already in raw", source, batch.object)
-            continue
-        loaded = replace_partitions(conn, tables, batch.meta["partition"], then=bookkeeping)
+        else:
+            loaded = replace_partitions(conn, tables, batch.meta["partition"], then=bookkeeping)
+            loaded_rows += sum(loaded.values())
+            log.info("%s %s: loaded %s rows", source, batch.object, sum(loaded.values()))
         for t in tables:
             stage_path(batch, t).unlink(missing_ok=True)
-        loaded_rows += sum(loaded.values())
-        log.info("%s %s: loaded %s rows", source, batch.object, sum(loaded.values()))
     conn.close()
     return {"batches": len(batches), "rows": loaded_rows}
