@@ -36,6 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("EUROSTAT_BACKOFF_SCALE", "0.001")
     os.environ.setdefault("SS4GL_RETRY_DELAY_SECONDS", "1")
     os.environ["GX_ANALYTICS_ENABLED"] = "False"
+    os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+    os.environ["DO_NOT_TRACK"] = "1"
     _SESSION["root"] = root
     if "WAREHOUSE_URL" not in os.environ:
         from ingest.warehouse import EmbeddedServer
