@@ -96,12 +96,13 @@ LOADER = textwrap.dedent("""
     import ingest.load
     if os.environ.get("SS4GL_TEST_SLOW_COPY"):
         # Test harness only: feed COPY slowly (8 kB every 20 ms) so that it is surely in progress when killed.
-        class SlowBuffer(io.StringIO):
+        class SlowBuffer(io.BytesIO):
             def read(self, size=-1):
                 time.sleep(0.02)
                 return super().read(size)
         class _io:
-            StringIO = SlowBuffer
+            StringIO = io.StringIO
+            BytesIO = SlowBuffer
         ingest.load.io = _io
     from ingest.tasks import eurostat, gate
     from ingest.tasks.common import RunContext
