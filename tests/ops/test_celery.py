@@ -302,14 +302,16 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
     assert task_ids - expected, "no dbt task ran"  # dbt_build, or the dbt task group's tasks
     assert sum(1 for t in tis if t[0] == "eurostat.extract") == n_datasets
     assert all(t[2] == "success" for t in tis), tis
-    assert {t[3] for t in tis} == {worker_name}, f"task instances ran elsewhere than the Celery worker: {tis}"
+    # Empty operators (Cosmos' `dbt_producer_watcher_done` marker) are completed by the scheduler itself.
+    executed = [t for t in tis if not t[0].endswith("_watcher_done")]
+    assert {t[3] for t in executed} == {worker_name}, f"task instances ran elsewhere than the Celery worker: {tis}"
     # ... which received them from the broker and stored their results in the result backend.
     worker_log = procs.log("worker")
-    assert worker_log.count("Executing workload in Celery") >= len(tis)
-    for task_id in task_ids:
+    assert worker_log.count("Executing workload in Celery") >= len(executed)
+    for task_id in {t[0] for t in executed}:
         assert f"task_id='{task_id}'" in worker_log, f"{task_id} not executed by the Celery worker"
     done = query(meta_url, "select status, count(*) from celery_taskmeta group by 1")
-    assert dict(done).get("SUCCESS", 0) >= len(tis), done
+    assert dict(done).get("SUCCESS", 0) >= len(executed), done
 
     # The warehouse marts are populated for the run.
     assert query(fresh_db, "select count(*) from marts.mart_partnership_indicators")[0][0] > 0
