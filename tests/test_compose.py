@@ -15,8 +15,9 @@ COMPOSE = REPO / "docker-compose.yml"
 REQUIRED_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                      "airflow-triggerer", "airflow-worker", "airflow-db", "warehouse", "redis"}
 # Environment names the DAGs and the `ingest` package read, identical to local mode.
-REQUIRED_ENV = {"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_CONN_WAREHOUSE", "SS4GL_HOME", "SS4GL_PSEUDONYM_KEY", "SURVEY_INBOX", "EUROSTAT_BASE_URL",
-                "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CELERY__BROKER_URL"}
+REQUIRED_ENV = {"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_CONN_WAREHOUSE", "SS4GL_HOME", "SS4GL_PSEUDONYM_KEY",
+                "SURVEY_INBOX", "EUROSTAT_BASE_URL", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__EXECUTOR",
+                "AIRFLOW__CELERY__BROKER_URL"}
 
 
 def _resolved() -> dict:

@@ -35,7 +35,7 @@ _TIME_IDS = ("time", "time_period")
 _GZIP_MAGIC = b"\x1f\x8b"
 _CELL_RE = r"^\s*(?P<v>\S*)\s*(?P<f>\S*)\s*$"
 _LUX = ZoneInfo("Europe/Luxembourg")
-_WORKERS = min(4, os.cpu_count() or 1)
+_WORKERS = min(2, os.cpu_count() or 1)  # more threads: more allocator arenas, little speed-up
 
 
 # --------------------------------------------------------------------------------------------- sniffing
@@ -129,12 +129,14 @@ def decode(payload: bytes, dataset: str | None = None) -> pd.DataFrame:
     body = unwrap(payload, dataset)
     kind = sniff(body)
     if kind == "json":
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise EurostatPayloadError(
-                dataset, f"truncated or invalid JSON ({exc})", kind="truncated"
-            ) from exc
+        doc = _cut_sparse_sections(body)
+        if doc is None:
+            try:
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise EurostatPayloadError(
+                    dataset, f"truncated or invalid JSON ({exc})", kind="truncated"
+                ) from exc
         return decode_jsonstat(check_json_doc(doc, dataset), dataset)
     if kind == "tsv":
         return decode_tsv(body, dataset)
@@ -273,6 +275,77 @@ def _int_keys(keys: list[str], dataset: str | None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- JSON-stat
+class _Cells:
+    """A sparse ``value`` / ``status`` object already parsed into (positions, Arrow array) by Arrow's CSV reader."""
+
+    __slots__ = ("pos", "items")
+
+    def __init__(self, pos: np.ndarray, items: pa.Array) -> None:
+        self.pos, self.items = pos, items
+
+
+_SECTION_RE = re.compile(rb'"(value|status)"\s*:\s*\{')
+_TO_LINES = bytes.maketrans(b",", b"\n")
+
+
+def _parse_cells(content: bytes, item_type: pa.DataType) -> _Cells | None:
+    """``"0":1.5,"7":null`` → positions + items (null → null), or None if the text is not that simple shape."""
+    if b"\\" in content:  # escapes: leave them to orjson
+        return None
+    text = content.translate(_TO_LINES, b'" \t\r\n')
+    if not text:
+        return _Cells(np.empty(0, np.int64), pa.array([], item_type))
+    try:
+        tbl = pcsv.read_csv(
+            pa.py_buffer(text),
+            read_options=pcsv.ReadOptions(column_names=["k", "v"], block_size=len(text) + 1),  # one chunk: no copies
+            parse_options=pcsv.ParseOptions(delimiter=":", quote_char=False),
+            convert_options=pcsv.ConvertOptions(
+                column_types={"k": pa.int64(), "v": item_type}, null_values=["null"], strings_can_be_null=True
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    keys = tbl.column("k")
+    if keys.null_count:
+        return None
+    return _Cells(keys.to_numpy(), tbl.column("v").combine_chunks())
+
+
+def _cut_sparse_sections(body: bytes) -> dict | None:
+    """Parse a JSON-stat body whose big sparse ``value`` / ``status`` objects are cut out and read by Arrow.
+
+    These two objects hold one entry per cell (most of the bytes); as Python dicts they cost ~5× the payload in
+    memory. Each must appear exactly once in the body and be flat (``"pos": number|string|null``); the rest is
+    parsed by orjson and must show each cut object at the top level. Anything else → None (full orjson parse).
+    """
+    found = list(_SECTION_RE.finditer(body))
+    names = [m.group(1) for m in found]
+    if not found or len(set(names)) != len(names):
+        return None
+    pieces, cells, at = [], {}, 0
+    for m in found:
+        start = m.end()
+        end = body.find(b"}", start)
+        if end < 0:
+            return None
+        parsed = _parse_cells(body[start:end], pa.float64() if m.group(1) == b"value" else pa.string())
+        if parsed is None:
+            return None
+        cells[m.group(1).decode()] = parsed
+        pieces += [body[at:start], b"\"__cut__\":true"]
+        at = end
+    pieces.append(body[at:])
+    try:
+        doc = orjson.loads(b"".join(pieces))
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or any(doc.get(k) != {"__cut__": True} for k in cells):
+        return None
+    doc.update(cells)
+    return doc
+
+
 def _categories(dim: dict, size: int, name: str, dataset: str | None) -> list[str]:
     cat = dim.get("category") or {}
     index = cat.get("index")
@@ -305,8 +378,12 @@ def decode_jsonstat(doc: dict, dataset: str | None = None) -> pd.DataFrame:
     total = int(np.prod(sizes, dtype=np.int64)) if sizes else 0
 
     # values: positions + floats (null → NaN, dropped unless flagged)
-    raw = doc.get("value")
-    if isinstance(raw, dict):
+    # cells cut out by Arrow are taken out of the doc so their memory goes as soon as they are consumed
+    raw = doc.pop("value") if isinstance(doc.get("value"), _Cells) else doc.get("value")
+    if isinstance(raw, _Cells):
+        vpos = raw.pos
+        vals = raw.items.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    elif isinstance(raw, dict):
         vpos = _int_keys(list(raw), dataset)
         try:
             vals = np.fromiter(raw.values(), dtype=np.float64, count=len(raw))
@@ -327,8 +404,13 @@ def decode_jsonstat(doc: dict, dataset: str | None = None) -> pd.DataFrame:
         vpos, vals = vpos[has], vals[has]
 
     # status: positions + factorised strings
-    st = doc.get("status")
-    if isinstance(st, dict):
+    st = doc.pop("status") if isinstance(doc.get("status"), _Cells) else doc.get("status")
+    if isinstance(st, _Cells):
+        spos = st.pos
+        enc = st.items.dictionary_encode()
+        scodes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        suniq = np.array(enc.dictionary.to_pylist(), dtype=object)
+    elif isinstance(st, dict):
         spos = _int_keys(list(st), dataset)
         scodes, suniq = pd.factorize(np.array(list(st.values()), dtype=object), use_na_sentinel=True)
     elif isinstance(st, list):
@@ -364,11 +446,9 @@ def decode_jsonstat(doc: dict, dataset: str | None = None) -> pd.DataFrame:
     if spos.size:
         row_flag[np.searchsorted(pos, spos)] = scodes
 
-    # coordinates of size-1 dimensions are all 0: skip them in unravel_index and repeat their code
-    multi = [i for i, n in enumerate(sizes) if n > 1]
-    coords: dict[int, np.ndarray] = {}
-    if multi:
-        coords = dict(zip(multi, np.unravel_index(pos, [sizes[i] for i in multi]), strict=True))
+    # coordinate of dimension i = (pos // stride_i) % size_i, computed per column (one temporary per thread);
+    # size-1 dimensions are all 0: their code is repeated
+    strides = np.cumprod([1, *sizes[::-1]])[::-1][1:] if sizes else []
     role_time = {str(t).lower() for t in (doc.get("role") or {}).get("time", [])}
     time_at = next((i for i, n in enumerate(ids) if n.lower() in _TIME_IDS), None)
     if time_at is None:
@@ -376,7 +456,10 @@ def decode_jsonstat(doc: dict, dataset: str | None = None) -> pd.DataFrame:
 
     def column(i: int) -> Any:
         codes = [normalise_period(x) for x in cats[i]] if i == time_at else cats[i]
-        return _take(codes, coords[i]) if i in coords else _const(codes[0], len(pos))
+        if sizes[i] == 1:
+            return _const(codes[0], len(pos))
+        coord = np.floor_divide(pos, int(strides[i]))
+        return _take(codes, np.remainder(coord, sizes[i], out=coord))
 
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:  # Arrow's take releases the GIL
         built = list(pool.map(column, range(len(ids))))

@@ -242,3 +242,39 @@ def test_large_sparse_cube_is_vectorised():
     assert (df["geo"].to_numpy() == np.array([f"geo{i}" for i in coords[3]])).all()
     assert (df["value"].to_numpy() == pos.astype(float)).all()
     assert (df["obs_status"] == "e").sum() == len(pos[::7])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # pretty-printed, nulls in value and status, exponent, negative, unsorted keys
+        b'{"version": "2.0", "class": "dataset", "id": ["geo", "time"], "size": [2, 3],\n'
+        b' "dimension": {"geo": {"category": {"index": {"ES51": 0, "NL41": 1}}},\n'
+        b'               "time": {"category": {"index": {"2020": 0, "2021": 1, "2022": 2}}}},\n'
+        b' "value": {\n  "5" : 1.5E3,\n  "0": -2,\n  "3": null },\n'
+        b' "status": {"3": "p|C", "4": null, "1": "e"}}',
+        # a label that contains the text of a section: the cut must be refused (full orjson parse)
+        b'{"version": "2.0", "label": "\\"value\\": {x}", "id": ["geo"], "size": [2],'
+        b' "dimension": {"geo": {"category": {"index": ["ES51", "NL41"]}}}, "value": {"1": 4}}',
+        b'{"version": "2.0", "label": "a \\"value\\":{ b", "id": ["geo"], "size": [2],'
+        b' "dimension": {"geo": {"category": {"index": ["ES51", "NL41"]}}}, "value": {"1": 4}}',
+        # status with a colon or an escape, value nested in extension: full orjson parse
+        b'{"id": ["geo"], "size": [2], "dimension": {"geo": {"category": {"index": ["A1", "B2"]}}},'
+        b' "value": {"0": 1}, "status": {"0": "p:x", "1": "\\u0065"}}',
+        b'{"id": ["geo"], "size": [2], "dimension": {"geo": {"category": {"index": ["A1", "B2"]}}},'
+        b' "extension": {"value": {"0": 9}}, "value": {"0": 1}}',
+        b'{"id": ["geo"], "size": [2], "dimension": {"geo": {"category": {"index": ["A1", "B2"]}}}, "value": {}}',
+    ],
+)
+def test_sparse_sections_read_by_arrow_match_the_full_json_parse(body):
+    from ingest.eurostat.decode import decode_jsonstat
+
+    pd.testing.assert_frame_equal(decode(body, "t"), decode_jsonstat(orjson.loads(body), "t"))
+
+
+def test_sparse_sections_are_read_without_python_dicts():
+    from ingest.eurostat.decode import _Cells, _cut_sparse_sections
+
+    doc = _cut_sparse_sections(orjson.dumps(cube({"5": 3, "0": 1.5, "2": 2}, {"2": "p", "3": "|C"})))
+    assert isinstance(doc["value"], _Cells) and isinstance(doc["status"], _Cells)
+    assert doc["value"].pos.tolist() == [5, 0, 2] and doc["status"].items.to_pylist() == ["p", "|C"]
