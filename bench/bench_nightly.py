@@ -277,7 +277,6 @@ def main() -> int:
                            _env(real_home))
         print(f"(b) first run: {first:.1f} s wall", flush=True)
         phases = json.loads(phases_file.read_text())
-        proc_start = phases["start"] - 0.0
         spans = task_spans(real_home / "airflow" / "airflow.db")
         results["first"] = {"wall": first, "phases": phases, "cats": categorise(spans),
                             "interp_startup": (time.perf_counter() - t0) - first}
@@ -373,7 +372,7 @@ def main() -> int:
     lines.insert(len(lines) - 0, f"| python start + `ingest.cli` imports (before the first phase) | 0.0 | "
                  f"{first_mark - start:.1f} |")
     parts = []
-    for name, s, e, n, busy in fr["cats"]:
+    for name, s, e, n, _busy in fr["cats"]:
         lines.append(f"| task {name} ({n} task{'s' if n > 1 else ''}) | {s - start:.1f} | {e - s:.1f} |")
         parts.append((e - s, name))
     dag_test = next((b - a for name, a, b in marks if name == "dag.test"), None)

@@ -127,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("SS4GL_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     from ingest.archive import ArchiveError
+    from ingest.tasks.transform import DbtFailed
     from ingest.warehouse import WarehouseError
 
-    expected: tuple[type[BaseException], ...] = (WarehouseError, ArchiveError)
+    expected: tuple[type[BaseException], ...] = (WarehouseError, ArchiveError, DbtFailed)
     try:
         from ingest.localrun import LocalRunError
 

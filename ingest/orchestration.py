@@ -6,6 +6,7 @@ stage inside the function body.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from datetime import timedelta
@@ -37,6 +38,8 @@ NETWORK_RETRIES = {
 # dbt is rendered by Cosmos from the manifest `ss4gl dbt manifest` writes (make install runs it).
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+# Warehouse advisory lock taken by the dbt build: overlapping runs (nightly + backfill) build one at a time.
+DBT_BUILD_LOCK = "ss4gl.dbt_build"
 
 RAW_ASSETS = {
     "eurostat": "ss4gl://warehouse/raw/eurostat_observations",
@@ -103,7 +106,23 @@ def dbt_task_group(group_id: str = "dbt", **kwargs):
     for root in group.roots:
         if root is not producer:
             producer >> root
+    producer.execute = serialised(producer.execute, DBT_BUILD_LOCK)
     return group
+
+
+def serialised(execute, lock_name: str):
+    """Wrap an operator's execute so that it runs under the warehouse advisory lock ``lock_name``: a nightly run
+    and a backfill (or two deployments) never build the dbt project into the same warehouse at once."""
+
+    @functools.wraps(execute)
+    def run(context):
+        from ingest.warehouse import exclusive
+
+        with exclusive(lock_name):
+            return execute(context)
+
+    run.lock_name = lock_name
+    return run
 
 
 def dbt_env_hook(context: dict) -> None:

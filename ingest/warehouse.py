@@ -279,6 +279,29 @@ def connect(url: str | None = None, **kwargs):
         ) from None
 
 
+@contextmanager
+def exclusive(name: str, url: str | None = None, wait_s: float = 4 * 3600) -> Iterator[None]:
+    """Hold a session-level advisory lock named ``name`` on the warehouse for the duration of the block.
+
+    Serialises work that must not overlap across processes or machines (e.g. two dbt builds of a nightly run
+    and a backfill). The lock goes with the connection: a killed process never leaves it behind.
+    """
+    import logging
+
+    conn = connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select pg_try_advisory_lock(hashtextextended(%s, 0))", (name,))
+            if not cur.fetchone()[0]:
+                logging.getLogger(__name__).info("waiting for %s: held by another run", name)
+                cur.execute("select set_config('lock_timeout', %s, false)", (f"{int(wait_s * 1000)}ms",))
+                cur.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (name,))
+        yield
+    finally:
+        conn.close()  # releases the lock
+
+
 # --------------------------------------------------------------------------------------------- migrations
 def migrations() -> list[Path]:
     return sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))

@@ -28,7 +28,8 @@ PROBE = textwrap.dedent(
             "tags": sorted(dag.tags), "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
             "timetable": type(dag.timetable).__name__, "tz": str(getattr(dag.timetable, "_timezone", "")),
             "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
-                                  "trigger_rule": str(t.trigger_rule), "on_failure": bool(t.on_failure_callback)}
+                                  "trigger_rule": str(t.trigger_rule), "on_failure": bool(t.on_failure_callback),
+                                  "lock": getattr(getattr(t, "execute", None), "lock_name", None)}
                       for t in dag.tasks},
         }
     print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "parse_s": parse_s,
@@ -88,3 +89,9 @@ def test_dag_shape(dagbag):
     for stage in ("eurostat.extract", "eurostat.validate", "eurostat.load", "surveys.extract", "surveys.validate",
                   "surveys.load", "dbt_needed", "dbt.dbt_producer_watcher", "build_docs", "publish"):
         assert stage in tasks
+
+
+def test_dbt_build_is_serialised_across_runs(dagbag):
+    """Only the task that runs `dbt build` takes the warehouse lock (overlapping nightly + backfill builds)."""
+    locked = {k: v["lock"] for k, v in dagbag["dags"]["ss4gl_nightly"]["tasks"].items() if v["lock"]}
+    assert locked == {"dbt.dbt_producer_watcher": "ss4gl.dbt_build"}

@@ -271,8 +271,23 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     url = dbt_database
     if not _query(url, "select 1 from information_schema.tables where table_schema = 'snapshots'"):
         dbt("build")  # first release snapshotted (when this test runs alone)
+    row_versions = (
+        "select dataset, count(*) as n, string_agg(distinct xmin::text, ',') as xmins, "
+        "string_agg(distinct batch_id, ',' order by batch_id) as batches "
+        "from staging.stg_eurostat__observations group by dataset"
+    )
+    before = {r["dataset"]: r for r in _query(url, row_versions)}
     _run_sql_file(url, FIXTURES_DIR / "eurostat_revision.sql")
     dbt("build")
+
+    # Incremental staging: only the revised dataset was re-typed (all its rows, new row versions); the rows of
+    # every other dataset are the very same tuples as before (same xmin), and nothing was lost or duplicated.
+    after = {r["dataset"]: r for r in _query(url, row_versions)}
+    assert set(after) == set(before) and len(after) > 1
+    assert {d: r["n"] for d, r in after.items()} == {d: r["n"] for d, r in before.items()}
+    changed = {d for d in after if after[d]["xmins"] != before[d]["xmins"]}
+    assert changed == {"nama_10r_2gdp"}
+    assert after["nama_10r_2gdp"]["batches"] == "b_fixture_1,b_fixture_2"
 
     revisions = "select * from marts.mart_eurostat_revisions where geo_code = 'ES51' and time_period = %s"
     revision = _one(url, revisions, ("2023",))

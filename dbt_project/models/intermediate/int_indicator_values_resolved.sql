@@ -45,7 +45,13 @@ indicators as (
 
 observations as (
 
+    -- latest values, or "as published on date D" when var('as_of_date') is set
+    -- depends_on: {{ ref('stg_eurostat__observations') }} {{ ref('int_eurostat_observations_as_published') }}
+    {%- if var('as_of_date', none) %}
+    select * from {{ ref('int_eurostat_observations_as_published') }}
+    {%- else %}
     select * from {{ ref('stg_eurostat__observations') }}
+    {%- endif %}
     where period_type = 'annual'
 
 ),

@@ -1,35 +1,18 @@
 {#-
-    B2B matchmaking candidates: one row per (offering member, needing member, code) where a member
-    of one cluster offers what a member of ANOTHER cluster is looking for (latest wave of each
-    cluster, latest file). Scored and explained:
+    B2B matchmaking candidates: for each need (member x code of the latest wave of its cluster), the best
+    var('matchmaking_offers_per_need') offers of that code by members of OTHER clusters. Scored and explained:
       match_score = 1                                   the offer code equals the need code
                   + 0.25 x shared cross-sector interests (technology, energy, tourism, health)
                   + 0.5  if the needed service is among the needing member's top-3 priorities
-    match_rank = rank of the offer for the (needing member, code), best score first.
+    match_rank = 1..N for the (needing member, code): best score first, then offering cluster and member.
+    The score of an offer for a need only depends on the offer's interest mask, so the offers are looked up
+    per distinct mask of the code (an index scan of at most N rows each) and the best N kept: the work grows
+    with the number of needs, not with needs x offers.
     Members are pseudonyms (respondent_pid): contact happens through the clusters.
 -#}
+{%- set per_need = var('matchmaking_offers_per_need', 5) | int -%}
+
 with
-
-offers_needs as (
-
-    select * from {{ ref('stg_surveys__sme_offers_needs') }}
-    where is_latest_file
-
-),
-
-interests as (
-
-    select * from {{ ref('stg_surveys__sme_interests') }}
-    where is_latest_file
-
-),
-
-ratings as (
-
-    select * from {{ ref('stg_surveys__sme_service_ratings') }}
-    where is_latest_file
-
-),
 
 codes as (
 
@@ -37,19 +20,22 @@ codes as (
 
 ),
 
-latest as (
+needs as (
 
-    select offers_needs.*
-    from offers_needs
-    inner join (
-        select cluster_id, max(wave) as wave from offers_needs group by cluster_id
-    ) as latest_wave
-        on latest_wave.cluster_id = offers_needs.cluster_id
-        and latest_wave.wave = offers_needs.wave
+    select * from {{ ref('int_sme_offers_needs_profiled') }}
+    where direction = 'need'
 
 ),
 
-candidate_pairs as (
+offer_masks as materialized (
+
+    select distinct topic_code, interest_mask
+    from {{ ref('int_sme_offers_needs_profiled') }}
+    where direction = 'offer'
+
+),
+
+picked as (
 
     select
         offer.cluster_id as offer_cluster_id,
@@ -58,102 +44,85 @@ candidate_pairs as (
         need.cluster_id as need_cluster_id,
         need.respondent_pid as need_respondent_pid,
         need.wave as need_wave,
-        need.topic_code
+        need.topic_code,
+        offer.n_shared_interests,
+        array_to_string(
+            array(
+                select unnest(string_to_array(nullif(offer.cross_sectors, ''), ','))
+                intersect
+                select unnest(string_to_array(nullif(need.cross_sectors, ''), ','))
+                order by 1
+            ), ','
+        ) as shared_interests,
+        need.is_priority as is_need_priority,
+        1 + 0.25 * offer.n_shared_interests + case when need.is_priority then 0.5 else 0 end as match_score,
+        offer.pick_rank as match_rank
 
-    from latest as offer
-    inner join latest as need
-        on need.topic_code = offer.topic_code
-        and need.cluster_id <> offer.cluster_id
-    where offer.direction = 'offer'
-        and need.direction = 'need'
+    from needs as need
+    cross join lateral (
 
-),
+        select
+            candidate.*,
+            row_number() over (
+                order by candidate.n_shared_interests desc, candidate.cluster_id, candidate.respondent_pid
+            ) as pick_rank
 
-shared_interests as (
+        from (
+            select
+                best_of_mask.*,
+                bit_count(cast(offer_masks.interest_mask & need.interest_mask as bit(64))) as n_shared_interests
 
-    select
-        candidate_pairs.offer_respondent_pid,
-        candidate_pairs.offer_cluster_id,
-        candidate_pairs.need_respondent_pid,
-        candidate_pairs.need_cluster_id,
-        candidate_pairs.topic_code,
-        count(*) as n_shared_interests,
-        string_agg(offer_interest.cross_sector, ',' order by offer_interest.cross_sector) as shared_interests
+            from offer_masks
+            cross join lateral (
+                select offer.cluster_id, offer.respondent_pid, offer.wave, offer.cross_sectors
+                -- the table itself (not a CTE) so that its lookup index is used
+                from {{ ref('int_sme_offers_needs_profiled') }} as offer
+                where offer.direction = 'offer'
+                    and offer.topic_code = need.topic_code
+                    and offer.interest_mask = offer_masks.interest_mask
+                    and offer.cluster_id <> need.cluster_id
+                order by offer.cluster_id, offer.respondent_pid
+                limit {{ per_need }}
+            ) as best_of_mask
+            where offer_masks.topic_code = need.topic_code
+        ) as candidate
+        order by pick_rank
+        limit {{ per_need }}
 
-    from candidate_pairs
-    inner join interests as offer_interest
-        on offer_interest.cluster_id = candidate_pairs.offer_cluster_id
-        and offer_interest.wave = candidate_pairs.offer_wave
-        and offer_interest.respondent_pid = candidate_pairs.offer_respondent_pid
-    inner join interests as need_interest
-        on need_interest.cluster_id = candidate_pairs.need_cluster_id
-        and need_interest.wave = candidate_pairs.need_wave
-        and need_interest.respondent_pid = candidate_pairs.need_respondent_pid
-        and need_interest.cross_sector = offer_interest.cross_sector
-    group by 1, 2, 3, 4, 5
-
-),
-
-scored as (
-
-    select
-        candidate_pairs.*,
-        coalesce(shared_interests.n_shared_interests, 0) as n_shared_interests,
-        shared_interests.shared_interests,
-        coalesce(need_rating.is_priority_top3, false) as is_need_priority,
-        1
-            + 0.25 * coalesce(shared_interests.n_shared_interests, 0)
-            + case when coalesce(need_rating.is_priority_top3, false) then 0.5 else 0 end
-            as match_score
-
-    from candidate_pairs
-    left join shared_interests
-        on shared_interests.offer_cluster_id = candidate_pairs.offer_cluster_id
-        and shared_interests.offer_respondent_pid = candidate_pairs.offer_respondent_pid
-        and shared_interests.need_cluster_id = candidate_pairs.need_cluster_id
-        and shared_interests.need_respondent_pid = candidate_pairs.need_respondent_pid
-        and shared_interests.topic_code = candidate_pairs.topic_code
-    left join ratings as need_rating
-        on need_rating.cluster_id = candidate_pairs.need_cluster_id
-        and need_rating.wave = candidate_pairs.need_wave
-        and need_rating.respondent_pid = candidate_pairs.need_respondent_pid
-        and need_rating.service_code = candidate_pairs.topic_code
+    ) as offer
 
 ),
 
 final as (
 
     select
-        cast(scored.offer_cluster_id as text) as offer_cluster_id,
-        cast(scored.offer_respondent_pid as text) as offer_respondent_pid,
-        cast(scored.need_cluster_id as text) as need_cluster_id,
-        cast(scored.need_respondent_pid as text) as need_respondent_pid,
-        cast(scored.topic_code as text) as topic_code,
+        cast(picked.offer_cluster_id as text) as offer_cluster_id,
+        cast(picked.offer_respondent_pid as text) as offer_respondent_pid,
+        cast(picked.need_cluster_id as text) as need_cluster_id,
+        cast(picked.need_respondent_pid as text) as need_respondent_pid,
+        cast(picked.topic_code as text) as topic_code,
         cast(codes.label as text) as topic_label,
         cast(codes.code_list as text) as topic_kind,
-        cast(scored.offer_wave as integer) as offer_wave,
-        cast(scored.need_wave as integer) as need_wave,
-        cast(scored.n_shared_interests as integer) as n_shared_interests,
-        cast(scored.shared_interests as text) as shared_interests,
-        cast(scored.is_need_priority as boolean) as is_need_priority,
-        {{ clean_numeric('scored.match_score', 4) }} as match_score,
-        cast(rank() over (
-            partition by scored.need_cluster_id, scored.need_respondent_pid, scored.topic_code
-            order by scored.match_score desc
-        ) as integer) as match_rank,
+        cast(picked.offer_wave as integer) as offer_wave,
+        cast(picked.need_wave as integer) as need_wave,
+        cast(picked.n_shared_interests as integer) as n_shared_interests,
+        cast(nullif(picked.shared_interests, '') as text) as shared_interests,
+        cast(picked.is_need_priority as boolean) as is_need_priority,
+        {{ clean_numeric('picked.match_score', 4) }} as match_score,
+        cast(picked.match_rank as integer) as match_rank,
         cast(
-            'member ' || scored.offer_respondent_pid || ' (' || scored.offer_cluster_id || ') offers '
-            || coalesce(codes.label, scored.topic_code) || ', which member ' || scored.need_respondent_pid
-            || ' (' || scored.need_cluster_id || ') is looking for'
-            || case when scored.n_shared_interests > 0
-                then '; shared cross-sector interests: ' || scored.shared_interests else '' end
-            || case when scored.is_need_priority
+            'member ' || picked.offer_respondent_pid || ' (' || picked.offer_cluster_id || ') offers '
+            || coalesce(codes.label, picked.topic_code) || ', which member ' || picked.need_respondent_pid
+            || ' (' || picked.need_cluster_id || ') is looking for'
+            || case when picked.n_shared_interests > 0
+                then '; shared cross-sector interests: ' || picked.shared_interests else '' end
+            || case when picked.is_need_priority
                 then '; a top-3 priority of the member looking for it' else '' end
         as text) as explanation
 
-    from scored
+    from picked
     left join codes
-        on codes.code = scored.topic_code
+        on codes.code = picked.topic_code
 
 )
 
