@@ -15,10 +15,8 @@ Usage (from the repo root; the target database must exist and be migrated)::
     ``waves = 5`` (wave − 2·w) and ``clusters = factor / 5`` (the real cluster ids, plus
     ``<cluster>_<c>`` synthetic clusters with the same respondents, new pseudonyms, new file hashes).
 
-Limitation (seeds are not edited): synthetic clusters and regions are not in the ``clusters`` /
-``cluster_regions`` / ``nuts_regions`` seeds, so they flow through staging, snapshot, the survey
-intermediates and ``mart_matchmaking`` / ``mart_sme_needs`` (which group by cluster id from the data) but are
-dropped where a model joins those seeds (region resolution, cluster indicators, partnership marts).
+The repo's seeds do not list the synthetic clusters and regions; ``bench_dbt_scale.py`` builds a copy of the
+dbt project whose seeds do (``extended_project``), so the volume reaches every mart.
 """
 
 from __future__ import annotations

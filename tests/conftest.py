@@ -90,6 +90,19 @@ def drop_database(server_url: str, url: str) -> None:
     admin.close()
 
 
+def query(url: str, sql: str, *params) -> list[tuple]:
+    """Run one statement on ``url`` (own connection, committed) and return all rows."""
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def fresh_db(warehouse_url: str, monkeypatch: pytest.MonkeyPatch):
     """A new, migrated database on the test server; WAREHOUSE_URL points at it for the test."""

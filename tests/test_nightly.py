@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, query
 
 REPO = Path(__file__).resolve().parents[1]
 SS4GL = [sys.executable, "-m", "ingest.cli"]
@@ -56,15 +56,6 @@ def runs(warehouse_url, tmp_path_factory):
     drop_database(warehouse_url, url)
 
 
-def _query(url: str, q: str, *params):
-    conn = psycopg2.connect(url)
-    with conn, conn.cursor() as cur:
-        cur.execute(q, params)
-        rows = cur.fetchall()
-    conn.close()
-    return rows
-
-
 def test_first_run_succeeds_and_prints_summary(runs):
     res = runs["first"]
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -78,17 +69,17 @@ def test_first_run_succeeds_and_prints_summary(runs):
 def test_every_catalogue_dataset_and_sample_file_loaded(runs):
     from ingest.config import SAMPLES_DIR, load_catalogue
 
-    datasets = {r[0] for r in _query(runs["url"], "select distinct dataset from raw.eurostat_observations")}
+    datasets = {r[0] for r in query(runs["url"], "select distinct dataset from raw.eurostat_observations")}
     assert datasets == {d.code for d in load_catalogue().datasets}
     files = [p for p in (SAMPLES_DIR / "inbox").rglob("*") if p.is_file() and p.parent.parent.parent.name == "inbox"]
-    loaded = _query(runs["url"], "select count(*) from audit.batches where source = 'surveys' and status = 'loaded'")
+    loaded = query(runs["url"], "select count(*) from audit.batches where source = 'surveys' and status = 'loaded'")
     assert loaded[0][0] == len(files) > 0
 
 
 def test_marts_cover_all_five_clusters(runs):
-    rows = _query(runs["url"], "select distinct cluster_id from marts.mart_partnership_indicators")
+    rows = query(runs["url"], "select distinct cluster_id from marts.mart_partnership_indicators")
     assert {r[0] for r in rows} == CLUSTERS
-    rows = _query(runs["url"], "select distinct cluster_id from marts.mart_sme_needs")
+    rows = query(runs["url"], "select distinct cluster_id from marts.mart_sme_needs")
     assert {r[0] for r in rows} == CLUSTERS
 
 
@@ -99,17 +90,17 @@ def test_printed_count_matches_warehouse_url(runs):
     assert res.returncode == 0
     url = res.stdout.strip()
     assert url == runs["url"]
-    assert _query(url, "select count(*) from marts.mart_partnership_indicators")[0][0] == printed
+    assert query(url, "select count(*) from marts.mart_partnership_indicators")[0][0] == printed
 
 
 def test_second_run_downloads_nothing_and_marts_identical(runs):
     res = runs["second"]
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    run_ids = [r[0] for r in _query(runs["url"], "select run_id from audit.run_summaries order by finished_at")]
+    run_ids = [r[0] for r in query(runs["url"], "select run_id from audit.run_summaries order by finished_at")]
     assert len(run_ids) == 2
-    decisions = _query(runs["url"], "select distinct decision from audit.dataset_checks where run_id = %s", run_ids[1])
+    decisions = query(runs["url"], "select distinct decision from audit.dataset_checks where run_id = %s", run_ids[1])
     assert decisions == [("skip",)]
-    fetched = _query(runs["url"], "select object from audit.fetches where run_id = %s", run_ids[1])
+    fetched = query(runs["url"], "select object from audit.fetches where run_id = %s", run_ids[1])
     assert fetched == [("toc",)], "an unchanged source must not be downloaded again"
     assert runs["second_sums"] == runs["first_sums"]
     assert len(runs["first_sums"]) >= 1
@@ -119,7 +110,7 @@ def test_archive_holds_every_body_as_received(runs):
     from ingest.archive import Archive
 
     archive = Archive(Path(runs["home"]) / "archive")
-    for sha, size in _query(runs["url"], "select sha256, size_bytes from audit.fetches"):
+    for sha, size in query(runs["url"], "select sha256, size_bytes from audit.fetches"):
         body = archive.get(sha)
         assert len(body) == size
         import hashlib
@@ -148,7 +139,7 @@ def test_unreachable_eurostat_without_offline_says_so(tmp_path, warehouse_url):
 def test_bi_reader_reads_marts_only(runs):
     from psycopg2 import errors
 
-    marts = [r[0] for r in _query(runs["url"], "select table_name from information_schema.tables"
+    marts = [r[0] for r in query(runs["url"], "select table_name from information_schema.tables"
                                                 " where table_schema = 'marts'")]
     assert marts
     conn = psycopg2.connect(runs["url"])

@@ -71,6 +71,7 @@ def prepare(batch: Batch):
     from ingest.surveys.parse import parse_file
     from ingest.surveys.privacy import load_key
     from ingest.tasks.gate import BatchRejected, Prepared
+    from ingest.validation.suites import uses_cluster_context
 
     data = Archive().get(batch.sha256[0])
     result = parse_file(data, batch.meta["name"], batch.meta["cluster"], batch.meta["instrument"], key=load_key())
@@ -78,7 +79,7 @@ def prepare(batch: Batch):
     if not result.ok:
         raise BatchRejected([p for p in problems if p.get("severity") == "error"] +
                             [p for p in problems if p.get("severity") != "error"])
-    checks = [(table, frame, {"cluster": batch.meta["cluster"]})
+    checks = [(table, frame, {"cluster": batch.meta["cluster"]} if uses_cluster_context(table) else {})
               for table, frame in result.tables.items()]
     return Prepared(tables=result.tables, checks=checks,
                     partition={"cluster": batch.meta["cluster"], "wave": int(result.wave)},

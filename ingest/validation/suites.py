@@ -151,6 +151,17 @@ def _nuts3_by_region() -> dict[str, str]:
         return {row["code"]: row.get("nuts2", "") for row in csv.DictReader(fh)}
 
 
+@cache
+def uses_cluster_context(name: str) -> bool:
+    """Whether a suite resolves differently per cluster (a cluster-restricted code list such as ``nuts3``).
+
+    Batches of the other suites need no cluster in their context, so files of several clusters are validated
+    together (one GX validation per suite instead of one per suite and cluster).
+    """
+    text = json.dumps(load_suite(name)["expectations"])
+    return "$context.cluster" in text or re.search(r"\$code_list:[^\"]*\bnuts3\b", text) is not None
+
+
 def named_code_list(name: str, context: dict[str, Any]) -> list[str]:
     """A code list by name: the context's ``code_lists`` first, then the contract / reference lists.
 

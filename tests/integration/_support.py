@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from ingest.config import SAMPLES_DIR
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, query
 
 SAMPLE_INBOX = SAMPLES_DIR / "inbox"
 SURVEY_TABLES = (
@@ -54,16 +53,6 @@ def isolated_stage(server_url: str, tmp: Path, **env: str) -> Iterator[Stage]:
     finally:
         mp.undo()
         drop_database(server_url, url)
-
-
-def query(url: str, sql: str, *params) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def copy_sample_inbox(dest: Path, skip: tuple[str, ...] = ()) -> list[Path]:

@@ -36,6 +36,7 @@ from psycopg2 import sql
 
 from ingest.config import REPO_DIR, SAMPLES_DIR, load_catalogue
 from ingest.eurostat.replay import ReplayServer
+from tests.conftest import query
 
 pytestmark = pytest.mark.redis
 
@@ -43,6 +44,8 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DAG_ID = "ss4gl_nightly"
 LOGICAL_DATE = "2026-11-26T00:30:00+00:00"  # 01:30 Europe/Brussels, the nightly slot
+# A backfill window holding exactly one nightly slot: 2026-11-27 00:30 UTC.
+BACKFILL_FROM, BACKFILL_TO = "2026-11-26T12:00:00+00:00", "2026-11-27T12:00:00+00:00"
 # Bound for the DAG run: ~25 task instances, each a fresh task process (DAG parse, pandas/GX/dbt imports),
 # two at a time on 2 CPUs shared with other jobs. SS4GL_CELERY_RUN_TIMEOUT (seconds) overrides it.
 RUN_TIMEOUT = int(os.environ.get("SS4GL_CELERY_RUN_TIMEOUT", 12 * 60))
@@ -166,16 +169,6 @@ def run_cli(args: list[str], env: dict[str, str], timeout: int = 240) -> str:
     return res.stdout
 
 
-def query(url: str, q: str, *params) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(q, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 def wait_for(what: str, check, timeout: float, procs: Processes, every: float = 2.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -290,6 +283,25 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
                                   " where dag_id = %s and run_id = %s order by 1, 2", DAG_ID, run_id)
             assert state == "success", f"dag run {state}\n{_diagnostics(meta_url, run_id, procs)}"
             duration = time.monotonic() - t0
+
+            # `airflow backfill create` through the scheduler: one nightly slot (the next day, 01:30 Brussels),
+            # replayed from the archive that the run above filled, on the same Celery worker.
+            run_cli(["backfill", "create", "--dag-id", DAG_ID, "--from-date", BACKFILL_FROM,
+                     "--to-date", BACKFILL_TO, "--max-active-runs", "1"], env)
+
+            def backfill_finished():
+                rows = query(meta_url, "select run_id, state from dag_run where dag_id = %s and run_type = 'backfill'",
+                             DAG_ID)
+                return len(rows) == 1 and rows[0][1] in ("success", "failed") and rows[0]
+
+            try:
+                backfill_run, backfill_state = wait_for("the backfill run", backfill_finished, RUN_TIMEOUT, procs,
+                                                        every=5)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{_diagnostics(meta_url, '%backfill%', procs)}") from None
+            assert backfill_state == "success", _diagnostics(meta_url, backfill_run, procs)
+            backfill_hosts = query(meta_url, "select distinct hostname from task_instance where run_id = %s"
+                                             " and task_id not like '%%_watcher_done'", backfill_run)
         finally:
             procs.stop_all()
 
@@ -320,6 +332,15 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
     datasets = {r[0] for r in query(fresh_db, "select distinct dataset from raw.eurostat_observations")}
     assert datasets == {d.code for d in load_catalogue().datasets}
     assert query(fresh_db, "select count(*) from audit.run_summaries where run_id = %s", run_id)[0][0] == 1
+
+    # The backfill run replayed every dataset from the archive (no download) and ran on the worker.
+    assert backfill_hosts == [(worker_name,)], backfill_hosts
+    decisions = query(fresh_db, "select source, decision, count(*) from audit.dataset_checks where run_id = %s"
+                                " group by 1, 2", backfill_run)
+    assert ("eurostat", "replay", n_datasets) in decisions, decisions
+    assert not [d for d in decisions if d[1] == "fetch"], decisions
+    assert query(fresh_db, "select logical_date::text from audit.dataset_checks where run_id = %s limit 1",
+                 backfill_run) == [("2026-11-27",)]
     print(f"celery run {run_id}: {len(tis)} task instances on {worker_name} in {duration:.0f} s")
 
 

@@ -32,19 +32,9 @@ import pytest
 
 from ingest.config import REPO_DIR, SAMPLES_DIR, load_catalogue
 from ingest.eurostat.replay import ReplayServer
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, query
 
 PY = sys.executable
-
-
-def query(url: str, q: str, *params) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(q, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def table_checksum(url: str, table: str, where: str = "true") -> tuple[int, str]:
