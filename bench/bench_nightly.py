@@ -234,6 +234,7 @@ def categorise(spans: list[dict]) -> list[tuple[str, float, float, int]]:
         ("surveys.load", lambda t: t == "surveys.load"),
         ("dbt producer watcher (dbt build)", lambda t: t == "dbt.dbt_producer_watcher"),
         ("dbt sensors + watcher_done", lambda t: t.startswith("dbt.") and t != "dbt.dbt_producer_watcher"),
+        ("build_docs (dbt docs + dashboard)", lambda t: t == "build_docs"),
         ("publish", lambda t: t == "publish"),
     ]
     out = []

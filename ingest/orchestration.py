@@ -209,6 +209,11 @@ def build_docs(**context) -> dict:
     ctx = _ctx(context)
     if ctx.mode == "backfill":
         return {"skipped": "backfill runs rebuild marts only; docs and dashboard follow the nightly run"}
+    docs, dashboard = transform.dbt_target_dir() / "index.html", state_dir() / "dashboard" / "index.html"
+    # dbt_needed pushes True when the group runs; a short-circuited (False) result is not pushed
+    if context["ti"].xcom_pull(task_ids="dbt_needed") is not True and docs.exists() and dashboard.exists():
+        return {"skipped": "no dbt build in this run: docs and dashboard are current",
+                "dbt_docs": str(docs), "dashboard": str(dashboard)}
     transform.run_dbt(["docs", "generate"], ctx)
     index = build_dashboard(warehouse_url(), state_dir() / "dashboard")
     return {"dbt_docs": str(transform.dbt_target_dir() / "index.html"), "dashboard": str(index)}

@@ -104,6 +104,9 @@ def test_second_run_downloads_nothing_and_marts_identical(runs):
     assert fetched == [("toc",)], "an unchanged source must not be downloaded again"
     assert runs["second_sums"] == runs["first_sums"]
     assert len(runs["first_sums"]) >= 1
+    # nothing loaded and the project unchanged: no dbt build, and docs / dashboard are not rebuilt either
+    log = (Path(runs["home"]) / "logs" / f"run-{DATE}.log").read_text(encoding="utf-8")
+    assert "dbt build skipped" in log and "docs and dashboard are current" in log
 
 
 def test_archive_holds_every_body_as_received(runs):

@@ -301,7 +301,8 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
                 raise AssertionError(f"{exc}\n{_diagnostics(meta_url, '%backfill%', procs)}") from None
             assert backfill_state == "success", _diagnostics(meta_url, backfill_run, procs)
             backfill_hosts = query(meta_url, "select distinct hostname from task_instance where run_id = %s"
-                                             " and task_id not like '%%_watcher_done'", backfill_run)
+                                             " and state = 'success' and task_id not like '%%_watcher_done'",
+                                   backfill_run)
         finally:
             procs.stop_all()
 
