@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from tests.conftest import create_database, drop_database
-from tests.test_nightly import _query, mart_checksums, ss4gl
+from tests.conftest import create_database, drop_database, query
+from tests.test_nightly import mart_checksums, ss4gl
 
 pytestmark = pytest.mark.timeout(2400)  # the module fixture runs the DAG 8 times
 
@@ -44,14 +44,14 @@ def test_two_backfills_give_identical_marts(backfills):
 
 def test_backfill_replays_from_archive_without_download(backfills):
     url = backfills["url"]
-    runs = _query(url, "select run_id, logical_date from audit.run_summaries where logical_date > %s", NIGHTLY)
+    runs = query(url, "select run_id, logical_date from audit.run_summaries where logical_date > %s", NIGHTLY)
     assert len(runs) == 6  # 3 dates x 2 backfills
     for run_id, _ in runs:
-        assert _query(url, "select count(*) from audit.fetches where run_id = %s", run_id)[0][0] == 0
-        decisions = {r[0] for r in _query(url, "select decision from audit.dataset_checks where run_id = %s", run_id)}
+        assert query(url, "select count(*) from audit.fetches where run_id = %s", run_id)[0][0] == 0
+        decisions = {r[0] for r in query(url, "select decision from audit.dataset_checks where run_id = %s", run_id)}
         assert decisions == {"replay"}
         # Replayed content is already in raw: nothing is rewritten and dbt is skipped (marts are current).
-        summary = _query(url, "select summary from audit.run_summaries where run_id = %s", run_id)[0][0]
+        summary = query(url, "select summary from audit.run_summaries where run_id = %s", run_id)[0][0]
         assert summary["sources"]["eurostat"]["rows_loaded"] == 0
         assert "success" not in summary["dbt_nodes"]
 

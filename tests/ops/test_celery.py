@@ -183,7 +183,8 @@ def wait_for(what: str, check, timeout: float, procs: Processes, every: float = 
 # ------------------------------------------------------------------------------------------------- the test
 @pytest.mark.timeout(RUN_TIMEOUT + 600)  # the suite's 900 s default is too short for start-up + run + teardown
 def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp_path):
-    """Needs Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432): the whole DAG on a CeleryExecutor."""
+    """Needs Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432): the whole DAG on a CeleryExecutor, then
+    `airflow backfill create` of the next nightly slot through the same scheduler and worker."""
     home, logs, state = tmp_path / "airflow", tmp_path / "logs", tmp_path / "state"
     for d in (home, logs, state):
         d.mkdir()
