@@ -288,6 +288,10 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     changed = {d for d in after if after[d]["xmins"] != before[d]["xmins"]}
     assert changed == {"nama_10r_2gdp"}
     assert after["nama_10r_2gdp"]["batches"] == "b_fixture_1,b_fixture_2"
+    # indexes declared in model configs survive a rebuild (the table is replaced, its index is recreated)
+    indexed = {r["tablename"] for r in _query(url, "select tablename from pg_indexes where schemaname in "
+                                                    "('staging', 'intermediate')")}
+    assert {"stg_eurostat__observations", "int_sme_offers_needs_profiled"} <= indexed
 
     revisions = "select * from marts.mart_eurostat_revisions where geo_code = 'ES51' and time_period = %s"
     revision = _one(url, revisions, ("2023",))

@@ -9,8 +9,7 @@
 {{
     config(
         materialized='table',
-        post_hook="create index if not exists {{ this.identifier }}__lookup on {{ this }}
-            (direction, topic_code, interest_mask, cluster_id, respondent_pid)",
+        indexes=[{'columns': ['direction', 'topic_code', 'interest_mask', 'cluster_id', 'respondent_pid']}],
     )
 }}
 

@@ -11,7 +11,7 @@
         incremental_strategy='delete+insert',
         unique_key='dataset',
         on_schema_change='fail',
-        post_hook="create index if not exists {{ this.identifier }}__dataset_batch on {{ this }} (dataset, batch_id)",
+        indexes=[{'columns': ['dataset', 'batch_id']}],
     )
 }}
 
