@@ -299,7 +299,10 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
                 backfill_run, backfill_state = wait_for("the backfill run", backfill_finished, RUN_TIMEOUT, procs,
                                                         every=5)
             except AssertionError as exc:
-                raise AssertionError(f"{exc}\n{_diagnostics(meta_url, '%backfill%', procs)}") from None
+                started = query(meta_url, "select run_id from dag_run where dag_id = %s and run_type = 'backfill'",
+                                DAG_ID)
+                where = started[0][0] if started else run_id
+                raise AssertionError(f"{exc}\n{_diagnostics(meta_url, where, procs)}") from None
             assert backfill_state == "success", _diagnostics(meta_url, backfill_run, procs)
             backfill_hosts = query(meta_url, "select distinct hostname from task_instance where run_id = %s"
                                              " and state = 'success' and task_id not like '%%_watcher_done'",
