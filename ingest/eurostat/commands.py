@@ -1,13 +1,10 @@
-"""``eurostat`` CLI subcommands (wired into ``ingest/cli.py`` by ``register``)."""
+"""``eurostat`` CLI subcommands (wired into ``ingest/cli.py`` by ``register``; heavy imports inside commands)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-from ingest.eurostat.decode import decode
-from ingest.eurostat.errors import EurostatPayloadError
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -66,6 +63,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Write the long table of ``args.file`` as CSV; exit 2 with one stderr line if it is not data."""
+    from ingest.eurostat.decode import decode  # pandas / Arrow: imported only when the command runs
+    from ingest.eurostat.errors import EurostatPayloadError
+
     path: Path = args.file
     try:
         payload = path.read_bytes()

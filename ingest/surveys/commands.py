@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ingest.config import load_catalogue
-from ingest.surveys.parse import ParseResult, parse_file
-from ingest.surveys.privacy import ephemeral_key
+if TYPE_CHECKING:  # pandas: imported only when a command runs, not when the CLI builds its parser
+    from ingest.surveys.parse import ParseResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -43,6 +42,10 @@ def verdict(result: ParseResult) -> str:
 
 def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Exit 0 when the file would load, 1 when it would be quarantined."""
+    from ingest.config import load_catalogue
+    from ingest.surveys.parse import parse_file
+    from ingest.surveys.privacy import ephemeral_key
+
     out = out or sys.stdout
     path: Path = args.file
     cluster = args.cluster or path.resolve().parent.parent.name
