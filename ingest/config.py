@@ -65,12 +65,15 @@ class Cluster:
     sectors: tuple[str, ...] = ()
 
 
+GEO_MODES = ("regions", "all_regions", "countries")
+
+
 @dataclass(frozen=True)
 class EurostatDataset:
     code: str
     theme: str
     title: str
-    geo: str  # "regions" or "countries"
+    geo: str  # "regions", "all_regions" or "countries" (GEO_MODES)
     filters: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -102,7 +105,10 @@ class Catalogue:
         return sorted({c.country for c in self.clusters})
 
     def geo_codes(self, dataset: EurostatDataset) -> list[str]:
-        """Geo codes requested for a dataset: cluster regions (if regional), countries, aggregates."""
+        """Geo codes requested for a dataset: cluster regions (if regional), countries, aggregates;
+        ``[]`` (no geo filter: every region, country and aggregate) for an ``all_regions`` dataset."""
+        if dataset.geo == "all_regions":
+            return []
         codes = list(self.regions) if dataset.geo == "regions" else []
         return codes + self.countries + list(self.aggregates)
 
@@ -124,6 +130,10 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
         )
         for c in raw["clusters"]
     )
+    bad = [f"{d['code']}: geo {d.get('geo')!r}" for d in raw["eurostat_datasets"] if d.get("geo", "countries")
+           not in GEO_MODES]
+    if bad:
+        raise ValueError(f"{path.name}: unknown geo mode ({'; '.join(bad)}); use one of {', '.join(GEO_MODES)}")
     datasets = tuple(
         EurostatDataset(
             code=d["code"], theme=d["theme"], title=d["title"], geo=d.get("geo", "countries"),

@@ -24,3 +24,8 @@
         '{{ value | string | replace("'", "''") }}'
     {%- endif -%}
 {%- endmacro %}
+
+{#- A Jinja list as comma-separated SQL string literals (for `in (...)`). -#}
+{% macro sql_text_list(values) -%}
+    {%- for value in values %}{{ sql_literal(value) }}{{ ', ' if not loop.last }}{% endfor -%}
+{%- endmacro %}

@@ -90,6 +90,39 @@ GEO_LABEL = {
     "BE": "Belgium",
     "EU27_2020": "European Union - 27 countries (from 2020)",
 }
+# The 242 NUTS 2 regions of the EU27 in NUTS 2021 (codes as published in nama_10r_3gdp, Extra-Regio ZZ codes
+# left out): the regions of an `all_regions` sample besides the partners' (country code + suffixes).
+_EU27_NUTS2_SUFFIXES = {
+    "AT": "11 12 13 21 22 31 32 33 34",
+    "BE": "10 21 22 23 24 25 31 32 33 34 35",
+    "BG": "31 32 33 34 41 42",
+    "CY": "00",
+    "CZ": "01 02 03 04 05 06 07 08",
+    "DE": "11 12 13 14 21 22 23 24 25 26 27 30 40 50 60 71 72 73 80 91 92 93 94 A1 A2 A3 A4 A5 B1 B2 B3 C0 D2 D4 "
+          "D5 E0 F0 G0",
+    "DK": "01 02 03 04 05",
+    "EE": "00",
+    "EL": "30 41 42 43 51 52 53 54 61 62 63 64 65",
+    "ES": "11 12 13 21 22 23 24 30 41 42 43 51 52 53 61 62 63 64 70",
+    "FI": "19 1B 1C 1D 20",
+    "FR": "10 B0 C1 C2 D1 D2 E1 E2 F1 F2 F3 G0 H0 I1 I2 I3 J1 J2 K1 K2 L0 M0 Y1 Y2 Y3 Y4 Y5",
+    "HR": "02 03 05 06",
+    "HU": "11 12 21 22 23 31 32 33",
+    "IE": "04 05 06",
+    "IT": "C1 C2 C3 C4 F1 F2 F3 F4 F5 F6 G1 G2 H1 H2 H3 H4 H5 I1 I2 I3 I4",
+    "LT": "01 02",
+    "LU": "00",
+    "LV": "00",
+    "MT": "00",
+    "NL": "11 12 13 21 22 23 31 32 33 34 41 42",
+    "PL": "21 22 41 42 43 51 52 61 62 63 71 72 81 82 84 91 92",
+    "PT": "11 15 16 17 18 20 30",
+    "RO": "11 12 21 22 31 32 41 42",
+    "SE": "11 12 21 22 23 31 32 33",
+    "SI": "03 04",
+    "SK": "01 02 03 04",
+}
+EU27_NUTS2 = [country + s for country, suffixes in _EU27_NUTS2_SUFFIXES.items() for s in suffixes.split()]
 STATUS_LABEL = {
     "b": "break in time series",
     "d": "definition differs (see metadata)",
@@ -104,6 +137,14 @@ def _rng(code: str) -> np.random.Generator:
     return np.random.default_rng(SEED + int(hashlib.sha256(code.encode()).hexdigest()[:8], 16))
 
 
+def _anchors(geo: str) -> tuple[float, float]:
+    """(population, GDP per head) of a geo: the table above, else drawn once per code (0.3-5 M, 12-75 k EUR)."""
+    if geo in POP:
+        return POP[geo], GDP_HAB[geo]
+    rng = _rng(f"geo/{geo}")
+    return float(round(rng.uniform(0.3e6, 5e6), -3)), float(round(rng.uniform(12000, 75000), -2))
+
+
 def _dims(ds: EurostatDataset, geos: list[str]) -> list[tuple[str, list[str]]]:
     order = DSD_ORDER.get(ds.code) or ["freq"] + [k for k in ds.filters if k != "unit"] + (
         ["unit"] if "unit" in ds.filters else []
@@ -115,8 +156,7 @@ def _dims(ds: EurostatDataset, geos: list[str]) -> list[tuple[str, list[str]]]:
 
 def _base(code: str, unit: str | None, cell: dict[str, str], geo: str, rng: np.random.Generator) -> float:
     """A plausible level for one series (before the year trend)."""
-    pop = POP.get(geo, 1e6)
-    gdp = GDP_HAB.get(geo, 30000)
+    pop, gdp = _anchors(geo)
     size_share = {
         "TOTAL": 1.0,
         "0-9": 0.93,
@@ -201,10 +241,9 @@ def _round(unit: str | None, indic: str, value: float) -> float | int:
     return round(value, 1)
 
 
-def build(ds: EurostatDataset, catalogue: Catalogue) -> dict[str, Any]:
-    """The JSON-stat 2.0 document of one synthetic dataset, in the Statistics API's shape."""
-    rng = _rng(ds.code)
-    dims = _dims(ds, catalogue.geo_codes(ds))
+def _cube(ds: EurostatDataset, geos: list[str], rng: np.random.Generator) -> tuple[list, dict, dict]:
+    """Dimensions, values and status (flat JSON-stat positions) of one synthetic cube over ``geos``."""
+    dims = _dims(ds, geos)
     ids = [d for d, _ in dims]
     sizes = [len(c) for _, c in dims]
     years = dims[-1][1]
@@ -249,9 +288,53 @@ def build(ds: EurostatDataset, catalogue: Catalogue) -> dict[str, Any]:
         _tie_gdp(values, status, dims, sizes)
     _tie_totals(values, dims, sizes, "size_emp", "TOTAL")  # size classes partition the total
     _tie_totals(values, dims, sizes, "sectperf", "TOTAL", cap_only=True)  # business R&D never above total
+    return dims, values, status
+
+
+def _append_geos(a: tuple[list, dict, dict], b: tuple[list, dict, dict]) -> tuple[list, dict, dict]:
+    """One cube from two that differ only in their geo codes (``a``'s first): positions re-flattened."""
+    (dims_a, values_a, status_a), (dims_b, values_b, status_b) = a, b
+    axis = [d for d, _ in dims_a].index("geo")
+    dims = [(d, codes + dims_b[i][1] if i == axis else codes) for i, (d, codes) in enumerate(dims_a)]
+    sizes = [len(c) for _, c in dims]
+
+    def moved(part: dict, src: list, offset: int) -> dict:
+        if not part:
+            return {}
+        coords = list(np.unravel_index(np.array([int(k) for k in part]), [len(c) for _, c in src]))
+        coords[axis] = coords[axis] + offset
+        return {str(int(k)): v for k, v in zip(np.ravel_multi_index(tuple(coords), sizes), part.values(), strict=True)}
+
+    n_a = len(dims_a[axis][1])
+    return (dims, moved(values_a, dims_a, 0) | moved(values_b, dims_b, n_a),
+            moved(status_a, dims_a, 0) | moved(status_b, dims_b, n_a))
+
+
+def sample_geos(ds: EurostatDataset, catalogue: Catalogue) -> tuple[list[str], list[str]]:
+    """Geo codes of a sample: (what the catalogue requests, []); for ``all_regions`` (no geo filter: every geo
+    Eurostat publishes) (the cluster regions, countries and aggregates, every other EU27 NUTS 2 region)."""
+    if ds.geo != "all_regions":
+        return catalogue.geo_codes(ds), []
+    first = catalogue.regions + catalogue.countries + list(catalogue.aggregates)
+    return first, [g for g in EU27_NUTS2 if g not in first]
+
+
+def build(ds: EurostatDataset, catalogue: Catalogue) -> dict[str, Any]:
+    """The JSON-stat 2.0 document of one synthetic dataset, in the Statistics API's shape."""
+    rng = _rng(ds.code)
+    # The partners' geos come first, from the dataset's own random stream; the other EU regions of an
+    # all-regions dataset have a stream of their own, so adding them leaves the partners' values as they were.
+    first, others = sample_geos(ds, catalogue)
+    dims, values, status = _cube(ds, first, rng)
     updated = (
         f"2026-0{1 + rng.integers(0, 2)}-{10 + rng.integers(0, 18):02d}T{rng.choice([11, 23])}:00:00+0100"
     )
+    if others:
+        dims, values, status = _append_geos(
+            (dims, values, status), _cube(ds, others, _rng(f"{ds.code}/all_regions")))
+    ids = [d for d, _ in dims]
+    sizes = [len(c) for _, c in dims]
+    years = dims[-1][1]
     letters = sorted({ch for flag in status.values() for ch in flag if ch != "|"})
     return {
         "version": "2.0",
@@ -325,7 +408,7 @@ def _tie_gdp(values: dict, status: dict, dims: list, sizes: list[int]) -> None:
             src = str(np.ravel_multi_index((0, u_eur, g, t), sizes))
             dst = str(np.ravel_multi_index((0, u_mio, g, t), sizes))
             if src in values:
-                values[dst] = round(values[src] * POP.get(geo, 1e6) * (1.003 ** (t - 5)) / 1e6, 1)
+                values[dst] = round(values[src] * _anchors(geo)[0] * (1.003 ** (t - 5)) / 1e6, 1)
                 status.pop(dst, None)
                 if src in status:
                     status[dst] = status[src]

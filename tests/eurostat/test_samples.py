@@ -9,7 +9,7 @@ import pytest
 from ingest.config import load_catalogue
 from ingest.eurostat.client import parse_toc
 from ingest.eurostat.decode import decode
-from ingest.eurostat.samples import OUT_DIR, SYNTHETIC, generate
+from ingest.eurostat.samples import OUT_DIR, SYNTHETIC, build, generate, sample_geos
 
 CATALOGUE = load_catalogue()
 GENERATED = generate()
@@ -30,7 +30,13 @@ def test_sample_shape_and_values(ds):
     assert doc["version"] == "2.0" and doc["class"] == "dataset" and SYNTHETIC in doc["label"]
     assert doc["id"][0] == "freq" and doc["id"][-2:] == ["geo", "time"]
     assert [len(doc["dimension"][d]["category"]["index"]) for d in doc["id"]] == doc["size"]
-    assert doc["dimension"]["geo"]["category"]["index"].keys() == set(CATALOGUE.geo_codes(ds))
+    first, others = sample_geos(ds, CATALOGUE)
+    assert list(doc["dimension"]["geo"]["category"]["index"]) == first + others
+    assert first == (CATALOGUE.regions if ds.geo != "countries" else []) + CATALOGUE.countries + ["EU27_2020"]
+    if ds.geo == "all_regions":  # no geo filter: every EU27 NUTS 2 region besides the partners' geos
+        assert CATALOGUE.geo_codes(ds) == [] and len(set(first) | set(others)) == 242 + 6
+    else:
+        assert first == CATALOGUE.geo_codes(ds) and others == []
     for dim, wanted in ds.filters.items():
         assert list(doc["dimension"][dim]["category"]["index"]) == wanted
     notes = {a["type"]: a for a in doc["extension"]["annotation"]}
@@ -65,3 +71,17 @@ def test_toc_lists_every_dataset():
     toc = parse_toc(GENERATED["toc.txt"])
     for ds in CATALOGUE.datasets:
         assert toc[ds.code].type == "dataset" and toc[ds.code].last_update is not None
+
+
+def test_all_regions_sample_keeps_the_partner_values():
+    """The other EU regions come from their own random stream: the partners' cells equal a regions-only sample."""
+    import dataclasses
+
+    ds = CATALOGUE.dataset("nama_10r_2gdp")
+    assert ds.geo == "all_regions"
+    full = decode(orjson.dumps(build(ds, CATALOGUE)), ds.code)
+    partners = decode(orjson.dumps(build(dataclasses.replace(ds, geo="regions"), CATALOGUE)), ds.code)
+    keys = ["unit", "geo", "time"]
+    mine = full[full["geo"].isin(set(partners["geo"]))].sort_values(keys).reset_index(drop=True)
+    assert mine.equals(partners.sort_values(keys).reset_index(drop=True))
+    assert full["geo"].nunique() == 248 and full.groupby("geo")["value"].max().nunique() > 200  # regions differ

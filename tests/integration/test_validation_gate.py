@@ -197,7 +197,8 @@ def _base_doc(cat: Catalogue, base: str = BASE) -> dict:
     """The base sample exactly as the replay server answers the client's request for it."""
     ds = cat.dataset(base)
     q = {k: list(v) for k, v in ds.filters.items()}
-    q["geo"] = cat.geo_codes(ds)
+    if cat.geo_codes(ds):  # [] = no geo parameter (all_regions)
+        q["geo"] = cat.geo_codes(ds)
     q["sinceTimePeriod"] = [str(cat.eurostat["since_time_period"])]
     return filter_jsonstat(orjson.loads((SAMPLES_DIR / "eurostat" / f"{base}.json").read_bytes()), q)
 

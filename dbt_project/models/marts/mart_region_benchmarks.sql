@@ -1,8 +1,10 @@
 {#-
     Regional benchmarks: region x indicator x year.
-      rank_in_level = rank among the regions of the same NUTS level (that have a value for the
-                      indicator and year), best first: descending when direction = higher,
-                      ascending when direction = lower.
+      rank_in_level = rank among the EU27 regions (var('eu27_countries')) of the same NUTS level that
+                      have a value for the indicator and year, best first: descending when
+                      direction = higher, ascending when direction = lower. Regional datasets are
+                      fetched for every region (catalogue geo: all_regions), so this is the EU-wide
+                      rank; regions outside the EU27 are listed but not ranked.
       location_quotient (sector employment indicators, lq_total_indicator_code set):
           LQ = (E_sector,region / E_total,region) / (E_sector,EU27 / E_total,EU27)
 -#}
@@ -44,7 +46,8 @@ regions as (
         resolved.*,
         indicators.direction,
         indicators.aggregation,
-        indicators.lq_total_indicator_code
+        indicators.lq_total_indicator_code,
+        resolved.country_code in ({{ sql_text_list(var('eu27_countries')) }}) as is_eu27
 
     from resolved
     inner join indicators
@@ -57,13 +60,14 @@ ranked as (
 
     select
         regions.*,
-        case when value is not null then
+        case when value is not null and is_eu27 then
             rank() over (
-                partition by indicator_code, year, nuts_level, (value is null)
+                partition by indicator_code, year, nuts_level, (value is not null and is_eu27)
                 order by case when direction = 'lower' then value else -value end
             )
         end as rank_in_level,
-        count(value) over (partition by indicator_code, year, nuts_level) as n_regions_in_level
+        count(value) filter (where is_eu27) over (partition by indicator_code, year, nuts_level)
+            as n_regions_in_level
 
     from regions
 
@@ -107,6 +111,7 @@ final as (
         cast(nuts_regions.nuts_name as text) as geo_name,
         cast(with_comparators.nuts_level as integer) as nuts_level,
         cast(with_comparators.country_code as text) as country_code,
+        cast(is_eu27 as boolean) as is_eu27,
         cast(with_comparators.nuts_version as text) as nuts_version,
         {{ clean_numeric('with_comparators.value', 6) }} as value,
         {{ clean_numeric('national_value', 6) }} as national_value,
