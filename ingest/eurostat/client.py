@@ -35,7 +35,7 @@ from tenacity import (
 )
 
 from ingest.archive import Received
-from ingest.eurostat.decode import check_json_doc, envelope_info, not_data_xml, sniff, unwrap
+from ingest.eurostat.envelope import check_json_doc, envelope_info, not_data_xml, sniff, unwrap
 from ingest.eurostat.errors import (
     EurostatError,
     EurostatPayloadError,

@@ -11,10 +11,8 @@ Everything is vectorised (numpy / pyarrow): the cube is never densified and no P
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -27,100 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from ingest.eurostat.envelope import check_json_doc, not_data_xml, sniff, unwrap
 from ingest.eurostat.errors import EurostatPayloadError, one_line
 
 TAIL_COLUMNS = ("time", "value", "obs_status", "conf_status", "source_updated_at")
 CONF_FLAGS = frozenset("CNP")
 _TIME_IDS = ("time", "time_period")
-_GZIP_MAGIC = b"\x1f\x8b"
 _CELL_RE = r"^\s*(?P<v>\S*)\s*(?P<f>\S*)\s*$"
 _LUX = ZoneInfo("Europe/Luxembourg")
 _WORKERS = min(2, os.cpu_count() or 1)  # more threads: more allocator arenas, little speed-up
-
-
-# --------------------------------------------------------------------------------------------- sniffing
-def unwrap(payload: bytes, dataset: str | None = None) -> bytes:
-    """Gunzip if needed and strip a BOM / leading whitespace; raise for empty or truncated bodies."""
-    if not payload:
-        raise EurostatPayloadError(dataset, "empty body", kind="empty")
-    body = payload
-    if body[:2] == _GZIP_MAGIC:
-        try:
-            body = gzip.decompress(body)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise EurostatPayloadError(
-                dataset, f"truncated or corrupt gzip ({exc})", kind="truncated"
-            ) from exc
-    body = body.removeprefix(b"\xef\xbb\xbf").lstrip()
-    if not body:
-        raise EurostatPayloadError(dataset, "empty body", kind="empty")
-    return body
-
-
-def sniff(body: bytes) -> str:
-    """Name the shape of an unwrapped body: json, xml, html, tsv, sdmx-csv or unknown."""
-    head = body[:512].lower()
-    first = body[:1]
-    if first in (b"{", b"["):
-        return "json"
-    if first == b"<":
-        return "html" if (b"<html" in head or b"<!doctype html" in head) else "xml"
-    line = body.split(b"\n", 1)[0]
-    if b"\\time_period" in line.lower() and b"\t" in line:
-        return "tsv"
-    if line.lstrip(b'"').upper().startswith(b"DATAFLOW"):
-        return "sdmx-csv"
-    return "unknown"
-
-
-def envelope_info(body: bytes) -> tuple[str | None, str | None]:
-    """(id, status) of a SOAP async envelope (``syncResponse/queued`` or ``asyncResponse/status``)."""
-    text = body[:20000].decode("utf-8", "replace")
-    ident = re.search(r"<(?:\w+:)?(?:id|key)>\s*([^<\s]+)\s*</", text)
-    status = re.search(r"<(?:\w+:)?status>\s*([A-Z_]+)\s*</", text)
-    return (ident.group(1) if ident else None, status.group(1) if status else None)
-
-
-def not_data_xml(body: bytes, dataset: str | None, kind: str) -> EurostatPayloadError:
-    text = body[:4000].decode("utf-8", "replace")
-    if kind == "html":
-        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
-        what = f"HTML page, not data (title: {title.group(1).strip()!r})" if title else "HTML page, not data"
-        return EurostatPayloadError(dataset, what, kind="html")
-    if "syncResponse" in text or "asyncResponse" in text:
-        ident, status = envelope_info(body)
-        return EurostatPayloadError(
-            dataset, f"SDMX asynchronous envelope, not data (id {ident}, status {status})", kind="envelope"
-        )
-    fault = re.search(r"<(?:\w+:)?(?:faultstring|ErrorMessage|Text)[^>]*>(.*?)</", text, re.S)
-    what = f"XML/SOAP fault: {fault.group(1).strip()}" if fault else "XML body, not data"
-    return EurostatPayloadError(dataset, what, kind="error")
-
-
-def check_json_doc(doc: Any, dataset: str | None) -> dict:
-    """Raise for JSON that is not a JSON-stat dataset (error body, async warning, other shape)."""
-    if not isinstance(doc, dict):
-        raise EurostatPayloadError(dataset, "JSON is not a JSON-stat dataset", kind="unknown")
-    if "error" in doc:
-        errs = doc["error"] if isinstance(doc["error"], list) else [doc["error"]]
-        parts, status = [], None
-        for e in errs:
-            if isinstance(e, dict):
-                status = status or e.get("status")
-                parts.append(f"{e.get('status', '?')}/{e.get('id', '?')} {e.get('label', '')}".strip())
-            else:
-                parts.append(str(e))
-        raise EurostatPayloadError(dataset, "Eurostat error " + "; ".join(parts), kind="error", status=status)
-    if "warning" in doc and "value" not in doc:
-        w = doc["warning"] if isinstance(doc["warning"], dict) else {"label": doc["warning"]}
-        status = w.get("status")
-        kind = "async" if status == 413 or "ASYNCHRONOUS" in str(w.get("label", "")) else "warning"
-        raise EurostatPayloadError(
-            dataset, f"Eurostat warning {status}: {w.get('label', '')}", kind=kind, status=status
-        )
-    if not all(k in doc for k in ("id", "size", "dimension")):
-        raise EurostatPayloadError(dataset, "JSON is not a JSON-stat dataset (no id/size/dimension)")
-    return doc
 
 
 # --------------------------------------------------------------------------------------------- public

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ingest.archive import Archive, Received
 from ingest.config import Catalogue, EurostatDataset, load_catalogue
@@ -19,6 +18,9 @@ from ingest.tasks.common import (
     record_receipt,
 )
 from ingest.warehouse import connect
+
+if TYPE_CHECKING:  # pandas is imported by the tasks that decode, not by plan (a no-change night decodes nothing)
+    import pandas as pd
 
 SOURCE = "eurostat"
 NON_DIMENSION_COLUMNS = ("dataset", "time", "value", "obs_status", "conf_status", "source_updated_at")
@@ -108,6 +110,8 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
 
 def decode_batch(batch: Batch, archive: Archive | None = None) -> pd.DataFrame:
     """Decode every archived part of a batch (no network) into one long table."""
+    import pandas as pd
+
     from ingest.eurostat.decode import decode
 
     archive = archive or Archive()
@@ -121,6 +125,8 @@ def dimension_columns(frame: pd.DataFrame) -> list[str]:
 
 def to_raw_rows(frame: pd.DataFrame, batch_id: str) -> pd.DataFrame:
     """The decoded long table in the shape of raw.eurostat_observations (dims as JSON and a series key)."""
+    import pandas as pd
+
     dims = [c for c in dimension_columns(frame) if c != "geo"]
     if dims:
         codes, uniques = pd.MultiIndex.from_frame(frame[dims].astype(str)).factorize()
