@@ -56,7 +56,20 @@ observations as (
 
 ),
 
-matched as (
+series as (
+
+    -- one row per series (series_key = its non-geo dims): the dims filter is matched once per
+    -- series, not once per observation (jsonb containment per row dominated the build at volume)
+    select distinct
+        dataset,
+        series_key,
+        dims
+
+    from observations
+
+),
+
+matched_series as (
 
     select
         indicators.indicator_code,
@@ -67,12 +80,33 @@ matched as (
         indicators.denominator_values,
         indicators.complement_dim,
         indicators.complement_values,
-        observations.*
+        series.dataset,
+        series.series_key
 
     from indicators
+    inner join series
+        on series.dataset = indicators.source_dataset
+        and series.dims @> indicators.dims_filter_json
+
+),
+
+matched as (
+
+    select
+        matched_series.indicator_code,
+        matched_series.computation,
+        matched_series.numerator_dim,
+        matched_series.numerator_values,
+        matched_series.denominator_dim,
+        matched_series.denominator_values,
+        matched_series.complement_dim,
+        matched_series.complement_values,
+        observations.*
+
+    from matched_series
     inner join observations
-        on observations.dataset = indicators.source_dataset
-        and observations.dims @> indicators.dims_filter_json
+        on observations.dataset = matched_series.dataset
+        and observations.series_key = matched_series.series_key
 
 ),
 
