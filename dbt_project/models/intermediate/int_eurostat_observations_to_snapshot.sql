@@ -1,0 +1,52 @@
+{#-
+    The raw Eurostat observations the snapshot still has to compare: every row of each dataset that
+    holds a batch no row of `snap_eurostat_observations` carries yet (a new or re-published batch).
+    The snapshot (hard_deletes: ignore) reads this instead of the whole raw table, so its nightly
+    cost follows the datasets that changed, not the history. Before the snapshot exists (first
+    build) every row. A dataset re-published with identical values leaves no row of its new batch in
+    the snapshot, so it is compared again on later nights: still correct, only not skipped.
+-#}
+{%- set snapshot_node = graph.nodes.values()
+    | selectattr('resource_type', 'equalto', 'snapshot')
+    | selectattr('name', 'equalto', 'snap_eurostat_observations') | first -%}
+{%- set snapshot = adapter.get_relation(
+        database=snapshot_node.database, schema=snapshot_node.schema, identifier=snapshot_node.alias
+    ) if execute else none -%}
+
+with
+
+observations as (
+
+    select * from {{ source('eurostat', 'eurostat_observations') }}
+
+),
+
+{%- if snapshot is not none %}
+
+pending_datasets as (
+
+    select distinct batches.dataset
+
+    from (select distinct dataset, batch_id from observations) as batches
+    where not exists (
+        select 1
+        from {{ snapshot }} as snapshotted
+        where snapshotted.dataset = batches.dataset
+            and snapshotted.batch_id = batches.batch_id
+    )
+
+),
+{%- endif %}
+
+final as (
+
+    select observations.*
+
+    from observations
+    {%- if snapshot is not none %}
+    where observations.dataset in (select pending_datasets.dataset from pending_datasets)
+    {%- endif %}
+
+)
+
+select * from final
