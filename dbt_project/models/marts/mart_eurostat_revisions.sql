@@ -4,6 +4,16 @@
 -#}
 with
 
+revised_keys as (
+
+    -- observations with more than one version: only those have a closed version (hard_deletes: ignore
+    -- never closes the only version of an observation), so the window below sorts these, not the history
+    select distinct dataset, series_key, geo, time
+    from {{ ref('snap_eurostat_observations') }}
+    where dbt_valid_to is not null
+
+),
+
 versions as (
 
     select
@@ -34,7 +44,15 @@ versions as (
             partition by dataset, series_key, geo, time order by dbt_valid_from
         ) as previous_batch_id
 
-    from {{ ref('snap_eurostat_observations') }}
+    from {{ ref('snap_eurostat_observations') }} as snapshotted
+    where exists (
+        select 1
+        from revised_keys
+        where revised_keys.dataset = snapshotted.dataset
+            and revised_keys.series_key = snapshotted.series_key
+            and revised_keys.geo = snapshotted.geo
+            and revised_keys.time = snapshotted.time
+    )
 
 ),
 

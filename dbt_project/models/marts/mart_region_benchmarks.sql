@@ -10,7 +10,9 @@
 -#}
 with
 
-resolved as (
+-- read by five joins below: inlined into each (with its own filters pushed down) instead of one
+-- materialised copy of every indicator value
+resolved as not materialized (
 
     select * from {{ ref('int_indicator_values_resolved') }}
 
@@ -87,6 +89,7 @@ with_comparators as (
         on national.indicator_code = ranked.indicator_code
         and national.year = ranked.year
         and national.geo_code = ranked.country_code
+        and national.geo_type = 'country'
     left join resolved as eu27
         on eu27.indicator_code = ranked.indicator_code
         and eu27.year = ranked.year
@@ -95,6 +98,7 @@ with_comparators as (
         on region_total.indicator_code = ranked.lq_total_indicator_code
         and region_total.year = ranked.year
         and region_total.geo_code = ranked.geo_code
+        and region_total.geo_type in ('nuts1', 'nuts2', 'nuts3')
     left join resolved as eu27_total
         on eu27_total.indicator_code = ranked.lq_total_indicator_code
         and eu27_total.year = ranked.year
