@@ -292,18 +292,19 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     changed = {d for d in after if after[d]["xmins"] != before[d]["xmins"]}
     assert changed == {"nama_10r_2gdp"}
     assert after["nama_10r_2gdp"]["batches"] == "b_fixture_1,b_fixture_2"
-    # the snapshot compared only that dataset, and after the build nothing is waiting for it
-    pending = "select count(*) as n from intermediate.int_eurostat_observations_to_snapshot"
-    assert _one(url, pending)["n"] == 0
+    # the snapshot compared only that dataset (all its rows: the snapshot's input holds nothing else)
+    pending = ("select dataset, count(*) as n from intermediate.int_eurostat_observations_to_snapshot "
+               "group by dataset order by dataset")
+    per_dataset = "select dataset, count(*) as n from raw.eurostat_observations where dataset {} %s group by dataset"
+    assert _query(url, pending) == _query(url, per_dataset.format("="), ("nama_10r_2gdp",))
     _run_sql_file(url, FIXTURES_DIR / "eurostat_revision.sql")  # the same content again: nothing new
-    assert _one(url, pending)["n"] == 0
-    other = _one(url, "select dataset, count(*) as n from raw.eurostat_observations where dataset <> 'nama_10r_2gdp' "
-                      "group by dataset order by dataset limit 1")
+    dbt("build", "-s", "int_eurostat_observations_to_snapshot")
+    assert _query(url, pending) == []
+    other = _query(url, per_dataset.format("<>") + " order by dataset limit 1", ("nama_10r_2gdp",))
     _execute(url, "update raw.eurostat_observations set batch_id = 'b_fixture_3' where dataset = %s",
-             (other["dataset"],))
-    waiting = _query(url, "select dataset, count(*) as n from intermediate.int_eurostat_observations_to_snapshot "
-                          "group by dataset")
-    assert waiting == [other]  # a new batch (identical values): that dataset only, all its rows
+             (other[0]["dataset"],))
+    dbt("build", "-s", "int_eurostat_observations_to_snapshot")
+    assert _query(url, pending) == other  # a new batch (identical values): that dataset only, all its rows
     # indexes declared in model configs survive a rebuild (the table is replaced, its index is recreated)
     indexed = {r["tablename"] for r in _query(url, "select tablename from pg_indexes where schemaname in "
                                                     "('staging', 'intermediate')")}

@@ -5,7 +5,10 @@
     cost follows the datasets that changed, not the history. Before the snapshot exists (first
     build) every row. A dataset re-published with identical values leaves no row of its new batch in
     the snapshot, so it is compared again on later nights: still correct, only not skipped.
+    A table, not a view: dbt's snapshot SQL reads its relation several times, and the pending datasets
+    are worked out once per build (just before the snapshot) instead of once per read.
 -#}
+{{ config(materialized='table') }}
 {%- set snapshot_node = graph.nodes.values()
     | selectattr('resource_type', 'equalto', 'snapshot')
     | selectattr('name', 'equalto', 'snap_eurostat_observations') | first -%}
