@@ -309,6 +309,12 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     indexed = {r["tablename"] for r in _query(url, "select tablename from pg_indexes where schemaname in "
                                                     "('staging', 'intermediate')")}
     assert {"stg_eurostat__observations", "int_sme_offers_needs_profiled"} <= indexed
+    # the staging key is a unique index (no nightly full-scan test): a duplicate observation cannot be written
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        _execute(url, "insert into staging.stg_eurostat__observations select * from staging.stg_eurostat__observations "
+                      "limit 1")
+    snapshot_indexes = _query(url, "select indexname from pg_indexes where schemaname = 'snapshots'")
+    assert {"indexname": "snap_eurostat_observations_batch_idx"} in snapshot_indexes
 
     revisions = "select * from marts.mart_eurostat_revisions where geo_code = 'ES51' and time_period = %s"
     revision = _one(url, revisions, ("2023",))

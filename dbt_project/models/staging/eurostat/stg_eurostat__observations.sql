@@ -3,6 +3,8 @@
 
     Incremental: raw.eurostat_observations is replaced per dataset batch, so a night only re-types the
     datasets whose batch changed (delete+insert on `dataset`); unchanged datasets are not touched.
+    The key (dataset, series_key, geo_code, time_period) is a unique index: a duplicate fails the insert, instead of
+    a data test re-reading the whole history every night.
     "As published on date D" (var as_of_date) is int_eurostat_observations_as_published, read from the snapshot.
 -#}
 {{
@@ -11,7 +13,10 @@
         incremental_strategy='delete+insert',
         unique_key='dataset',
         on_schema_change='fail',
-        indexes=[{'columns': ['dataset', 'batch_id']}],
+        indexes=[
+            {'columns': ['dataset', 'batch_id']},
+            {'columns': ['dataset', 'series_key', 'geo_code', 'time_period'], 'unique': True},
+        ],
     )
 }}
 
