@@ -130,10 +130,6 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
         )
         for c in raw["clusters"]
     )
-    bad = [f"{d['code']}: geo {d.get('geo')!r}" for d in raw["eurostat_datasets"] if d.get("geo", "countries")
-           not in GEO_MODES]
-    if bad:
-        raise ValueError(f"{path.name}: unknown geo mode ({'; '.join(bad)}); use one of {', '.join(GEO_MODES)}")
     datasets = tuple(
         EurostatDataset(
             code=d["code"], theme=d["theme"], title=d["title"], geo=d.get("geo", "countries"),
@@ -141,4 +137,7 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
         )
         for d in raw["eurostat_datasets"]
     )
+    bad = [f"{d.code}: geo {d.geo!r}" for d in datasets if d.geo not in GEO_MODES]
+    if bad:
+        raise ValueError(f"{path.name}: unknown geo mode ({'; '.join(bad)}); use one of {', '.join(GEO_MODES)}")
     return Catalogue(clusters, tuple(raw.get("aggregates", [])), raw["sources"], datasets)

@@ -7,6 +7,7 @@ Values are plausible per unit but SYNTHETIC (labelled so in every file). Regener
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -315,7 +316,7 @@ def sample_geos(ds: EurostatDataset, catalogue: Catalogue) -> tuple[list[str], l
     Eurostat publishes) (the cluster regions, countries and aggregates, every other EU27 NUTS 2 region)."""
     if ds.geo != "all_regions":
         return catalogue.geo_codes(ds), []
-    first = catalogue.regions + catalogue.countries + list(catalogue.aggregates)
+    first = catalogue.geo_codes(dataclasses.replace(ds, geo="regions"))
     return first, [g for g in EU27_NUTS2 if g not in first]
 
 
