@@ -147,6 +147,12 @@ def _indicator(url: str, cluster_id: str, indicator_code: str, year: int) -> dic
     )
 
 
+RESOLVED_VERSIONS = (
+    "select dataset, count(*) as n, string_agg(distinct xmin::text, ',') as xmins "
+    "from intermediate.int_indicator_values_resolved group by dataset"
+)
+
+
 def _num(value) -> float | None:
     return None if value is None else float(value) if isinstance(value, Decimal | int | float) else value
 
@@ -281,6 +287,7 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
         "from staging.stg_eurostat__observations group by dataset"
     )
     before = {r["dataset"]: r for r in _query(url, row_versions)}
+    resolved_before = {r["dataset"]: r for r in _query(url, RESOLVED_VERSIONS)}
     _run_sql_file(url, FIXTURES_DIR / "eurostat_revision.sql")
     dbt("build")
 
@@ -292,6 +299,11 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     changed = {d for d in after if after[d]["xmins"] != before[d]["xmins"]}
     assert changed == {"nama_10r_2gdp"}
     assert after["nama_10r_2gdp"]["batches"] == "b_fixture_1,b_fixture_2"
+    # ... and the indicator values were recomputed for that dataset only (incremental per dataset)
+    resolved_after = {r["dataset"]: r for r in _query(url, RESOLVED_VERSIONS)}
+    assert {d: r["n"] for d, r in resolved_after.items()} == {d: r["n"] for d, r in resolved_before.items()}
+    assert {d for d in resolved_after if resolved_after[d]["xmins"] != resolved_before[d]["xmins"]} == {
+        "nama_10r_2gdp"}
     # the snapshot compared only that dataset (all its rows: the snapshot's input holds nothing else)
     pending = ("select dataset, count(*) as n from intermediate.int_eurostat_observations_to_snapshot "
                "group by dataset order by dataset")
@@ -313,6 +325,9 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     with pytest.raises(psycopg2.errors.UniqueViolation):
         _execute(url, "insert into staging.stg_eurostat__observations select * from staging.stg_eurostat__observations "
                       "limit 1")
+    with pytest.raises(psycopg2.errors.UniqueViolation):  # same for the indicator values' key
+        _execute(url, "insert into intermediate.int_indicator_values_resolved "
+                      "select * from intermediate.int_indicator_values_resolved limit 1")
     snapshot_indexes = _query(url, "select indexname from pg_indexes where schemaname = 'snapshots'")
     assert {"indexname": "snap_eurostat_observations_batch_idx"} in snapshot_indexes
 
@@ -335,3 +350,29 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     assert str(as_of["as_of_date"]) == "2025-06-30" and as_of["batch_ids"] == "b_fixture_1"
     provisional = _indicator(url, "indescat", "GDP_EUR_HAB", 2024)
     assert provisional["is_provisional"] is True
+
+    # Back to the latest values: the as-of rows carry another fingerprint, so every dataset is recomputed.
+    dbt("build", "-s", "int_indicator_values_resolved+")
+    assert _num(_indicator(url, "indescat", "GDP_EUR_HAB", 2023)["value"]) == 32000
+
+
+def test_indicator_values_follow_the_indicator_definitions(dbt, dbt_database):
+    """A changed or removed indicator definition recomputes (or removes) its dataset's values, nothing else."""
+    url = dbt_database
+    dbt("build", "-s", "+int_indicator_values_resolved")
+    before = {r["dataset"]: r for r in _query(url, RESOLVED_VERSIONS)}
+    assert before["rd_e_gerdreg"]["n"] > 0 and len(before) > 2
+
+    _execute(url, "delete from reference.indicators where source_dataset = 'rd_e_gerdreg'")
+    _execute(url, "update reference.indicators set indicator_name = indicator_name || ' (renamed)' "
+                  "where indicator_code = 'GDP_EUR_HAB'")
+    dbt("build", "-s", "int_indicator_values_resolved")
+    after = {r["dataset"]: r for r in _query(url, RESOLVED_VERSIONS)}
+    assert set(after) == set(before) - {"rd_e_gerdreg"}
+    assert {d for d in after if after[d]["xmins"] != before[d]["xmins"]} == {"nama_10r_2gdp"}
+    assert after["nama_10r_2gdp"]["n"] == before["nama_10r_2gdp"]["n"]
+
+    dbt("seed", "-s", "indicators")  # the seed file again: both datasets back as they were
+    dbt("build", "-s", "int_indicator_values_resolved")
+    restored = {r["dataset"]: r["n"] for r in _query(url, RESOLVED_VERSIONS)}
+    assert restored == {d: r["n"] for d, r in before.items()}

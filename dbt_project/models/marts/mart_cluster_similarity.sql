@@ -191,28 +191,37 @@ latest_swot as (
 
 ),
 
+swot_matches as (
+
+    -- (strong cluster, weak cluster, theme): one cluster's strength is another's weakness
+    select
+        strength.cluster_id as strong_cluster_id,
+        weakness.cluster_id as weak_cluster_id,
+        strength.theme
+
+    from latest_swot as strength
+    inner join latest_swot as weakness
+        on weakness.theme = strength.theme
+        and weakness.cluster_id <> strength.cluster_id
+    where strength.swot_kind = 'strength'
+        and weakness.swot_kind = 'weakness'
+
+),
+
 swot_synergies as (
 
     select
-        pairs.cluster_a,
-        pairs.cluster_b,
-        string_agg(distinct strength.theme, ',') filter (
-            where strength.cluster_id = pairs.cluster_a
+        least(strong_cluster_id, weak_cluster_id) as cluster_a,
+        greatest(strong_cluster_id, weak_cluster_id) as cluster_b,
+        string_agg(distinct theme, ',') filter (
+            where strong_cluster_id < weak_cluster_id
         ) as a_strengths_for_b_weaknesses,
-        string_agg(distinct strength.theme, ',') filter (
-            where strength.cluster_id = pairs.cluster_b
+        string_agg(distinct theme, ',') filter (
+            where strong_cluster_id > weak_cluster_id
         ) as b_strengths_for_a_weaknesses
 
-    from pairs
-    inner join latest_swot as strength
-        on strength.swot_kind = 'strength'
-        and strength.cluster_id in (pairs.cluster_a, pairs.cluster_b)
-    inner join latest_swot as weakness
-        on weakness.swot_kind = 'weakness'
-        and weakness.theme = strength.theme
-        and weakness.cluster_id in (pairs.cluster_a, pairs.cluster_b)
-        and weakness.cluster_id <> strength.cluster_id
-    group by pairs.cluster_a, pairs.cluster_b
+    from swot_matches
+    group by 1, 2
 
 ),
 

@@ -1,0 +1,85 @@
+{#-
+    Incremental bookkeeping of int_indicator_values_resolved (one Eurostat dataset = one unit of work).
+
+    eurostat_indicator_inputs(): one row per dataset read by a Eurostat indicator with its input_fingerprint,
+    md5 over everything its rows are computed from: the batch ids of the dataset in stg_eurostat__observations,
+    the definitions (whole seed rows) of the indicators reading it, the nuts_regions seed and var('as_of_date').
+    The batch ids come from a loose index scan of the staging (dataset, batch_id) index: a few index probes per
+    batch instead of a scan of the whole history.
+
+    delete_stale_indicator_values(): pre-hook; removes the rows of every dataset whose fingerprint changed or
+    that no indicator reads any more. A table from before the model was incremental (no fingerprint column) is
+    emptied and gets the configured indexes.
+    The model then recomputes the datasets that have no row left.
+-#}
+{% macro eurostat_indicator_inputs() -%}
+    {%- set observations = ref('stg_eurostat__observations') -%}
+    with recursive batches as (
+        (
+            select dataset, batch_id
+            from {{ observations }}
+            order by dataset, batch_id
+            limit 1
+        )
+        union all
+        select next_batch.dataset, next_batch.batch_id
+        from batches
+        cross join lateral (
+            select later.dataset, later.batch_id
+            from {{ observations }} as later
+            where (later.dataset, later.batch_id) > (batches.dataset, batches.batch_id)
+            order by later.dataset, later.batch_id
+            limit 1
+        ) as next_batch
+    ),
+
+    dataset_batches as (
+        select dataset, string_agg(batch_id, ',' order by batch_id) as batch_ids
+        from batches
+        group by dataset
+    ),
+
+    definitions as (
+        select source_dataset as dataset, string_agg(cast(indicators as text), '|' order by indicator_code) as definition
+        from {{ ref('indicators') }} as indicators
+        where source_type = 'eurostat'
+        group by source_dataset
+    ),
+
+    nuts as (
+        select md5(coalesce(string_agg(cast(nuts_regions as text), '|' order by nuts_code), '')) as fingerprint
+        from {{ ref('nuts_regions') }} as nuts_regions
+    )
+
+    select
+        definitions.dataset,
+        md5(concat_ws('#',
+            dataset_batches.batch_ids, definitions.definition, nuts.fingerprint, {{ sql_literal(var('as_of_date', none)) }}
+        )) as input_fingerprint
+    from definitions
+    cross join nuts
+    left join dataset_batches
+        on dataset_batches.dataset = definitions.dataset
+{%- endmacro %}
+
+{% macro delete_stale_indicator_values() -%}
+    {%- if is_incremental() -%}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        delete from {{ this }} as stored
+        {%- if 'input_fingerprint' in columns %}
+        where not exists (
+            select 1
+            from ({{ eurostat_indicator_inputs() }}) as inputs
+            where inputs.dataset = stored.dataset
+                and inputs.input_fingerprint = stored.input_fingerprint
+        )
+        {%- else -%}
+        ;
+        -- a table built before this model was incremental: emptied, and given the indexes dbt creates only
+        -- with a new table
+        {%- for index in config.get('indexes', default=[]) %}
+        {{ get_create_index_sql(this, index) }};
+        {%- endfor %}
+        {%- endif %}
+    {%- endif -%}
+{%- endmacro %}
