@@ -4,38 +4,20 @@
     eurostat_indicator_inputs(): one row per dataset read by a Eurostat indicator with its input_fingerprint,
     md5 over everything its rows are computed from: the batch ids of the dataset in stg_eurostat__observations,
     the definitions (whole seed rows) of the indicators reading it, the nuts_regions seed and var('as_of_date').
-    The batch ids come from a loose index scan of the staging (dataset, batch_id) index: a few index probes per
-    batch instead of a scan of the whole history.
+    The batch ids come from dataset_batches() on the staging model.
 
     delete_stale_indicator_values(): pre-hook; removes the rows of every dataset whose fingerprint changed or
     that no indicator reads any more. A table from before the model was incremental (no fingerprint column) is
-    emptied and gets the configured indexes.
-    The model then recomputes the datasets that have no row left.
+    emptied and gets the configured indexes. The model then computes the datasets that have no row left.
 -#}
 {% macro eurostat_indicator_inputs() -%}
-    {%- set observations = ref('stg_eurostat__observations') -%}
-    with recursive batches as (
-        (
-            select dataset, batch_id
-            from {{ observations }}
-            order by dataset, batch_id
-            limit 1
-        )
-        union all
-        select next_batch.dataset, next_batch.batch_id
-        from batches
-        cross join lateral (
-            select later.dataset, later.batch_id
-            from {{ observations }} as later
-            where (later.dataset, later.batch_id) > (batches.dataset, batches.batch_id)
-            order by later.dataset, later.batch_id
-            limit 1
-        ) as next_batch
+    with batch_pairs as (
+        {{ dataset_batches(ref('stg_eurostat__observations')) }}
     ),
 
-    dataset_batches as (
+    batch_lists as (
         select dataset, string_agg(batch_id, ',' order by batch_id) as batch_ids
-        from batches
+        from batch_pairs
         group by dataset
     ),
 
@@ -54,12 +36,12 @@
     select
         definitions.dataset,
         md5(concat_ws('#',
-            dataset_batches.batch_ids, definitions.definition, nuts.fingerprint, {{ sql_literal(var('as_of_date', none)) }}
+            batch_lists.batch_ids, definitions.definition, nuts.fingerprint, {{ sql_literal(var('as_of_date', none)) }}
         )) as input_fingerprint
     from definitions
     cross join nuts
-    left join dataset_batches
-        on dataset_batches.dataset = definitions.dataset
+    left join batch_lists
+        on batch_lists.dataset = definitions.dataset
 {%- endmacro %}
 
 {% macro delete_stale_indicator_values() -%}
@@ -82,4 +64,31 @@
         {%- endfor %}
         {%- endif %}
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+    The distinct (dataset, batch_id) pairs of an observations relation with a (dataset, batch_id) index, as a
+    loose index scan: one index probe per pair instead of reading every row (millions at volume, a handful of pairs).
+-#}
+{% macro dataset_batches(relation) -%}
+    with recursive batches as (
+        (
+            select dataset, batch_id
+            from {{ relation }}
+            order by dataset, batch_id
+            limit 1
+        )
+        union all
+        select next_batch.dataset, next_batch.batch_id
+        from batches
+        cross join lateral (
+            select later.dataset, later.batch_id
+            from {{ relation }} as later
+            where (later.dataset, later.batch_id) > (batches.dataset, batches.batch_id)
+            order by later.dataset, later.batch_id
+            limit 1
+        ) as next_batch
+    )
+
+    select dataset, batch_id from batches
 {%- endmacro %}

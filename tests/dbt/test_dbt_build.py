@@ -310,12 +310,12 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     per_dataset = "select dataset, count(*) as n from raw.eurostat_observations where dataset {} %s group by dataset"
     assert _query(url, pending) == _query(url, per_dataset.format("="), ("nama_10r_2gdp",))
     _run_sql_file(url, FIXTURES_DIR / "eurostat_revision.sql")  # the same content again: nothing new
-    dbt("build", "-s", "int_eurostat_observations_to_snapshot")
+    dbt("build", "-s", "stg_eurostat__observations", "int_eurostat_observations_to_snapshot")
     assert _query(url, pending) == []
     other = _query(url, per_dataset.format("<>") + " order by dataset limit 1", ("nama_10r_2gdp",))
     _execute(url, "update raw.eurostat_observations set batch_id = 'b_fixture_3' where dataset = %s",
              (other[0]["dataset"],))
-    dbt("build", "-s", "int_eurostat_observations_to_snapshot")
+    dbt("build", "-s", "stg_eurostat__observations", "int_eurostat_observations_to_snapshot")
     assert _query(url, pending) == other  # a new batch (identical values): that dataset only, all its rows
     # indexes declared in model configs survive a rebuild (the table is replaced, its index is recreated)
     indexed = {r["tablename"] for r in _query(url, "select tablename from pg_indexes where schemaname in "

@@ -21,8 +21,10 @@
 
     Planner hint (transaction-local): the row counts of the geo_values CTE are underestimated by orders of
     magnitude, which made Postgres self-join it in a nested loop (minutes at 100x volume instead of ~2 s).
+    The cost penalty of the unavoidable cross joins under that setting would also switch on JIT compilation on
+    servers built with it (seconds of compiling for a few seconds of work), so JIT is off for it too.
 -#}
-{{ config(pre_hook="set local enable_nestloop = off") }}
+{{ config(pre_hook=["set local enable_nestloop = off", "set local jit = off"]) }}
 
 with
 
@@ -45,8 +47,10 @@ indicators as (
 
 ),
 
-resolved as (
+resolved as not materialized (
 
+    -- not materialized: each join below reads the table itself (a few million rows at volume would
+    -- otherwise be copied into a CTE buffer and spill to disk)
     select * from {{ ref('int_indicator_values_resolved') }}
 
 ),

@@ -20,6 +20,7 @@ with
 
 observations as (
 
+    -- depends_on: {{ ref('stg_eurostat__observations') }} (its batch list, below)
     select * from {{ source('eurostat', 'eurostat_observations') }}
 
 ),
@@ -28,9 +29,10 @@ observations as (
 
 pending_datasets as (
 
+    -- the batches as typed by staging this run (the same as raw's), listed through its (dataset, batch_id) index
     select distinct batches.dataset
 
-    from (select distinct dataset, batch_id from observations) as batches
+    from ({{ dataset_batches(ref('stg_eurostat__observations')) }}) as batches
     where not exists (
         select 1
         from {{ snapshot }} as snapshotted

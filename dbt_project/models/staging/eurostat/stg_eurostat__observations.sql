@@ -30,7 +30,9 @@ source as (
     where dataset in (
         select distinct loaded.dataset
         from {{ source('eurostat', 'eurostat_observations') }} as loaded
-        where (loaded.dataset, loaded.batch_id) not in (select distinct dataset, batch_id from {{ this }})
+        where (loaded.dataset, loaded.batch_id) not in (
+            select typed.dataset, typed.batch_id from ({{ dataset_batches(this) }}) as typed
+        )
     )
     {% endif %}
 
