@@ -221,7 +221,7 @@ swot_synergies as (
         ) as b_strengths_for_a_weaknesses
 
     from swot_matches
-    group by 1, 2
+    group by least(strong_cluster_id, weak_cluster_id), greatest(strong_cluster_id, weak_cluster_id)
 
 ),
 

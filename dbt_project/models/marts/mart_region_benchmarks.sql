@@ -99,6 +99,10 @@ with_comparators as (
         and region_total.year = ranked.year
         and region_total.geo_code = ranked.geo_code
         and region_total.geo_type in ('nuts1', 'nuts2', 'nuts3')
+        -- only the LQ denominators are hashed for this join, not every indicator's regions
+        and region_total.indicator_code in (
+            select lq_totals.lq_total_indicator_code from {{ ref('indicators') }} as lq_totals
+        )
     left join resolved as eu27_total
         on eu27_total.indicator_code = ranked.lq_total_indicator_code
         and eu27_total.year = ranked.year
