@@ -147,6 +147,10 @@ def _indicator(url: str, cluster_id: str, indicator_code: str, year: int) -> dic
     )
 
 
+BENCHMARK_VERSIONS = (
+    "select indicator_code, count(*) as n, string_agg(distinct xmin::text, ',') as xmins "
+    "from marts.mart_region_benchmarks group by indicator_code"
+)
 RESOLVED_VERSIONS = (
     "select dataset, count(*) as n, string_agg(distinct xmin::text, ',') as xmins "
     "from intermediate.int_indicator_values_resolved group by dataset"
@@ -288,6 +292,7 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     )
     before = {r["dataset"]: r for r in _query(url, row_versions)}
     resolved_before = {r["dataset"]: r for r in _query(url, RESOLVED_VERSIONS)}
+    benchmarks_before = {r["indicator_code"]: r for r in _query(url, BENCHMARK_VERSIONS)}
     _run_sql_file(url, FIXTURES_DIR / "eurostat_revision.sql")
     dbt("build")
 
@@ -304,6 +309,13 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     assert {d: r["n"] for d, r in resolved_after.items()} == {d: r["n"] for d, r in resolved_before.items()}
     assert {d for d in resolved_after if resolved_after[d]["xmins"] != resolved_before[d]["xmins"]} == {
         "nama_10r_2gdp"}
+    # ... and the region benchmarks for the indicators of that dataset only (incremental per indicator)
+    benchmarks_after = {r["indicator_code"]: r for r in _query(url, BENCHMARK_VERSIONS)}
+    assert {i: r["n"] for i, r in benchmarks_after.items()} == {i: r["n"] for i, r in benchmarks_before.items()}
+    gdp = {r["indicator_code"] for r in _query(
+        url, "select indicator_code from reference.indicators where source_dataset = 'nama_10r_2gdp'")}
+    assert {i for i in benchmarks_after if benchmarks_after[i]["xmins"] != benchmarks_before[i]["xmins"]} == (
+        gdp & set(benchmarks_after)) != set()
     # the snapshot compared only that dataset (all its rows: the snapshot's input holds nothing else)
     pending = ("select dataset, count(*) as n from intermediate.int_eurostat_observations_to_snapshot "
                "group by dataset order by dataset")
@@ -328,6 +340,8 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     with pytest.raises(psycopg2.errors.UniqueViolation):  # same for the indicator values' key
         _execute(url, "insert into intermediate.int_indicator_values_resolved "
                       "select * from intermediate.int_indicator_values_resolved limit 1")
+    with pytest.raises(psycopg2.errors.UniqueViolation):  # and for the region benchmarks' key
+        _execute(url, "insert into marts.mart_region_benchmarks select * from marts.mart_region_benchmarks limit 1")
     snapshot_indexes = _query(url, "select indexname from pg_indexes where schemaname = 'snapshots'")
     assert {"indexname": "snap_eurostat_observations_batch_idx"} in snapshot_indexes
 
@@ -354,25 +368,40 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     # Back to the latest values: the as-of rows carry another fingerprint, so every dataset is recomputed.
     dbt("build", "-s", "int_indicator_values_resolved+")
     assert _num(_indicator(url, "indescat", "GDP_EUR_HAB", 2023)["value"]) == 32000
+    es51 = _one(url, "select value from marts.mart_region_benchmarks "
+                     "where geo_code = 'ES51' and indicator_code = 'GDP_EUR_HAB' and year = 2023")
+    assert _num(es51["value"]) == 32000
 
 
 def test_indicator_values_follow_the_indicator_definitions(dbt, dbt_database):
     """A changed or removed indicator definition recomputes (or removes) its dataset's values, nothing else."""
     url = dbt_database
-    dbt("build", "-s", "+int_indicator_values_resolved")
+    dbt("build", "-s", "+mart_region_benchmarks", "--indirect-selection", "cautious")
     before = {r["dataset"]: r for r in _query(url, RESOLVED_VERSIONS)}
     assert before["rd_e_gerdreg"]["n"] > 0 and len(before) > 2
+    benchmarks_before = {r["indicator_code"]: r for r in _query(url, BENCHMARK_VERSIONS)}
+    assert {"GERD_PC_GDP", "GDP_EUR_HAB", "GDP_MEUR"} <= set(benchmarks_before)
 
     _execute(url, "delete from reference.indicators where source_dataset = 'rd_e_gerdreg'")
     _execute(url, "update reference.indicators set indicator_name = indicator_name || ' (renamed)' "
                   "where indicator_code = 'GDP_EUR_HAB'")
-    dbt("build", "-s", "int_indicator_values_resolved")
+    dbt("build", "-s", "int_indicator_values_resolved", "mart_region_benchmarks")
     after = {r["dataset"]: r for r in _query(url, RESOLVED_VERSIONS)}
     assert set(after) == set(before) - {"rd_e_gerdreg"}
     assert {d for d in after if after[d]["xmins"] != before[d]["xmins"]} == {"nama_10r_2gdp"}
     assert after["nama_10r_2gdp"]["n"] == before["nama_10r_2gdp"]["n"]
+    # the mart: the removed indicators' rows are gone, the renamed one's dataset recomputed, every other untouched
+    benchmarks_after = {r["indicator_code"]: r for r in _query(url, BENCHMARK_VERSIONS)}
+    removed = {i for i in benchmarks_before if i in ("GERD_PC_GDP", "BERD_PC_GDP")}
+    assert set(benchmarks_after) == set(benchmarks_before) - removed and "GERD_PC_GDP" in removed
+    gdp = {r["indicator_code"] for r in _query(  # the renamed indicator's dataset: a unit of work in both models
+        url, "select indicator_code from reference.indicators where source_dataset = 'nama_10r_2gdp'")}
+    assert {i for i in benchmarks_after if benchmarks_after[i]["xmins"] != benchmarks_before[i]["xmins"]} == (
+        gdp & set(benchmarks_after)) >= {"GDP_EUR_HAB", "GDP_MEUR"}
 
     dbt("seed", "-s", "indicators")  # the seed file again: both datasets back as they were
-    dbt("build", "-s", "int_indicator_values_resolved")
+    dbt("build", "-s", "int_indicator_values_resolved", "mart_region_benchmarks")
     restored = {r["dataset"]: r["n"] for r in _query(url, RESOLVED_VERSIONS)}
     assert restored == {d: r["n"] for d, r in before.items()}
+    restored = {r["indicator_code"]: r["n"] for r in _query(url, BENCHMARK_VERSIONS)}
+    assert restored == {i: r["n"] for i, r in benchmarks_before.items()}

@@ -31,7 +31,7 @@
         materialized='table' if var('as_of_date', none) else 'incremental',
         incremental_strategy='append',
         on_schema_change='sync_all_columns',
-        pre_hook="{{ delete_stale_indicator_values() }}",
+        pre_hook="{{ delete_stale_rows('dataset', eurostat_indicator_inputs()) }}",
         indexes=[
             {'columns': ['dataset']},
             {'columns': ['indicator_code', 'geo_code', 'year'], 'unique': True},

@@ -7,8 +7,38 @@
                       rank; regions outside the EU27 are listed but not ranked.
       location_quotient (sector employment indicators, lq_total_indicator_code set):
           LQ = (E_sector,region / E_total,region) / (E_sector,EU27 / E_total,EU27)
+    Incremental per indicator (ranks compare all regions of one indicator, so an indicator is the unit of work):
+    each row carries the input_fingerprint of its indicator (macro region_benchmark_inputs: the fingerprints of
+    its dataset and of its LQ denominator's dataset as in int_indicator_values_resolved, its seed row,
+    cluster_regions, eu27_countries). The pre-hook deletes the rows of indicators whose fingerprint changed; a
+    build computes only the indicators with no row left, in the same transaction. With var('as_of_date') the
+    mart is rebuilt whole as a table. The key (indicator_code, geo_code, year) is a unique index.
 -#}
+{{
+    config(
+        materialized='table' if var('as_of_date', none) else 'incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_stale_rows('indicator_code', region_benchmark_inputs()) }}",
+        indexes=[{'columns': ['indicator_code', 'geo_code', 'year'], 'unique': True}],
+    )
+}}
+
 with
+
+indicators_to_build as (
+
+    -- every Eurostat indicator with its input fingerprint; on an incremental build only those with no row left
+    -- after the pre-hook (new or changed inputs)
+    select inputs.indicator_code, inputs.input_fingerprint
+    from ({{ region_benchmark_inputs() }}) as inputs
+    {%- if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as stored where stored.indicator_code = inputs.indicator_code
+    )
+    {%- endif %}
+
+),
 
 -- read by five joins below: inlined into each (with its own filters pushed down) instead of one
 -- materialised copy of every indicator value
@@ -55,6 +85,7 @@ regions as (
     inner join indicators
         on indicators.indicator_code = resolved.indicator_code
     where resolved.geo_type in ('nuts1', 'nuts2', 'nuts3')
+        and resolved.indicator_code in (select indicators_to_build.indicator_code from indicators_to_build)
 
 ),
 
@@ -140,9 +171,12 @@ final as (
         cast(is_estimated as boolean) as is_estimated,
         cast(is_confidential as boolean) as is_confidential,
         cast(is_break as boolean) as is_break,
-        cast(batch_ids as text) as batch_ids
+        cast(batch_ids as text) as batch_ids,
+        cast(indicators_to_build.input_fingerprint as text) as input_fingerprint
 
     from with_comparators
+    inner join indicators_to_build
+        on indicators_to_build.indicator_code = with_comparators.indicator_code
     left join nuts_regions
         on nuts_regions.nuts_code = with_comparators.geo_code
     left join cluster_regions

@@ -1,14 +1,14 @@
 {#-
-    Incremental bookkeeping of int_indicator_values_resolved (one Eurostat dataset = one unit of work).
+    Incremental bookkeeping of int_indicator_values_resolved (unit of work: one Eurostat dataset) and
+    mart_region_benchmarks (unit of work: one indicator).
 
     eurostat_indicator_inputs(): one row per dataset read by a Eurostat indicator with its input_fingerprint,
     md5 over everything its rows are computed from: the batch ids of the dataset in stg_eurostat__observations,
     the definitions (whole seed rows) of the indicators reading it, the nuts_regions seed and var('as_of_date').
     The batch ids come from dataset_batches() on the staging model.
 
-    delete_stale_indicator_values(): pre-hook; removes the rows of every dataset whose fingerprint changed or
-    that no indicator reads any more. A table from before the model was incremental (no fingerprint column) is
-    emptied and gets the configured indexes. The model then computes the datasets that have no row left.
+    region_benchmark_inputs(): one row per Eurostat indicator with the md5 of its dataset's fingerprint, that of
+    its LQ denominator's dataset, its seed row, the cluster_regions seed and var('eu27_countries').
 -#}
 {% macro eurostat_indicator_inputs() -%}
     with batch_pairs as (
@@ -44,21 +44,54 @@
         on batch_lists.dataset = definitions.dataset
 {%- endmacro %}
 
-{% macro delete_stale_indicator_values() -%}
+{% macro region_benchmark_inputs() -%}
+    with datasets as (
+        {{ eurostat_indicator_inputs() }}
+    ),
+
+    cluster_regions as (
+        select md5(coalesce(string_agg(cast(cluster_regions as text), '|' order by cluster_id, nuts_code), ''))
+            as fingerprint
+        from {{ ref('cluster_regions') }} as cluster_regions
+    )
+
+    select
+        indicators.indicator_code,
+        md5(concat_ws('#',
+            own.input_fingerprint, lq_total.input_fingerprint, cast(indicators as text), cluster_regions.fingerprint,
+            {{ sql_literal(var('eu27_countries') | join(',')) }}
+        )) as input_fingerprint
+    from {{ ref('indicators') }} as indicators
+    cross join cluster_regions
+    left join datasets as own
+        on own.dataset = indicators.source_dataset
+    left join {{ ref('indicators') }} as lq_total_indicator
+        on lq_total_indicator.indicator_code = indicators.lq_total_indicator_code
+    left join datasets as lq_total
+        on lq_total.dataset = lq_total_indicator.source_dataset
+    where indicators.source_type = 'eurostat'
+{%- endmacro %}
+
+{#-
+    Pre-hook of an incremental model built per unit of work (`key`: dataset, indicator_code): deletes the rows
+    whose (key, input_fingerprint) is not among `inputs` (SQL with those two columns), i.e. units whose inputs
+    changed or that are gone. A table from before the model was incremental (no fingerprint column) is emptied
+    and gets the configured indexes (dbt creates them only with a new table). The model then computes the units
+    that have no row left.
+-#}
+{% macro delete_stale_rows(key, inputs) -%}
     {%- if is_incremental() -%}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
         delete from {{ this }} as stored
         {%- if 'input_fingerprint' in columns %}
         where not exists (
             select 1
-            from ({{ eurostat_indicator_inputs() }}) as inputs
-            where inputs.dataset = stored.dataset
+            from ({{ inputs }}) as inputs
+            where inputs.{{ key }} = stored.{{ key }}
                 and inputs.input_fingerprint = stored.input_fingerprint
         )
         {%- else -%}
         ;
-        -- a table built before this model was incremental: emptied, and given the indexes dbt creates only
-        -- with a new table
         {%- for index in config.get('indexes', default=[]) %}
         {{ get_create_index_sql(this, index) }};
         {%- endfor %}
