@@ -5,14 +5,16 @@
     eurostat_indicator_inputs(): one row per dataset read by a Eurostat indicator with its input_fingerprint,
     md5 over everything its rows are computed from: the batch ids of the dataset in stg_eurostat__observations,
     the definitions (whole seed rows) of the indicators reading it, the nuts_regions seed and var('as_of_date').
-    The batch ids come from dataset_batches() on the staging model.
+    The batch ids come from distinct_pairs() on the staging model's (dataset, batch_id) index.
 
     region_benchmark_inputs(): one row per Eurostat indicator with the md5 of its dataset's fingerprint, that of
-    its LQ denominator's dataset, its seed row, the cluster_regions seed and var('eu27_countries').
+    its LQ denominator's dataset, its seed row, the cluster_regions seed and var('eu27_countries'). The dataset
+    fingerprints are read from int_indicator_values_resolved itself (the rows the mart reads), so a mart built
+    before or without the values it reads is recomputed once they change.
 -#}
 {% macro eurostat_indicator_inputs() -%}
     with batch_pairs as (
-        {{ dataset_batches(ref('stg_eurostat__observations')) }}
+        {{ distinct_pairs(ref('stg_eurostat__observations'), 'dataset', 'batch_id') }}
     ),
 
     batch_lists as (
@@ -46,7 +48,7 @@
 
 {% macro region_benchmark_inputs() -%}
     with datasets as (
-        {{ eurostat_indicator_inputs() }}
+        {{ distinct_pairs(ref('int_indicator_values_resolved'), 'dataset', 'input_fingerprint') }}
     ),
 
     cluster_regions as (
@@ -100,28 +102,28 @@
 {%- endmacro %}
 
 {#-
-    The distinct (dataset, batch_id) pairs of an observations relation with a (dataset, batch_id) index, as a
-    loose index scan: one index probe per pair instead of reading every row (millions at volume, a handful of pairs).
+    The distinct (first, second) pairs of a relation with an index on (first, second), as a loose index scan: one
+    index probe per pair instead of reading every row (millions at volume, a handful of pairs).
 -#}
-{% macro dataset_batches(relation) -%}
-    with recursive batches as (
+{% macro distinct_pairs(relation, first, second) -%}
+    with recursive pairs as (
         (
-            select dataset, batch_id
+            select {{ first }}, {{ second }}
             from {{ relation }}
-            order by dataset, batch_id
+            order by {{ first }}, {{ second }}
             limit 1
         )
         union all
-        select next_batch.dataset, next_batch.batch_id
-        from batches
+        select next_pair.{{ first }}, next_pair.{{ second }}
+        from pairs
         cross join lateral (
-            select later.dataset, later.batch_id
+            select later.{{ first }}, later.{{ second }}
             from {{ relation }} as later
-            where (later.dataset, later.batch_id) > (batches.dataset, batches.batch_id)
-            order by later.dataset, later.batch_id
+            where (later.{{ first }}, later.{{ second }}) > (pairs.{{ first }}, pairs.{{ second }})
+            order by later.{{ first }}, later.{{ second }}
             limit 1
-        ) as next_batch
+        ) as next_pair
     )
 
-    select dataset, batch_id from batches
+    select {{ first }}, {{ second }} from pairs
 {%- endmacro %}

@@ -32,7 +32,7 @@ pending_datasets as (
     -- the batches as typed by staging this run (the same as raw's), listed through its (dataset, batch_id) index
     select distinct batches.dataset
 
-    from ({{ dataset_batches(ref('stg_eurostat__observations')) }}) as batches
+    from ({{ distinct_pairs(ref('stg_eurostat__observations'), 'dataset', 'batch_id') }}) as batches
     where not exists (
         select 1
         from {{ snapshot }} as snapshotted

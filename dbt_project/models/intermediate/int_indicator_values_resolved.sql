@@ -33,7 +33,7 @@
         on_schema_change='sync_all_columns',
         pre_hook="{{ delete_stale_rows('dataset', eurostat_indicator_inputs()) }}",
         indexes=[
-            {'columns': ['dataset']},
+            {'columns': ['dataset', 'input_fingerprint']},
             {'columns': ['indicator_code', 'geo_code', 'year'], 'unique': True},
         ],
     )

@@ -9,7 +9,7 @@
           LQ = (E_sector,region / E_total,region) / (E_sector,EU27 / E_total,EU27)
     Incremental per indicator (ranks compare all regions of one indicator, so an indicator is the unit of work):
     each row carries the input_fingerprint of its indicator (macro region_benchmark_inputs: the fingerprints of
-    its dataset and of its LQ denominator's dataset as in int_indicator_values_resolved, its seed row,
+    its dataset and of its LQ denominator's dataset as stored in int_indicator_values_resolved, its seed row,
     cluster_regions, eu27_countries). The pre-hook deletes the rows of indicators whose fingerprint changed; a
     build computes only the indicators with no row left, in the same transaction. With var('as_of_date') the
     mart is rebuilt whole as a table. The key (indicator_code, geo_code, year) is a unique index.

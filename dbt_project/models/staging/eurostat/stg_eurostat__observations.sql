@@ -31,7 +31,7 @@ source as (
         select distinct loaded.dataset
         from {{ source('eurostat', 'eurostat_observations') }} as loaded
         where (loaded.dataset, loaded.batch_id) not in (
-            select typed.dataset, typed.batch_id from ({{ dataset_batches(this) }}) as typed
+            select typed.dataset, typed.batch_id from ({{ distinct_pairs(this, 'dataset', 'batch_id') }}) as typed
         )
     )
     {% endif %}
