@@ -102,6 +102,20 @@
 {%- endmacro %}
 
 {#-
+    The model's side of delete_stale_rows: the units (`key`, input_fingerprint) of `inputs` to compute. Every unit on
+    a full build; on an incremental build only those with no row left after the pre-hook (new or changed inputs).
+-#}
+{% macro units_to_build(key, inputs) -%}
+    select inputs.{{ key }}, inputs.input_fingerprint
+    from ({{ inputs }}) as inputs
+    {%- if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as stored where stored.{{ key }} = inputs.{{ key }}
+    )
+    {%- endif %}
+{%- endmacro %}
+
+{#-
     The distinct (first, second) pairs of a relation with an index on (first, second), as a loose index scan: one
     index probe per pair instead of reading every row (millions at volume, a handful of pairs).
 -#}

@@ -43,15 +43,9 @@ with
 
 datasets_to_build as (
 
-    -- every dataset read by a Eurostat indicator, with its input fingerprint; on an incremental build only
-    -- those with no row left after the pre-hook (new or changed inputs)
-    select inputs.dataset, inputs.input_fingerprint
-    from ({{ eurostat_indicator_inputs() }}) as inputs
-    {%- if is_incremental() %}
-    where not exists (
-        select 1 from {{ this }} as stored where stored.dataset = inputs.dataset
-    )
-    {%- endif %}
+    -- every dataset read by a Eurostat indicator, with its input fingerprint (only the new or changed ones on an
+    -- incremental build)
+    {{ units_to_build('dataset', eurostat_indicator_inputs()) }}
 
 ),
 

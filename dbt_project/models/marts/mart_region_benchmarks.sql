@@ -28,15 +28,8 @@ with
 
 indicators_to_build as (
 
-    -- every Eurostat indicator with its input fingerprint; on an incremental build only those with no row left
-    -- after the pre-hook (new or changed inputs)
-    select inputs.indicator_code, inputs.input_fingerprint
-    from ({{ region_benchmark_inputs() }}) as inputs
-    {%- if is_incremental() %}
-    where not exists (
-        select 1 from {{ this }} as stored where stored.indicator_code = inputs.indicator_code
-    )
-    {%- endif %}
+    -- every Eurostat indicator with its input fingerprint (only the new or changed ones on an incremental build)
+    {{ units_to_build('indicator_code', region_benchmark_inputs()) }}
 
 ),
 
