@@ -14,6 +14,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from ingest.config import archive_dir
 
@@ -32,6 +33,17 @@ class Received:
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     fetched_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+class _SourceError(Exception):
+    """Reading the body to store failed (its ``__cause__``): not an archive failure."""
+
+
+def _read_source(fileobj: BinaryIO, size: int) -> bytes:
+    try:
+        return fileobj.read(size)
+    except OSError as exc:
+        raise _SourceError from exc
 
 
 class Archive:
@@ -57,6 +69,57 @@ class Archive:
         except OSError as exc:
             raise ArchiveError(f"cannot write to archive {self.root}: {exc.strerror or exc}") from exc
         return sha
+
+    def put_stream(
+        self,
+        fileobj: BinaryIO,
+        *,
+        source: str,
+        url: str,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        fetched_at: str | None = None,
+        chunk_size: int = 1 << 20,
+    ) -> tuple[str, int]:
+        """Store a body read from ``fileobj`` in chunks (bounded memory, any size) and a provenance record.
+
+        The bytes are hashed while written to a temp file beside the store, which is then renamed to its
+        content address (write-once: an existing object is kept and the temp file dropped). Returns
+        ``(sha256, size)``.
+        """
+        digest, size = hashlib.sha256(), 0
+        staging = self.root / "sha256"
+        try:
+            staging.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=staging, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    while chunk := _read_source(fileobj, chunk_size):
+                        digest.update(chunk)
+                        fh.write(chunk)
+                        size += len(chunk)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                sha = digest.hexdigest()
+                target = self.path_of(sha)
+                if target.exists():
+                    Path(tmp).unlink()
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            meta = {"source": source, "url": url, "status": status, "headers": dict(headers or {}),
+                    "fetched_at": fetched_at or datetime.now(UTC).isoformat(), "sha256": sha, "size": size}
+            meta_dir = self.root / "meta" / sha
+            meta_dir.mkdir(parents=True, exist_ok=True)
+            self._atomic_write(meta_dir / f"{uuid.uuid4().hex}.json", json.dumps(meta, sort_keys=True).encode())
+        except _SourceError as exc:
+            raise exc.__cause__ from None  # reading the source failed, not the archive
+        except OSError as exc:
+            raise ArchiveError(f"cannot write to archive {self.root}: {exc.strerror or exc}") from exc
+        return sha, size
 
     def get(self, sha: str) -> bytes:
         try:

@@ -10,7 +10,12 @@ import sys
 import warnings
 
 # Each module below may offer `register(subparsers)` for its own sub-commands.
-_COMMAND_MODULES = ("ingest.eurostat.commands", "ingest.surveys.commands", "ingest.dashboard.commands")
+_COMMAND_MODULES = ("ingest.eurostat.commands", "ingest.surveys.commands", "ingest.dashboard.commands",
+                    "ingest.quarantine")
+
+
+# Exit status of `ss4gl run` / `ss4gl backfill`: a data problem is told apart from a broken pipeline.
+EXIT_OK, EXIT_FAILED, EXIT_QUARANTINED = 0, 1, 3
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -18,12 +23,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         os.environ["OFFLINE"] = "1"
     from ingest.localrun import run_nightly
 
-    ok, summary, log_file, alerts = run_nightly(args.date)
-    _print_run(ok, summary, log_file, alerts)
-    return 0 if ok else 1
+    return _print_run(*run_nightly(args.date))
 
 
-def _print_run(ok: bool, summary: dict | None, log_file, alerts: list[str]) -> None:
+def _print_run(ok: bool, summary: dict | None, log_file, alerts: list[str]) -> int:
+    """Print the summary and alerts; return the exit status (0 success, 3 completed with quarantines, 1 failed)."""
     from ingest.tasks.publish import format_summary
 
     print(format_summary(summary) if summary else "no run summary was written (the run stopped before publish)")
@@ -32,6 +36,12 @@ def _print_run(ok: bool, summary: dict | None, log_file, alerts: list[str]) -> N
         print(f"  ALERT {line}", file=sys.stderr)
     if not ok:
         print(f"RUN FAILED: see the alerts above and {log_file}", file=sys.stderr)
+        return EXIT_FAILED
+    if summary and summary.get("quarantined"):
+        print(f"COMPLETED WITH {len(summary['quarantined'])} QUARANTINED: every other batch loaded and the marts"
+              " were built; see `ss4gl quarantine list`", file=sys.stderr)
+        return EXIT_QUARANTINED
+    return EXIT_OK
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
@@ -47,9 +57,8 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
         return 2
     dates = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
     results = run_dates(dates, {"mode": "backfill", "refetch": bool(args.refetch)})
-    for ok, summary, log_file, alerts in results:
-        _print_run(ok, summary, log_file, alerts)
-    return 0 if all(r[0] for r in results) else 1
+    codes = [_print_run(*r) for r in results]
+    return EXIT_FAILED if EXIT_FAILED in codes else max(codes, default=EXIT_OK)
 
 
 def _cmd_warehouse(args: argparse.Namespace) -> int:

@@ -67,6 +67,26 @@ class Cluster:
 
 GEO_MODES = ("regions", "all_regions", "countries")
 
+#: Input bounds per source (``catalogue.yml`` sources.<source>.<key> overrides each): every input is bounded
+#: before it can exhaust memory or disk. See the comments in catalogue.yml for the reason each one names.
+INPUT_LIMITS: dict[str, dict[str, int | float]] = {
+    "eurostat": {
+        "max_body_bytes": 200_000_000,
+        "max_decompressed_bytes": 256 << 20,
+        "max_compression_ratio": 100.0,
+    },
+    "surveys": {
+        "max_file_bytes": 20_000_000,
+        "max_zip_members": 1000,
+        "max_decompressed_bytes": 100_000_000,
+        "max_compression_ratio": 100.0,
+        "max_cells": 1_000_000,
+        "max_rows": 100_000,
+        "max_json_depth": 64,
+        "max_field_bytes": 65536,
+    },
+}
+
 
 @dataclass(frozen=True)
 class EurostatDataset:
@@ -118,9 +138,19 @@ class Catalogue:
         cfg["base_url"] = os.environ.get("EUROSTAT_BASE_URL", cfg["base_url"]).rstrip("/")
         return cfg
 
+    def limits(self, source: str) -> dict[str, int | float]:
+        """Input bounds of a source: ``INPUT_LIMITS`` defaults overridden by ``sources.<source>`` keys."""
+        cfg = self.sources.get(source) or {}
+        return {k: type(v)(cfg.get(k, v)) for k, v in INPUT_LIMITS.get(source, {}).items()}
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """The catalogue at ``path``, else ``SS4GL_CATALOGUE``, else the bundled ``ingest/catalogue.yml``."""
+    return _load_catalogue(Path(path or os.environ.get("SS4GL_CATALOGUE") or CATALOGUE_PATH).resolve())
+
 
 @cache
-def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
+def _load_catalogue(path: Path) -> Catalogue:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     clusters = tuple(
         Cluster(

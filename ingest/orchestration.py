@@ -22,6 +22,8 @@ TIMEZONE = "Europe/Brussels"
 NIGHTLY_CRON = "30 1 * * *"
 EUROSTAT_POOL = "eurostat"
 WAREHOUSE_CONN_ID = "warehouse"
+# Fails when the run quarantined batches: the one task whose failure means "data problem", not "broken run".
+QUARANTINE_TASK = "quarantine_report"
 
 DEFAULT_ARGS = {
     "owner": OWNER,
@@ -59,10 +61,14 @@ def alert(context: dict) -> None:
     ti = context.get("task_instance") or context.get("ti")
     exc = context.get("exception")
     reason = str(exc).strip().splitlines()[0] if exc else "unknown reason"
-    message = (
+    notify(
         f"ALERT {getattr(ti, 'dag_id', DAG_ID)}.{getattr(ti, 'task_id', '?')} failed "
         f"(run {context.get('run_id')}, try {getattr(ti, 'try_number', '?')}): {reason}"
     )
+
+
+def notify(message: str) -> None:
+    """Log one alert line; post it (JSON ``{"text": ...}``) to ALERT_WEBHOOK_URL when configured."""
     log.error(message)
     url = os.environ.get("ALERT_WEBHOOK_URL")
     if url:
@@ -175,7 +181,22 @@ def surveys_validate(**context) -> dict:
 def surveys_load(**context) -> dict:
     from ingest.tasks import gate, surveys
 
-    return gate.load(_ctx(context), surveys.SOURCE)
+    return gate.load(_ctx(context), surveys.SOURCE, on_quarantine=surveys.write_reason)
+
+
+def quarantine_report(**context) -> dict:
+    """Fail (red in the grid, one alert line per batch) when this run quarantined batches; the run itself stays
+    successful (publish ignores this task), so a data problem is told apart from a broken pipeline."""
+    from ingest.tasks import publish as pub
+
+    ctx = _ctx(context)
+    lines = pub.quarantined_in_run(ctx)
+    for line in lines:
+        notify(f"ALERT {DAG_ID} quarantined {line}")
+    if lines:
+        raise pub.DataQuarantined(f"completed with {len(lines)} quarantined batch(es); every other batch loaded"
+                                  " (`ss4gl quarantine list`):\n" + "\n".join(lines))
+    return {"quarantined": 0}
 
 
 def migrate_warehouse(**context) -> list[str]:

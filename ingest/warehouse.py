@@ -65,6 +65,23 @@ class Target:
         }
 
 
+_UNSTORABLE = {c: f"\\x{c:02x}" for c in range(32) if chr(c) not in "\t\n\r"}
+_UNSTORABLE.update({c: f"\\u{c:04x}" for c in range(0xD800, 0xE000)})
+
+
+def storable(value):
+    """``value`` (str, or lists / dicts of them) as Postgres text and jsonb accept it: NUL, other control
+    characters and lone surrogates become visible escapes (``\\x00``). For audit records that quote bad data:
+    recording why a batch is quarantined must never fail on the very bytes that got it quarantined."""
+    if isinstance(value, str):
+        return value.translate(_UNSTORABLE)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def redact(url: str) -> str:
     """The URL without its password (for logs and summaries)."""
     parts = urlsplit(url)

@@ -223,6 +223,19 @@ class MartData:
         return {cid: names.get(cid) or cid for cid in sorted(ids, key=lambda c: (names.get(c) or c).lower())}
 
 
+QUARANTINED_SQL = (
+    "select b.source, b.object, b.status, p.problems, p.codes, b.updated_at from audit.batches b"
+    " left join lateral (select count(*) filter (where q.severity <> 'warning') as problems,"
+    " string_agg(distinct q.code, ', ' order by q.code) filter (where q.severity <> 'warning') as codes"
+    " from audit.quarantine q where q.batch_id = b.batch_id) p on true"
+    " where b.status in ('quarantined', 'failed') order by b.updated_at desc limit 20"
+)
+QUARANTINED_NO_CODES_SQL = (
+    "select source, object, status, null::bigint as problems, null::text as codes, updated_at from audit.batches"
+    " where status in ('quarantined', 'failed') order by updated_at desc limit 20"
+)
+
+
 def _regclass(cur, name: str) -> bool:
     cur.execute("select to_regclass(%s) is not null as present", (name,))
     row = cur.fetchone()
@@ -266,10 +279,9 @@ def read_marts(url: str) -> MartData:
                 )
                 fresh["sources"] = cur.fetchall()
             if _regclass(cur, "audit.batches"):
-                cur.execute(
-                    "select source, object, reason, updated_at from audit.batches "
-                    "where status in ('quarantined', 'failed') order by updated_at desc limit 20"
-                )
+                # Problem codes and counts only: messages (audit.batches.reason, audit.quarantine.message)
+                # name rows, columns and values of the files and stay in the warehouse.
+                cur.execute(QUARANTINED_SQL if _regclass(cur, "audit.quarantine") else QUARANTINED_NO_CODES_SQL)
                 fresh["quarantined"] = cur.fetchall()
     finally:
         conn.close()
@@ -948,17 +960,24 @@ def _quality_section(data: MartData, cluster_id: str | None, names: dict[str, st
     if quarantined and cluster_id is None:
         parts.append(f"<h3>Quarantined or failed batches (latest {len(quarantined)})</h3>")
         parts.append(
+            "<p>Problem codes only; row-level reasons are in <code>audit.quarantine</code> and beside each"
+            " quarantined file (<code>ss4gl quarantine list</code>).</p>"
+        )
+        parts.append(
             _table(
-                ["Source", "Object", "Reason", "When"],
+                ["Source", "Object", "Status", "Problems", "Codes", "When"],
                 [
                     [
                         esc(q["source"]),
                         esc(q["object"]),
-                        esc(q.get("reason") or ""),
+                        esc(q.get("status") or ""),
+                        esc(q.get("problems") if q.get("problems") is not None else "–"),
+                        esc(q.get("codes") or "–"),
                         esc(_fmt_ts(q["updated_at"])),
                     ]
                     for q in quarantined
                 ],
+                [3],
             )
         )
     return '<section id="quality"><h2>Data quality</h2>' + "".join(parts) + "</section>"

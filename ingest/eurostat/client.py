@@ -12,7 +12,6 @@ import csv
 import io
 import os
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -35,7 +34,7 @@ from tenacity import (
 )
 
 from ingest.archive import Received
-from ingest.eurostat.envelope import check_json_doc, envelope_info, not_data_xml, sniff, unwrap
+from ingest.eurostat.envelope import check_json_doc, envelope_info, gunzip, not_data_xml, sniff, unwrap
 from ingest.eurostat.errors import (
     EurostatError,
     EurostatPayloadError,
@@ -104,8 +103,14 @@ class EurostatClient:
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         backoff_scale: float | None = None,
+        max_body_bytes: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        if max_body_bytes is None:  # catalogue.yml sources.eurostat.max_body_bytes
+            from ingest.config import load_catalogue
+
+            max_body_bytes = int(load_catalogue().limits("eurostat")["max_body_bytes"])
+        self.max_body_bytes = int(max_body_bytes)
         self.on_response = on_response
         self.timeout = timeout
         self.max_attempts = max(1, int(max_attempts))
@@ -264,10 +269,14 @@ class EurostatClient:
             raise _Transient(self._unreachable(f"timed out after {self.timeout} s")) from exc
         except requests.exceptions.ConnectionError as exc:
             raise _Transient(self._unreachable(_reason(exc))) from exc
+        size = 0
         try:
             with resp:
                 for chunk in resp.iter_content(chunk_size=1 << 20):
                     chunks.append(chunk)
+                    size += len(chunk)
+                    if size > self.max_body_bytes:  # stop reading: the connection is dropped on close
+                        break
         except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
             problem = (
                 f"timed out after {self.timeout} s" if isinstance(exc, requests.exceptions.Timeout) else ""
@@ -281,7 +290,11 @@ class EurostatClient:
             self._emit(resp, url, b"".join(chunks))
             err = EurostatPayloadError(dataset, f"truncated body ({_reason(exc)})", kind="truncated")
             raise _Transient(err) from exc
-        rec = self._emit(resp, url, b"".join(chunks))
+        rec = self._emit(resp, url, b"".join(chunks))  # a body cut at the limit is archived as received too
+        if size > self.max_body_bytes:  # not retried: the same request would send as much again
+            raise EurostatPayloadError(
+                dataset, f"body exceeds {self.max_body_bytes} bytes (stopped reading)", kind="too_large"
+            )
         self._inspect(resp, rec, dataset, expect)
         return rec
 
@@ -384,12 +397,8 @@ def _reason(exc: BaseException) -> str:
 def parse_toc(body: bytes) -> dict[str, TocEntry]:
     """Parse the TOC text (tab-separated, quoted fields, indented titles) into entries keyed by code."""
     try:
-        text = (
-            zlib.decompress(body, 31).decode("utf-8-sig")
-            if body[:2] == b"\x1f\x8b"
-            else body.decode("utf-8-sig")
-        )
-    except (zlib.error, UnicodeDecodeError) as exc:
+        text = (gunzip(body, "toc") if body[:2] == b"\x1f\x8b" else body).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise EurostatPayloadError("toc", f"table of contents is not UTF-8 text ({exc})") from exc
     rows = csv.reader(io.StringIO(text), delimiter="\t", quotechar='"')
     header = [h.strip().lower() for h in next(rows, [])]

@@ -50,10 +50,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     step(f"archived {got['parts']} part(s), {got['bytes']:,} bytes; validating")
-    try:
-        checked = gate.validate(ctx, eurostat.SOURCE, eurostat.prepare)
-    except gate.ValidationFailed as exc:
-        print(f"QUARANTINED: {exc}", file=sys.stderr)
+    if got.get("status") == "quarantined":
+        print(f"QUARANTINED: {args.dataset}: the body is not data (`ss4gl quarantine list`)", file=sys.stderr)
+        return 1
+    checked = gate.validate(ctx, eurostat.SOURCE, eurostat.prepare)
+    if checked.get("summary"):
+        print(f"QUARANTINED: {checked['summary']}", file=sys.stderr)
         return 1
     step(f"validated {checked['rows']:,} rows; loading")
     loaded = gate.load(ctx, eurostat.SOURCE, after_load=eurostat.remember_loaded)

@@ -6,6 +6,7 @@ Light on purpose (no pandas / Arrow): the HTTP client checks every response with
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import zlib
 from typing import Any
@@ -13,6 +14,47 @@ from typing import Any
 from ingest.eurostat.errors import EurostatPayloadError
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_RATIO_FLOOR = 1 << 20  # the compression ratio is checked once the output is past this (small bodies vary)
+_OUT_CHUNK = 1 << 20
+
+
+def gzip_limits() -> tuple[int, float]:
+    """(max decompressed bytes, max compression ratio) of a body: ``catalogue.yml`` sources.eurostat."""
+    from ingest.config import load_catalogue
+
+    lim = load_catalogue().limits("eurostat")
+    return int(lim["max_decompressed_bytes"]), float(lim["max_compression_ratio"])
+
+
+def gunzip(
+    payload: bytes, dataset: str | None = None, *, max_bytes: int | None = None, max_ratio: float | None = None
+) -> bytes:
+    """Decompress a gzip body (every member, as ``gzip.decompress``) without ever holding more than
+    ``max_bytes`` of output, nor more than ``max_ratio`` times the compressed bytes read so far (once 1 MiB
+    is out): past either, ``EurostatPayloadError(kind="too_large")``. Defaults: ``gzip_limits()``.
+    The one way Eurostat bodies are decompressed. Truncated or corrupt gzip: ``kind="truncated"``."""
+    if max_bytes is None or max_ratio is None:
+        cfg_bytes, cfg_ratio = gzip_limits()
+        max_bytes = cfg_bytes if max_bytes is None else max_bytes
+        max_ratio = cfg_ratio if max_ratio is None else max_ratio
+    raw, out, total = io.BytesIO(payload), [], 0
+    try:
+        with gzip.GzipFile(fileobj=raw) as stream:
+            while chunk := stream.read(_OUT_CHUNK):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise EurostatPayloadError(dataset, f"gzip body expands beyond {max_bytes} bytes", kind="too_large")
+                if total > _RATIO_FLOOR and total > max_ratio * raw.tell():
+                    raise EurostatPayloadError(
+                        dataset,
+                        f"gzip body expands beyond {max_ratio:g} times its compressed size "
+                        f"({total} bytes from {raw.tell()})",
+                        kind="too_large",
+                    )
+                out.append(chunk)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise EurostatPayloadError(dataset, f"truncated or corrupt gzip ({exc})", kind="truncated") from exc
+    return b"".join(out)
 
 
 def unwrap(payload: bytes, dataset: str | None = None) -> bytes:
@@ -21,12 +63,7 @@ def unwrap(payload: bytes, dataset: str | None = None) -> bytes:
         raise EurostatPayloadError(dataset, "empty body", kind="empty")
     body = payload
     if body[:2] == _GZIP_MAGIC:
-        try:
-            body = gzip.decompress(body)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise EurostatPayloadError(
-                dataset, f"truncated or corrupt gzip ({exc})", kind="truncated"
-            ) from exc
+        body = gunzip(body, dataset)
     body = body.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not body:
         raise EurostatPayloadError(dataset, "empty body", kind="empty")

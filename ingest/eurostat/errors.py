@@ -24,7 +24,8 @@ class EurostatPayloadError(EurostatError):
     ) -> None:
         self.dataset = dataset
         self.problem = one_line(problem)
-        #: empty, truncated, error, async (warning 413), warning, envelope (SOAP queued), html, unknown
+        #: empty, truncated, error, async (warning 413), warning, envelope (SOAP queued), html, unknown,
+        #: too_large (a body or its gzip expansion beyond catalogue.yml sources.eurostat limits)
         self.kind = kind
         self.status = status
         super().__init__(f"{dataset or 'unknown dataset'}: {self.problem}")

@@ -50,8 +50,10 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     path: Path = args.file
     cluster = args.cluster or path.resolve().parent.parent.name
     instrument = args.instrument or path.resolve().parent.name
+    limit = args.max_bytes if args.max_bytes is not None else int(load_catalogue().sources["surveys"]["max_file_bytes"])
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:  # never more than the limit (+1, to tell "too large") in memory
+            data = fh.read(limit + 1)
     except OSError as exc:
         print(f"QUARANTINE: {path}: cannot read file ({exc.strerror or exc})", file=out)
         return 1
@@ -62,10 +64,21 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         cluster,
         instrument,
         key=ephemeral_key(),
-        max_bytes=args.max_bytes,
+        max_bytes=limit,
         catalogue=load_catalogue(),
     )
-    print(verdict(result), file=out)
+    gx: list[dict] = []
+    if result.ok:  # the same GX suites as the pipeline's validate task: a file passing here loads
+        from ingest.tasks.gate import check_only
+        from ingest.tasks.surveys import checks_for
+
+        gx = check_only(path.name, checks_for(result.tables, cluster))
+    if gx:
+        print(f"QUARANTINE: {result.file}: {len(gx)} failed expectations [codebook {result.codebook}]", file=out)
+    else:
+        print(verdict(result), file=out)
     for p in result.problems:
         print(f"{p.severity.upper()} {p.code}: {p.message}", file=out)
-    return 0 if result.ok else 1
+    for p in gx:
+        print(f"{p['severity'].upper()} {p['code']}: {p['message']}", file=out)
+    return 0 if result.ok and not gx else 1

@@ -6,8 +6,13 @@ so the caller quarantines them; ``write_reason`` writes a machine-readable ``<fi
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import logging
+import os
 import posixpath
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +20,10 @@ from typing import Any
 import fsspec
 
 from ingest.config import Catalogue, load_catalogue
+from ingest.surveys.privacy import known
 from ingest.surveys.problems import Problem, make_problem
 
+log = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = ".quarantine.json"
 IGNORED_TOP_LEVEL = ("README.md", "README.txt", "README")
 
@@ -74,7 +81,7 @@ def list_inbox(url: str, catalogue: Catalogue | None = None) -> list[InboxFile]:
                     rel,
                     "file is not at <cluster>/<instrument>/<file>",
                     expected="<cluster>/<instrument>/<file>",
-                    found=rel,
+                    found=known(rel),  # a path chosen by an operator (scrubbed), not a cell value
                 )
             )
         else:
@@ -87,7 +94,7 @@ def list_inbox(url: str, catalogue: Catalogue | None = None) -> list[InboxFile]:
                         "cluster folder is not a cluster of catalogue.yml",
                         column="cluster folder",
                         expected=" / ".join(sorted(clusters)),
-                        found=cluster,
+                        found=known(cluster),
                     )
                 )
             if instrument not in instruments:
@@ -99,7 +106,7 @@ def list_inbox(url: str, catalogue: Catalogue | None = None) -> list[InboxFile]:
                         "instrument folder is not a survey instrument",
                         column="instrument folder",
                         expected=" / ".join(sorted(instruments)),
-                        found=instrument,
+                        found=known(instrument),
                     )
                 )
         full = path if _is_local(fs) else fs.unstrip_protocol(path)
@@ -119,10 +126,41 @@ def _fs_path(item: InboxFile | str) -> tuple[Any, str]:
     return fsspec.core.url_to_fs(item.path if isinstance(item, InboxFile) else str(item))
 
 
-def read(item: InboxFile | str) -> bytes:
-    """The file's bytes exactly as landed."""
+def read(item: InboxFile | str, max_bytes: int | None = None) -> bytes:
+    """The file's bytes exactly as landed; with ``max_bytes``, at most ``max_bytes + 1`` of them (so that a
+    file grown past the limit since it was listed shows as longer than the limit, without reading it all)."""
+    if max_bytes is None:
+        fs, path = _fs_path(item)
+        return fs.cat_file(path)
+    with open_file(item) as fh:
+        return fh.read(max_bytes + 1)
+
+
+def open_file(item: InboxFile | str) -> Any:
+    """The landed file opened for binary reading (stream it: any size)."""
     fs, path = _fs_path(item)
-    return fs.cat_file(path)
+    return fs.open(path, "rb")
+
+
+def sha256_of(item: InboxFile | str, chunk_size: int = 1 << 20) -> str:
+    """Content hash of a landed file, read in chunks (bounded memory)."""
+    digest = hashlib.sha256()
+    with open_file(item) as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def too_large(item: InboxFile, size: int, limit: int) -> Problem:
+    """The ``file_too_large`` problem of a file over the size limit (it is archived, never parsed)."""
+    return make_problem(
+        "error",
+        "file_too_large",
+        item.relative or item.name,
+        "file exceeds the configured size limit",
+        expected=f"<= {limit} bytes",
+        found=known(f"{size} bytes"),
+    )
 
 
 PROBLEM_KEYS = ("severity", "code", "file", "row", "column", "expected", "found", "message")
@@ -146,7 +184,27 @@ def write_reason(item: InboxFile | str, problems: Iterable[Problem | dict]) -> s
     doc = quarantine_document(item, problems)
     if isinstance(item, InboxFile) and doc["file"] == "":
         doc["file"] = item.name
-    fs.pipe_file(
-        target, (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    )
+    body = (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    if _is_local(fs):
+        _replace_local(target, body)
+    else:
+        fs.pipe_file(target, body)  # object stores have no symlinks
     return target
+
+
+def _replace_local(target: str, body: bytes) -> None:
+    """Write ``target`` without following a symlink at that name: a hidden temp file in the same folder, then
+    ``os.replace``, which swaps the name itself (a symlink there becomes a regular file, its target untouched)."""
+    folder = os.path.dirname(target) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")  # dot: list_inbox skips
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        if os.path.islink(target):
+            log.warning("replacing the symlink at %s by a regular file (its target is left untouched)", target)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -15,18 +15,24 @@ import io
 import json
 import math
 import re
+import struct
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from ingest.config import Catalogue, load_catalogue
-from ingest.surveys.privacy import pseudonymise, scrub
+from ingest.surveys.privacy import known, pseudonymise, scrub
 from ingest.surveys.problems import Problem, Problems
 from ingest.surveys.spec import (
+    DECIMAL_LIMIT,
+    INTEGER_RANGE,
     LIKERT_MAX,
     LIKERT_MIN,
+    TEXT_MAX_CHARS,
     Codebook,
     CodebookSection,
     Contract,
@@ -124,6 +130,48 @@ class FileRejected(Exception):
     """A file-level error: nothing more can be read."""
 
 
+RATIO_FLOOR = 1 << 20  # a zip member's compression ratio is checked once it expands beyond this
+HEAD_CHARS = 1 << 20  # the header line is looked for in this much of the text, never in all of it
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input bounds of a parse (``catalogue.yml`` sources.surveys, defaults in ``config.INPUT_LIMITS``)."""
+
+    zip_members: int
+    decompressed_bytes: int
+    compression_ratio: float
+    cells: int
+    rows: int
+    json_depth: int
+    field_bytes: int
+
+    @classmethod
+    def of(cls, catalogue: Catalogue | None = None) -> Limits:
+        lim = (catalogue or load_catalogue()).limits("surveys")
+        return cls(
+            zip_members=int(lim["max_zip_members"]),
+            decompressed_bytes=int(lim["max_decompressed_bytes"]),
+            compression_ratio=float(lim["max_compression_ratio"]),
+            cells=int(lim["max_cells"]),
+            rows=int(lim["max_rows"]),
+            json_depth=int(lim["max_json_depth"]),
+            field_bytes=int(lim["max_field_bytes"]),
+        )
+
+
+def _first_line(text: str) -> str:
+    """First non-blank line of the text (looked for in its head only: bounded work on any input)."""
+    return next((ln for ln in text[:HEAD_CHARS].splitlines() if ln.strip()), "")
+
+
+def _over(pr: Problems | None, code: str, reason: str, **kw: object) -> None:
+    """A limit is exceeded: a file error (or, when scoring without problems, just stop reading)."""
+    if pr is not None:
+        pr.error(code, reason, **kw)
+    raise FileRejected
+
+
 def _blank(value: Any) -> bool:
     if value is None:
         return True
@@ -184,30 +232,93 @@ def _sniff_layout(data: bytes, filename: str) -> str:
     return "csv"
 
 
-def _read_workbook(data: bytes, pr: Problems) -> dict[str, list[tuple[int, list[Any]]]]:
+def _check_zip(data: bytes, pr: Problems, limits: Limits) -> None:
+    """Refuse a workbook whose zip would expand beyond the limits, before any of its XML is parsed.
+
+    The member count is read from the end-of-central-directory record first (a zip can list more members
+    than memory holds); zipfile then never yields more than a member's declared size, so the declared sizes
+    bound what openpyxl can read.
+    """
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
+    if eocd != -1 and len(data) >= eocd + 22:
+        members, directory = struct.unpack_from("<HI", data, eocd + 10)
+        if members > limits.zip_members or directory > limits.zip_members * 1024:
+            _over(pr, "xlsx_too_large", "workbook zip has more members than the configured limit",
+                  expected=f"<= {limits.zip_members} members",
+                  found=known(f"{members} members ({directory} bytes of directory)"))
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+    if len(infos) > limits.zip_members:
+        _over(pr, "xlsx_too_large", "workbook zip has more members than the configured limit",
+              expected=f"<= {limits.zip_members} members", found=known(f"{len(infos)} members"))
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_FLOOR and ratio > limits.compression_ratio:
+            _over(pr, "compression_bomb", "a workbook zip member expands beyond the configured compression ratio",
+                  expected=f"<= {limits.compression_ratio:g}x its compressed size",
+                  found=known(f"{info.file_size} bytes from {info.compress_size} ({ratio:.0f}x)"))
+    total = sum(info.file_size for info in infos)
+    if total > limits.decompressed_bytes:
+        _over(pr, "xlsx_too_large", "workbook expands beyond the configured uncompressed size",
+              expected=f"<= {limits.decompressed_bytes} bytes uncompressed",
+              found=known(f"{total} bytes uncompressed"))
+
+
+def _sheet_rows(ws: Any, pr: Problems, limits: Limits, cells: int) -> tuple[list[tuple[int, list[Any]]], int]:
+    """Rows of a read-only worksheet holding a value, trailing empty cells trimmed; ``cells`` counts on.
+
+    The declared ``<dimension>`` (which may claim A1:XFD1048576) is ignored: only cells present are read.
+    """
+    ws.reset_dimensions()
+    rows: list[tuple[int, list[Any]]] = []
+    for i, r in enumerate(ws.iter_rows(values_only=True), start=1):
+        n = len(r)
+        while n and r[n - 1] is None:
+            n -= 1
+        if not n:
+            continue
+        if i > limits.rows + 1:  # header + rows
+            _over(pr, "too_many_rows", "sheet has more rows than the configured limit", row=i, column="-",
+                  expected=f"<= {limits.rows} data rows", found=known(f"a value in row {i}"))
+        cells += n
+        if cells > limits.cells:
+            _over(pr, "too_many_cells", "workbook has more cells (rows x columns) than the configured limit",
+                  row=i, column="-", expected=f"<= {limits.cells} cells", found=known(f"> {limits.cells} cells"))
+        rows.append((i, list(r[:n])))
+    return rows, cells
+
+
+def _read_workbook(
+    data: bytes, pr: Problems, limits: Limits | None = None
+) -> dict[str, list[tuple[int, list[Any]]]]:
     import openpyxl  # local: only needed for workbooks
 
+    limits = limits or Limits.of()
     if not data.startswith(ZIP_MAGIC):
         pr.error(
             "corrupt_xlsx",
             "file is named like a workbook but is not an XLSX (zip) container",
             expected="XLSX (zip, magic PK\\x03\\x04)",
-            found=data[:8].hex(" "),
+            found=known(f"magic bytes {data[:4].hex(' ')}"),
         )
         raise FileRejected
     try:
+        _check_zip(data, pr, limits)
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-        sheets = {
-            ws.title: [(i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), start=1)]
-            for ws in wb.worksheets
-        }
-        wb.close()
+        try:
+            sheets, cells = {}, 0
+            for ws in wb.worksheets:
+                sheets[ws.title], cells = _sheet_rows(ws, pr, limits, cells)
+        finally:
+            wb.close()
+    except FileRejected:
+        raise
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as exc:
         pr.error(
             "corrupt_xlsx",
             f"workbook cannot be opened ({type(exc).__name__}: {exc})",
             expected="a valid XLSX workbook",
-            found="corrupt zip/xml",
+            found=known("corrupt zip/xml"),
         )
         raise FileRejected from exc
     except Exception as exc:  # openpyxl raises assorted errors on damaged parts
@@ -215,7 +326,7 @@ def _read_workbook(data: bytes, pr: Problems) -> dict[str, list[tuple[int, list[
             "corrupt_xlsx",
             f"workbook cannot be opened ({type(exc).__name__})",
             expected="a valid XLSX workbook",
-            found="corrupt workbook",
+            found=known("corrupt workbook"),
         )
         raise FileRejected from exc
     return sheets
@@ -233,26 +344,88 @@ def _sniff_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_rows(text: str, delimiter: str, pr: Problems | None = None) -> list[tuple[int, list[Any]]]:
-    """CSV records numbered from 1 (the header); malformed CSV is a file error (or no rows when scoring)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def _csv_rows(
+    text: str, delimiter: str, pr: Problems | None = None, limits: Limits | None = None
+) -> list[tuple[int, list[Any]]]:
+    """CSV records numbered from 1 (the header), blank lines left out; malformed CSV or a record beyond the
+    limits (rows, cells, bytes per field) is a file error (when scoring, without ``pr``: the rows so far)."""
+    limits = limits or Limits.of()
+    reader = csv.reader(_csv_lines(text), delimiter=delimiter)
     rows: list[tuple[int, list[Any]]] = []
+    count = cells = 0
     try:
-        for i, row in enumerate(reader, start=1):
-            rows.append((i, row))
+        for count, row in enumerate(reader, start=1):
+            if count > limits.rows + 1:  # header + rows
+                _over(pr, "too_many_rows", "CSV has more rows than the configured limit", row=count, column="-",
+                      expected=f"<= {limits.rows} data rows", found=known(f"> {limits.rows} data rows"))
+            if not row:
+                continue
+            cells += len(row)
+            if cells > limits.cells:
+                _over(pr, "too_many_cells", "CSV has more cells (rows x columns) than the configured limit",
+                      row=count, column="-", expected=f"<= {limits.cells} cells",
+                      found=known(f"> {limits.cells} cells"))
+            if max(map(len, row)) * 4 > limits.field_bytes:  # UTF-8: at most 4 bytes a character
+                _check_fields(row, count, rows[0][1] if rows else [], pr, limits)
+            rows.append((count, row))
+    except FileRejected:
+        if pr is None:
+            return rows
+        raise
     except csv.Error as exc:
         if pr is None:
             return rows
+        if "field larger than field limit" in str(exc):  # the csv module's own cap (131072 characters)
+            _over(pr, "field_too_large", "a CSV field is larger than the configured limit", row=count + 1,
+                  column="-", expected=f"<= {limits.field_bytes} bytes a field",
+                  found=known(f"> {csv.field_size_limit()} characters"))
         pr.error(
             "invalid_csv",
             f"malformed CSV ({exc})",
-            row=len(rows) + 1,
+            row=count + 1,
             column="-",
             expected="well-formed CSV",
-            found=str(exc),
+            found=known(str(exc)),
         )
         raise FileRejected from exc
     return rows
+
+
+def _csv_lines(text: str, block: int = 1 << 20) -> Iterator[str]:
+    """The lines ``io.StringIO(text, newline="")`` yields, a block at a time: StringIO holds 4 bytes a character,
+    so the whole text at once costs four times its length. Blocks end just after a ``\n`` (always a line end)."""
+    start, n = 0, len(text)
+    while start < n:
+        end = n
+        if start + block < n:
+            cut = text.rfind("\n", start, start + block)
+            if cut == -1:  # a line longer than the block: up to its end
+                cut = text.find("\n", start + block)
+            end = n if cut == -1 else cut + 1
+        yield from io.StringIO(text[start:end], newline="")
+        start = end
+
+
+def _check_fields(row: list[str], n: int, header: list[str], pr: Problems | None, limits: Limits) -> None:
+    for j, value in enumerate(row):
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > limits.field_bytes:
+            column = header[j] if j < len(header) and header[j].strip() else f"#{j + 1}"
+            _over(pr, "field_too_large", "a CSV field is larger than the configured limit", row=n, column=column,
+                  expected=f"<= {limits.field_bytes} bytes a field", found=known(f"{size} bytes"))
+
+
+def _json_depth(obj: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), counted without recursion; stops past ``limit``."""
+    deepest, stack = 0, [(obj, 1)] if isinstance(obj, (dict, list)) else []
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > limit:
+            break
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return deepest
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict[str, Any]:
@@ -266,28 +439,37 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _json_records(data: bytes, cb: Codebook, pr: Problems) -> RawSection:
+def _json_records(data: bytes, cb: Codebook, pr: Problems, limits: Limits | None = None) -> RawSection:
+    limits = limits or Limits.of()
     try:
-        obj = json.loads(data.decode("utf-8-sig"))
+        obj = orjson.loads(data.decode("utf-8-sig"))  # orjson: no recursion; refuses depth > 1024 itself
     except UnicodeDecodeError as exc:
         pr.error(
             "encoding",
             f"JSON is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
             row=data[: exc.start].count(b"\n") + 1,
             expected="utf-8",
-            found=f"0x{data[exc.start]:02x}",
+            found=known(f"0x{data[exc.start]:02x}"),
         )
         raise FileRejected from exc
-    except json.JSONDecodeError as exc:
+    except json.JSONDecodeError as exc:  # orjson.JSONDecodeError is one
+        if "depth" in exc.msg or "recursion" in exc.msg:
+            _over(pr, "json_too_deep", "JSON nests deeper than the configured limit", row=exc.lineno,
+                  column=f"char {exc.colno}", expected=f"<= {limits.json_depth} levels",
+                  found=known(f"> {limits.json_depth} levels"))
         pr.error(
             "invalid_json",
             f"invalid JSON: {exc.msg}",
             row=exc.lineno,
             column=f"char {exc.colno}",
             expected="a JSON list of records or an object with a record list",
-            found=exc.msg,
+            found=known(exc.msg),
         )
         raise FileRejected from exc
+    depth = _json_depth(obj, limits.json_depth)
+    if depth > limits.json_depth:
+        _over(pr, "json_too_deep", "JSON nests deeper than the configured limit", row=1, column="-",
+              expected=f"<= {limits.json_depth} levels", found=known(f"> {limits.json_depth} levels"))
     records = obj.get(cb.records or "results") if isinstance(obj, dict) else obj
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         pr.error(
@@ -295,13 +477,21 @@ def _json_records(data: bytes, cb: Codebook, pr: Problems) -> RawSection:
             "JSON holds no list of records",
             row=1,
             expected=f"a list of objects (or key {cb.records or 'results'!r})",
-            found=type(records).__name__,
+            found=known(type(records).__name__),
         )
         raise FileRejected
+    if len(records) > limits.rows:
+        _over(pr, "too_many_rows", "JSON has more records than the configured limit", row=1, column="-",
+              expected=f"<= {limits.rows} records", found=known(f"{len(records)} records"))
     headers: dict[str, None] = {}
     out = []
+    cells = 0
     for i, rec in enumerate(records, start=1):
         flat = _flatten(rec)
+        cells += len(flat)
+        if cells > limits.cells:
+            _over(pr, "too_many_cells", "JSON has more cells (records x fields) than the configured limit",
+                  row=i, column="-", expected=f"<= {limits.cells} cells", found=known(f"> {limits.cells} cells"))
         headers.update(dict.fromkeys(flat))
         out.append(
             RawRecord(
@@ -363,7 +553,7 @@ def _decode_csv(data: bytes, cb: Codebook, pr: Problems) -> str:
                 row=data[:first].count(b"\n") + 1,
                 column=_column_at(data, first, cb),
                 expected=cb.encoding,
-                found="utf-8",
+                found=known("utf-8"),
             )
             raise FileRejected
     try:
@@ -378,7 +568,7 @@ def _decode_csv(data: bytes, cb: Codebook, pr: Problems) -> str:
             row=data[: exc.start].count(b"\n") + 1,
             column=_column_at(data, exc.start, cb),
             expected=cb.encoding,
-            found=f"byte 0x{data[exc.start]:02x}",
+            found=known(f"byte 0x{data[exc.start]:02x}"),
         )
         raise FileRejected from exc
 
@@ -395,7 +585,11 @@ def _column_at(data: bytes, offset: int, cb: Codebook) -> str | None:
 
 
 def _read_sections(
-    data: bytes, cb: Codebook, pr: Problems, sheets: dict[str, list[tuple[int, list[Any]]]] | None
+    data: bytes,
+    cb: Codebook,
+    pr: Problems,
+    sheets: dict[str, list[tuple[int, list[Any]]]] | None,
+    limits: Limits | None = None,
 ) -> dict[str, RawSection]:
     """Raw sections of the file as this codebook would read it."""
     if cb.layout == "xlsx":
@@ -411,11 +605,10 @@ def _read_sections(
             out[name] = _keyvalue(rows, s.label_column, s.value_column) if s.label_column else _table(rows)
         return out
     if cb.layout == "json":
-        return {next(iter(cb.sections)): _json_records(data, cb, pr)}
+        return {next(iter(cb.sections)): _json_records(data, cb, pr, limits)}
     text = _decode_csv(data, cb, pr)
-    first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    delim = _sniff_delimiter(first_line)
-    rows = _csv_rows(text, delim, pr)
+    delim = _sniff_delimiter(_first_line(text))
+    rows = _csv_rows(text, delim, pr, limits)
     if cb.layout == "csv":
         return {next(iter(cb.sections)): _table(rows)}
     return _long_sections(rows, cb, pr)
@@ -496,7 +689,7 @@ def _convert(value: Any, f: FieldSpec, ctx: Ctx, row: int, column: str) -> Any:
     pr = ctx.pr
     t = f.type
     if t in ("string", "text"):
-        return _as_text(value)
+        return _fits_text(_as_text(value), f, ctx, row, column)
     if t == "boolean":
         if isinstance(value, bool):
             return value
@@ -573,6 +766,17 @@ def _convert(value: Any, f: FieldSpec, ctx: Ctx, row: int, column: str) -> Any:
                 found=value,
             )
             return None
+        low, high = INTEGER_RANGE if t == "integer" else (-DECIMAL_LIMIT, DECIMAL_LIMIT)
+        if not (math.isfinite(num) and low <= num <= high):
+            pr.error(
+                "value_out_of_range",
+                f"{f.name} is beyond what the warehouse column holds ({'integer' if t == 'integer' else 'numeric'})",
+                row=row,
+                column=column,
+                expected=f"{low:.0f}..{high:.0f}",
+                found=value,
+            )
+            return None
         return int(num) if t == "integer" else num
     if t == "date":
         if isinstance(value, dt.datetime):
@@ -580,6 +784,8 @@ def _convert(value: Any, f: FieldSpec, ctx: Ctx, row: int, column: str) -> Any:
         if isinstance(value, dt.date):
             return value.isoformat()
         m = re.match(r"^\s*(\d{4}-\d{2}-\d{2})", str(value))
+        if m and not _valid_date(m[1]):
+            m = None
         if not m:
             pr.error(
                 "invalid_value",
@@ -594,6 +800,33 @@ def _convert(value: Any, f: FieldSpec, ctx: Ctx, row: int, column: str) -> Any:
     if t == "code":
         return _code(value, f, ctx, row, column)
     raise ValueError(f"field {f.name}: type {t} needs a list cell")  # multi_code is handled by _multi
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _fits_text(text: str, f: FieldSpec, ctx: Ctx, row: int, column: str) -> str | None:
+    """Text the warehouse accepts: no NUL / control characters / lone surrogates, at most TEXT_MAX_CHARS."""
+    bad = _CONTROL.search(text)
+    if bad:
+        ctx.pr.error("invalid_character", f"{f.name} holds a control character (U+{ord(bad.group()):04X})",
+                     row=row, column=column, expected="printable text (tab and line breaks allowed)",
+                     found=known(f"U+{ord(bad.group()):04X} at character {bad.start() + 1}"))
+        return None
+    limit = TEXT_MAX_CHARS[f.type]
+    if len(text) > limit:
+        ctx.pr.error("text_too_long", f"{f.name} is longer than {limit} characters", row=row, column=column,
+                     expected=f"<= {limit} characters", found=known(f"{len(text)} characters"))
+        return None
+    return text
+
+
+def _valid_date(iso: str) -> bool:
+    try:
+        dt.date.fromisoformat(iso)
+    except ValueError:
+        return False
+    return True
 
 
 def _code(value: Any, f: FieldSpec, ctx: Ctx, row: int, column: str) -> str | None:
@@ -682,7 +915,7 @@ def _section_records(spec: SectionSpec, cbs: CodebookSection, raw: RawSection, c
                     row=raw.header_rows.get(h),
                     column=h,
                     expected=f"a column of {ctx.cb.id}",
-                    found=h,
+                    found=known(h),
                 )
             continue
         if (t.field, t.code) in seen:
@@ -692,7 +925,7 @@ def _section_records(spec: SectionSpec, cbs: CodebookSection, raw: RawSection, c
                 row=raw.header_rows.get(h),
                 column=h,
                 expected="one column per field",
-                found=f"{seen[(t.field, t.code)]!r} and {h!r}",
+                found=known(f"{seen[(t.field, t.code)]!r} and {h!r}"),
             )
             continue
         seen[(t.field, t.code)] = h
@@ -710,7 +943,7 @@ def _section_records(spec: SectionSpec, cbs: CodebookSection, raw: RawSection, c
                 row=head_row,
                 column=expected_header.get(f.name, f.name),
                 expected=expected_header.get(f.name, f.name),
-                found="absent",
+                found=known("absent"),
             )
     records = []
     for rec in raw.records:
@@ -761,7 +994,7 @@ def _section_records(spec: SectionSpec, cbs: CodebookSection, raw: RawSection, c
                     row=row,
                     column=h,
                     expected="plain text",
-                    found=value,
+                    found=known(f"text of {len(value)} characters starting with {value[:1]!r}"),
                 )
             v = _convert(value, f, ctx, row, h)
             if isinstance(v, str) and f.personal is None and f.type in ("text", "string"):
@@ -806,7 +1039,7 @@ def _pseudonymise(spec: SectionSpec, records: list[dict], ctx: Ctx) -> None:
                     row=r["source_row"],
                     column=r["_headers"].get(name),
                     expected=f"unique (first in row {first[pid]})",
-                    found=f"pseudonym {pid[:12]}",
+                    found=known(f"pseudonym {pid[:12]}"),
                 )
             else:
                 first[pid] = r["source_row"]
@@ -850,7 +1083,7 @@ def _check_cluster(recs: dict[str, list[dict]], ctx: Ctx) -> None:
                     row=r["source_row"],
                     column=r["_headers"].get("cluster"),
                     expected=ctx.cluster,
-                    found=c,
+                    found=known(c),  # a cluster code of the code list (validated by _code)
                 )
 
 
@@ -927,8 +1160,8 @@ def _run(
     )
     try:
         if cb.family == "csv":
-            text_head = data.decode("latin-1").lstrip("\ufeffï»¿")
-            first_line = next((ln for ln in text_head.splitlines() if ln.strip()), "")
+            text_head = data[:HEAD_CHARS].decode("latin-1").lstrip("\ufeffï»¿")
+            first_line = _first_line(text_head)
             sniffed = _sniff_delimiter(first_line)
             if sniffed != cb.delimiter:
                 n = len(next(csv.reader([first_line], delimiter=cb.delimiter), []))
@@ -939,10 +1172,10 @@ def _run(
                     row=1,
                     column=first_line[:40],
                     expected=f"delimiter {cb.delimiter!r}",
-                    found=sniffed,
+                    found=known(sniffed),
                 )
                 raise FileRejected
-        sections = _read_sections(data, cb, ctx.pr, sheets)
+        sections = _read_sections(data, cb, ctx.pr, sheets, Limits.of(base.catalogue))
         if all(not s.records for s in sections.values()):
             ctx.pr.error(
                 "header_only",
@@ -950,7 +1183,7 @@ def _run(
                 row=2,
                 column="-",
                 expected="at least one data row",
-                found="no rows",
+                found=known("no rows"),
             )
             raise FileRejected
         recs: dict[str, list[dict]] = {}
@@ -966,7 +1199,7 @@ def _run(
                         row=None,
                         column=where,
                         expected=f"sheet/section {where!r}",
-                        found="absent",
+                        found=known("absent"),
                     )
                 continue
             recs[sname] = _section_records(spec, cbs, raw, ctx)
@@ -1001,22 +1234,23 @@ def _header_score(sections: dict[str, RawSection], cb: Codebook, contract: Contr
     return (hit / req if req else 0.0, known / total if total else 0.0)
 
 
-def _quiet_sections(data: bytes, cb: Codebook, sheets: dict | None) -> dict[str, RawSection]:
+def _quiet_sections(
+    data: bytes, cb: Codebook, sheets: dict | None, limits: Limits | None = None
+) -> dict[str, RawSection]:
     """Raw sections for scoring only (lenient decoding, sniffed delimiter, no problems kept)."""
     scratch = Problems("")
     if cb.family == "csv":
         enc = cb.encoding.lower()
         text = data.decode("utf-8-sig" if enc.startswith("utf") or enc == "auto" else enc, errors="replace")
         text = text.lstrip("\ufeff")
-        first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
-        rows = _csv_rows(text, _sniff_delimiter(first_line))
+        rows = _csv_rows(text, _sniff_delimiter(_first_line(text)), None, limits)
         return (
             {next(iter(cb.sections)): _table(rows)}
             if cb.layout == "csv"
             else _long_sections(rows, cb, scratch)
         )
     try:
-        return _read_sections(data, cb, scratch, sheets)
+        return _read_sections(data, cb, scratch, sheets, limits)
     except FileRejected:
         return {}
 
@@ -1048,7 +1282,7 @@ def parse_file(
             "unknown_instrument",
             "unknown survey instrument",
             expected=" / ".join(instruments),
-            found=instrument,
+            found=known(instrument),  # an inbox folder name
         )
         return result
     if cluster not in {c.id for c in catalogue.clusters}:
@@ -1056,7 +1290,7 @@ def parse_file(
             "unknown_cluster",
             "unknown cluster (not in catalogue.yml)",
             expected=" / ".join(c.id for c in catalogue.clusters),
-            found=cluster,
+            found=known(cluster),  # an inbox folder name
         )
         return result
     limit = max_bytes if max_bytes is not None else int(catalogue.sources["surveys"]["max_file_bytes"])
@@ -1065,7 +1299,7 @@ def parse_file(
             "file_too_large",
             "file exceeds the configured size limit",
             expected=f"<= {limit} bytes",
-            found=f"{len(data)} bytes",
+            found=known(f"{len(data)} bytes"),
         )
         return result
     if not data.lstrip(b"\xef\xbb\xbf \t\r\n"):
@@ -1075,10 +1309,11 @@ def parse_file(
             row=1,
             column="-",
             expected="a header and data rows",
-            found=f"{len(data)} bytes",
+            found=known(f"{len(data)} bytes"),
         )
         return result
 
+    limits = Limits.of(catalogue)
     layout = _sniff_layout(data, filename)
     if layout == "ole":
         pr.error(
@@ -1086,7 +1321,7 @@ def parse_file(
             "file is an OLE compound document: a password-protected XLSX or a legacy "
             ".xls; save it unprotected as .xlsx",
             expected="XLSX (zip)",
-            found="OLE/CFB (D0 CF 11 E0)",
+            found=known("OLE/CFB (D0 CF 11 E0)"),
         )
         return result
     candidates = [
@@ -1097,20 +1332,20 @@ def parse_file(
             "no_codebook",
             f"no codebook for {instrument} in layout {layout}",
             expected="a codebook",
-            found=layout,
+            found=known(layout),
         )
         return result
     sheets = None
     if layout == "json":
         try:
-            if not _json_records(data, candidates[0], pr).records:
+            if not _json_records(data, candidates[0], pr, limits).records:
                 pr.error(
                     "header_only",
                     "JSON holds no records",
                     row=1,
                     column="-",
                     expected="at least one record",
-                    found="0 records",
+                    found=known("0 records"),
                 )
         except FileRejected:
             pass
@@ -1118,7 +1353,7 @@ def parse_file(
             return result
     if layout == "xlsx":
         try:
-            sheets = _read_workbook(data, pr)
+            sheets = _read_workbook(data, pr, limits)
         except FileRejected:
             return result
         if not any(rows for rows in sheets.values()):
@@ -1128,24 +1363,24 @@ def parse_file(
                 row=1,
                 column="-",
                 expected="a header row",
-                found="empty workbook",
+                found=known("empty workbook"),
             )
             return result
 
-    scored = [(_header_score(_quiet_sections(data, cb, sheets), cb, contract), cb) for cb in candidates]
+    scored = [(_header_score(_quiet_sections(data, cb, sheets, limits), cb, contract), cb) for cb in candidates]
     best = max(s for s, _ in scored)
     if best[1] == 0.0:
         hint = ""
         if layout == "csv":
-            first = data.decode("latin-1").lstrip("\ufeffï»¿").splitlines()[0]
-            hint = f"; header starts {first[:60]!r}"
+            first = data[:HEAD_CHARS].decode("latin-1").lstrip("\ufeffï»¿").splitlines()[0]
+            hint = f"; header starts {scrub(first[:60])!r}"
         pr.error(
             "no_codebook",
             f"header matches no {instrument} codebook ({', '.join(c.id for c in candidates)}){hint}",
             row=1,
             column="-",
             expected="a known header layout (add a codebook)",
-            found=f"{layout} file",
+            found=known(f"{layout} file"),
         )
         return result
     tied = [cb for s, cb in scored if s == best]

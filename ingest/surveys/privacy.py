@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import importlib.util
+import numbers
 import os
 import re
 
@@ -12,11 +14,29 @@ KEY_ENV = "SS4GL_PSEUDONYM_KEY"
 KEY_AIRFLOW_VARIABLE = "ss4gl_pseudonym_key"
 PSEUDONYM_LENGTH = 32
 
-EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
-# International (+31 6 1234 5678, 0034 93 123 45 67) or national with a leading 0 (06-12345678).
-PHONE_RE = re.compile(
-    r"(?<![\w.])(?:(?:\+|00)\d{1,3}[\s./-]?(?:\(0\)[\s]?)?\d{1,4}|0\d{1,4})(?:[\s./-]?\d{2,4}){2,5}(?![\w])"
+_AT = r"\s*[(\[{<]\s*(?:at|@)\s*[)\]}>]\s*"  # jan(at)x.com, jan [at] x [dot] com
+_DOT = r"(?:\.|\s*[(\[{<]\s*(?:dot|punto|punt|point|pont)\s*[)\]}>]\s*)"
+# user@host.tld, user@localhost (no dot), and the obfuscated forms (which need a dot: "us (at) the fair" stays).
+EMAIL_RE = re.compile(
+    rf"[\w.+'-]+(?:(?:{_AT}|@)[\w-]+(?:{_DOT}[\w-]+)+|@[\w-]+)", re.UNICODE | re.IGNORECASE
 )
+# International (+31 6 1234 5678, 0034 93 123 45 67, +1 (555) 123-4567), national with a leading 0
+# (06-12345678, (020) 123 4567), a parenthesised area code ((555) 123-4567), or national without a leading 0
+# in spaced groups (612 345 678, 91 123 45 67: group "spaced", checked by _phone so amounts stay).
+PHONE_RE = re.compile(
+    r"(?<![\w.])(?:"
+    r"(?:\+|00)\d{1,3}[\s./-]?(?:\(0\)\s?)?(?:\(\d{1,4}\)|\d{1,4})(?:[\s./-]?\d{2,4}){2,5}"
+    r"|0\d{1,4}(?:[\s./-]?\d{2,4}){2,5}"
+    r"|\(0?\d{1,4}\)\s?\d{2,4}(?:[\s./-]?\d{2,4}){1,4}"
+    r"|(?<!\d[ -])(?P<spaced>[1-9]\d{1,2}(?:[ -]\d{2,4}){2,4})"
+    r")(?![\w])"
+)
+# An amount or share written next to the digits: "612 345 678 EUR", "€ 100 200 300" are not phone numbers.
+_UNIT_AFTER = re.compile(r"\s?(?:%|€|\$|£|(?:eur|euros?|usd|gbp|chf|huf|ft|m|k|mio|bn|ths)\b)", re.IGNORECASE)
+_UNIT_BEFORE = re.compile(r"(?:€|\$|£|\b(?:eur|usd|gbp|chf|huf))\s?$", re.IGNORECASE)
+# Echo-safe values: a plain number ("7", "-1", "3000000000", "12,5", "35%") or an ISO date (and time).
+NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)(?:[eE][+-]?\d+)?%?")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
 
 
 class PseudonymKeyMissing(RuntimeError):
@@ -68,18 +88,80 @@ def ephemeral_key() -> bytes:
     return os.urandom(32)
 
 
+def _phone(m: re.Match[str]) -> str:
+    if m.group("spaced") is not None:
+        groups = re.split(r"[ -]", m.group(0))
+        digits = sum(len(g) for g in groups)
+        before, after = m.string[max(0, m.start() - 6) : m.start()], m.string[m.end() : m.end() + 6]
+        if (
+            not 9 <= digits <= 12
+            or max(len(g) for g in groups) < 3  # "10 20 30 40 50": a list of small numbers
+            or _UNIT_AFTER.match(after)
+            or _UNIT_BEFORE.search(before)
+        ):
+            return m.group(0)
+    return "[phone]"
+
+
 def scrub(text: str) -> str:
-    """Replace e-mail addresses and phone numbers in free text with ``[email]`` / ``[phone]``."""
-    return PHONE_RE.sub("[phone]", EMAIL_RE.sub("[email]", text))
+    """Replace e-mail addresses (also "jan(at)x.com", "jan@localhost") and phone numbers with ``[email]`` /
+    ``[phone]``; years, amounts and percentages stay."""
+    return PHONE_RE.sub(_phone, EMAIL_RE.sub("[email]", text))
+
+
+class Known(str):
+    """A ``found`` value the caller vouches for, echoed (scrubbed) in problem messages: a code from the contract
+    or codebook lists, a folder name chosen by an operator, or a description the parser wrote itself
+    ("absent", "byte 0x93", a delimiter). Never wrap a cell value of a free-text, name, contact or id field."""
+
+    __slots__ = ()
+
+
+def known(value: object) -> Known:
+    """Mark ``value`` as safe to echo (see ``Known``)."""
+    return Known(value)
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(value: object) -> str:
+    """The shape of a value, never its letters: 'text of 24 characters (contains an e-mail address)'."""
+    text = " ".join(str(value).split())
+    n = len(text)
+    out = f"text of {n} character{'s' if n != 1 else ''}"
+    kinds = []
+    if EMAIL_RE.search(text):
+        kinds.append("an e-mail address")
+    if PHONE_RE.sub(_phone, EMAIL_RE.sub(" ", text)) != EMAIL_RE.sub(" ", text):
+        kinds.append("a phone number")
+    return out + (f" (contains {' and '.join(kinds)})" if kinds else "")
+
+
+def echo(value: object, limit: int = 60) -> tuple[str | None, bool]:
+    """``(text, echoed)``: the value itself when safe to show (a number, a boolean, a date, a ``Known`` value;
+    scrubbed, one line, truncated), else its shape (``describe``) and ``echoed`` False."""
+    if value is None:
+        return None, True
+    if isinstance(value, Known):
+        return _one_line(scrub(str(value)), limit), True
+    if isinstance(value, bool):
+        return str(value), True
+    if isinstance(value, numbers.Number):
+        return _one_line(str(value), limit), True
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat(), True
+    text = str(value).strip()
+    if not text:
+        return "", True
+    if (NUMBER_RE.fullmatch(text) and scrub(text) == text) or DATE_RE.fullmatch(text):
+        return _one_line(text, limit), True
+    return describe(value), False
 
 
 def mask(value: object, limit: int = 60) -> str | None:
-    """A value safe to echo in a problem message: scrubbed, one line, truncated."""
-    if value is None:
-        return None
-    text = " ".join(scrub(str(value)).split())
-    words = text.split(" ")
-    if len(words) > 1 and sum(w[:1].isalpha() for w in words) >= 2:
-        # Several words (a typed-in person name looks like this): echo the shape only, never the words.
-        return " ".join(w[0] + "*" * (len(w) - 1) for w in words)[:limit] + f" ({len(text)} characters)"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """A ``found`` value safe to echo in a problem message (see ``echo``): numbers, booleans, dates and
+    ``Known`` values as they are (scrubbed, one line, truncated), anything else described by its shape only."""
+    return echo(value, limit)[0]

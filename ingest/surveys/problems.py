@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from ingest.surveys.privacy import mask
+from ingest.surveys.privacy import echo, scrub
 
 Severity = Literal["error", "warning"]
 
@@ -38,14 +38,21 @@ def make_problem(
     expected: object = None,
     found: object = None,
 ) -> Problem:
-    """Build a problem; ``found`` is masked (no e-mail / phone echoes) and the message is one line."""
+    """Build a problem whose message is one line and never holds what a respondent typed.
+
+    ``found`` is echoed only when safe (``privacy.echo``): a number, a boolean, a date, or a value the caller
+    wrapped in ``privacy.known`` (a code from the contract/codebook lists, an inbox folder name, a description
+    the parser wrote itself). Any other value is described by its shape ("text of 7 characters"). File and
+    column names are scrubbed of e-mail addresses and phone numbers."""
+    file = scrub(file)
+    column = None if column is None else scrub(str(column))
     exp = None if expected is None else " ".join(str(expected).split())
-    fnd = mask(found)
+    fnd, echoed = echo(found)
     msg = f"{file}: row {row if row is not None else '-'}, column {column if column else '-'}: {reason}"
     if exp is not None:
         msg += f"; expected {exp}"
     if fnd is not None:
-        msg += f"; found {fnd!r}"
+        msg += f"; found {fnd!r}" if echoed else f"; found {fnd}"
     return Problem(severity, code, " ".join(msg.split()), file, row, column, exp, fnd)
 
 

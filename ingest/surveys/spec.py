@@ -22,6 +22,13 @@ REFERENCE_DIR = HERE / "reference"
 
 FIELD_TYPES = {"string", "integer", "decimal", "boolean", "code", "likert", "multi_code", "text", "date"}
 LIKERT_MIN, LIKERT_MAX = 1, 5
+# What the raw columns accept (ingest/migrations/0002_surveys.sql), checked by the parser so that a file the
+# contract passes never fails its load: integer fields are Postgres `integer` (smallint ones carry a narrower
+# min/max in the contract, tested), decimals `numeric` (finite; capped far above any real cluster figure and
+# where float64 is still exact to the euro), text `text` (no NUL or other control characters, bounded length).
+INTEGER_RANGE = (-(2**31), 2**31 - 1)
+DECIMAL_LIMIT = 1e15
+TEXT_MAX_CHARS = {"string": 500, "text": 10_000}
 _TARGET_RE = re.compile(r"^(?P<field>[a-z0-9_]+)(?:\[(?P<code>[a-z0-9_]+)\])?$")
 
 

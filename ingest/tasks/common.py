@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ingest.config import staging_dir
+from ingest.warehouse import storable
 
 log = logging.getLogger("ss4gl")
 
@@ -100,7 +101,7 @@ def record_batch(cur, ctx: RunContext, batch: Batch, rows_loaded: int | None = N
         " rows_parsed = excluded.rows_parsed, rows_loaded = coalesce(excluded.rows_loaded, audit.batches.rows_loaded),"
         " meta = excluded.meta, updated_at = now()",
         (batch.batch_id, batch.source, batch.object, batch.sha256, ctx.run_id, ctx.logical_date, batch.status,
-         batch.reason, batch.rows, rows_loaded, json.dumps(batch.meta, default=str)),
+         storable(batch.reason), batch.rows, rows_loaded, json.dumps(storable(batch.meta), default=str)),
     )
 
 
@@ -112,8 +113,8 @@ def record_quarantine(cur, batch: Batch, problems: list[dict]) -> None:
             "insert into audit.quarantine (batch_id, source, object, code, severity, message, file, row_number,"
             " column_name, expected, found) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (batch.batch_id, batch.source, batch.object, p.get("code", "invalid"), p.get("severity", "error"),
-             p["message"], p.get("file"), p.get("row"), p.get("column"),
-             _text(p.get("expected")), _text(p.get("found"))),
+             storable(p["message"]), storable(p.get("file")), p.get("row"), storable(p.get("column")),
+             storable(_text(p.get("expected"))), storable(_text(p.get("found")))),
         )
 
 

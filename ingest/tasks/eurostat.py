@@ -15,6 +15,7 @@ from ingest.tasks.common import (
     record_batch,
     record_check,
     record_fetch,
+    record_quarantine,
     record_receipt,
 )
 from ingest.warehouse import connect
@@ -62,10 +63,15 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
     with conn, conn.cursor() as cur:
         cur.execute("select object, toc_last_update from audit.source_state where source = %s", (SOURCE,))
         loaded = dict(cur.fetchall())
+        held = quarantined_versions(cur)
         for ds in catalogue.datasets:
             entry = toc.get(ds.code)
             toc_date: date | None = entry.last_update if entry else None
-            if entry is None:
+            if toc_date is not None and held.get(ds.code) == toc_date.isoformat():
+                decision = "skip"
+                reason = (f"quarantined, unchanged since (table of contents: {toc_date}); retried when Eurostat"
+                          f" updates it or after `ss4gl quarantine release eurostat {ds.code}`")
+            elif entry is None:
                 decision, reason = "fetch", "not listed in the table of contents: fetching to check"
             elif ds.code not in loaded:
                 decision, reason = "fetch", "never loaded"
@@ -82,18 +88,39 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
     return to_fetch
 
 
+def quarantined_versions(cur) -> dict[str, str | None]:
+    """Per dataset whose latest batch is quarantined (and not released): the TOC date it was fetched for."""
+    cur.execute(
+        "select distinct on (object) object, status, meta->>'toc_last_update' from audit.batches"
+        " where source = %s order by object, updated_at desc", (SOURCE,))
+    return {obj: toc for obj, status, toc in cur.fetchall() if status == "quarantined"}
+
+
 def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> dict:
-    """Fetch one dataset (every part), archive every body as received, register the batch as received."""
+    """Fetch one dataset (every part), archive every body as received, register the batch as received.
+
+    A body that is not data (an error, an HTML page, an over-size or truncated body past the retries) is
+    archived and quarantines this dataset's batch; the task succeeds (a data problem, not a broken run).
+    Content identical to a batch quarantined before stays quarantined (not validated again).
+    """
+    from ingest.eurostat.errors import EurostatPayloadError, ExtractionTooBig
+
     catalogue = catalogue or load_catalogue()
     ds: EurostatDataset = catalogue.dataset(code)
     archive, sink = Archive(), []
+    problem = None
     try:
         parts = _client(_archiving(ctx, code, archive, sink)).fetch_jsonstat(
             code, ds.filters, catalogue.geo_codes(ds), catalogue.eurostat.get("since_time_period")
         )
+    except (EurostatPayloadError, ExtractionTooBig) as exc:
+        parts = [item for item, _sha in sink]
+        kind = getattr(exc, "kind", "too_big")
+        problem = {"code": f"body_{kind}", "severity": "error", "file": code, "row": None, "column": None,
+                   "message": f"{code}: row -, column -: {getattr(exc, 'problem', None) or exc}"}
     finally:
         _record_fetches(ctx, code, sink)
-    shas = [archive.put(p) for p in parts]  # already stored: put() is idempotent and records provenance
+    shas = list(dict.fromkeys(archive.put(p) for p in parts))  # put() is idempotent and records provenance
     batch = Batch(source=SOURCE, object=code, sha256=shas)
     with connect() as conn, conn.cursor() as cur:
         cur.execute(
@@ -102,10 +129,20 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
         )
         row = cur.fetchone()
         batch.meta["toc_last_update"] = row[0].isoformat() if row and row[0] else None
-        record_batch(cur, ctx, batch)
+        cur.execute("select status from audit.batches where batch_id = %s", (batch.batch_id,))
+        before = cur.fetchone()
+        if problem is not None:
+            batch.status, batch.reason = "quarantined", problem["message"]
+            record_quarantine(cur, batch, [problem])
+            log.warning("eurostat %s: quarantined at extract (%s)", code, problem["message"])
+        if before and before[0] == "quarantined" and problem is None:
+            log.info("eurostat %s: same content as a quarantined batch: stays quarantined", code)
+        else:
+            record_batch(cur, ctx, batch)
         record_receipt(cur, ctx, batch)
     conn.close()
-    return {"batch_id": batch.batch_id, "parts": len(shas), "bytes": sum(len(p.body) for p in parts)}
+    return {"batch_id": batch.batch_id, "parts": len(shas), "bytes": sum(len(p.body) for p in parts),
+            "status": batch.status}
 
 
 def decode_batch(batch: Batch, archive: Archive | None = None) -> pd.DataFrame:
@@ -159,12 +196,12 @@ def to_raw_rows(frame: pd.DataFrame, batch_id: str) -> pd.DataFrame:
 
 def payload_metadata(payload: bytes) -> dict:
     """Code lists per dimension and the OBS_COUNT annotation of a JSON-stat payload (empty for TSV)."""
-    import gzip
-
     import orjson
 
+    from ingest.eurostat.envelope import gunzip
+
     if payload[:2] == b"\x1f\x8b":
-        payload = gzip.decompress(payload)
+        payload = gunzip(payload)  # bounded, as everywhere (catalogue.yml sources.eurostat)
     if not payload.lstrip()[:1] == b"{":
         return {}
     doc = orjson.loads(payload)

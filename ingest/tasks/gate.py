@@ -20,7 +20,7 @@ from ingest.tasks.common import (
     run_batches,
     stage_path,
 )
-from ingest.warehouse import connect
+from ingest.warehouse import connect, storable
 
 
 class BatchRejected(Exception):
@@ -31,8 +31,11 @@ class BatchRejected(Exception):
         self.problems = problems
 
 
-class ValidationFailed(RuntimeError):
-    """Raised at the end of a validate task when batches were quarantined (after everything else is staged)."""
+def unexpected(obj: str, stage: str, exc: BaseException) -> dict:
+    """A problem for a failure nobody anticipated: named by stage and exception type only (an exception's text
+    can quote the data it choked on, which may be personal)."""
+    return {"code": f"{stage}_failed", "severity": "error", "file": obj, "row": None, "column": None,
+            "message": f"{obj}: row -, column -: {stage} failed unexpectedly ({type(exc).__name__})"}
 
 
 @dataclass
@@ -48,6 +51,10 @@ class Prepared:
 def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
              on_quarantine: Callable[[Batch, list[dict]], None] | None = None, combine: bool = True) -> dict:
     """Parse and validate every received batch of this run; stage passing ones, quarantine the rest.
+
+    A batch that fails at any point (parse, GX, staging) is quarantined on its own; the others go on. The
+    task itself succeeds: quarantines are data problems, reported by the run's ``quarantine_report`` task
+    (``counts["summary"]`` holds one line per quarantined batch).
 
     With ``combine`` (small batches, e.g. survey files), the frames of one suite and context are validated
     together first; only when that combined validation fails is each batch validated on its own, so the
@@ -71,6 +78,12 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
             prepared[batch.batch_id], problems[batch.batch_id] = None, exc.problems
             failures.append(f"{batch.object}: {exc.problems[0]['message'] if exc.problems else 'rejected'}")
             continue
+        except Exception as exc:  # noqa: BLE001 - one batch's crash (RecursionError, MemoryError...) is its own
+            log.warning("%s %s: parse failed unexpectedly (%s)", source, batch.object, type(exc).__name__)
+            bad = unexpected(batch.object, "parse", exc)
+            prepared[batch.batch_id], problems[batch.batch_id] = None, [bad]
+            failures.append(f"{batch.object}: {bad['message']}")
+            continue
         batch.rows = sum(len(f) for f in prep.tables.values())
         for suite, frame, context in prep.checks:
             key = _cache_key(batch, suite, context)
@@ -81,21 +94,28 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
 
     verdicts = _run_checks(validator, pending, combine)
     for (batch, _suite, _frame, _context, _key), verdict in zip(pending, verdicts, strict=True):
-        if not verdict.success:
-            problems[batch.batch_id] += [{"code": "expectation_failed", "severity": "critical", "message": m,
-                                          "file": batch.object} for m in verdict.problems()]
+        if isinstance(verdict, BaseException):
+            problems[batch.batch_id].append(unexpected(batch.object, "validation", verdict))
+            failures.append(f"{batch.object}: {problems[batch.batch_id][-1]['message']}")
+        elif not verdict.success:
+            problems[batch.batch_id] += expectation_problems(verdict, batch.object)
             failures.append(verdict.summary())
 
     for batch in batches:
         prep, bad = prepared[batch.batch_id], problems[batch.batch_id]
+        if not bad:
+            try:
+                for table, frame in prep.tables.items():
+                    frame.to_parquet(stage_path(batch, table), index=False)
+            except Exception as exc:  # noqa: BLE001 - e.g. a value Arrow cannot store: this batch only
+                bad = [unexpected(batch.object, "staging", exc)]
+                failures.append(f"{batch.object}: {bad[0]['message']}")
         if bad:
             batch.status, batch.reason = "quarantined", bad[0]["message"]
             counts["quarantined"] += 1
             if on_quarantine:
                 on_quarantine(batch, bad)
         else:
-            for table, frame in prep.tables.items():
-                frame.to_parquet(stage_path(batch, table), index=False)
             batch.meta.update(tables=sorted(prep.tables), partition=prep.partition)
             batch.status = "validated"
             counts["validated"] += 1
@@ -106,25 +126,51 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
                 record_quarantine(cur, batch, bad + (prep.warnings if prep else []))
         log.info("%s %s: %s%s", source, batch.object, batch.status, f" ({batch.reason})" if batch.reason else "")
 
-    if verdicts:
+    recorded = [v for v in verdicts if not isinstance(v, BaseException)]
+    if recorded:
         with conn:
-            record(conn, verdicts, run_id=ctx.run_id, logical_date=ctx.logical_date)
+            record(conn, recorded, run_id=ctx.run_id, logical_date=ctx.logical_date)
         validator.build_docs()
-    passed = [item[4] for item, verdict in zip(pending, verdicts, strict=True) if verdict.success]
+    passed = [item[4] for item, verdict in zip(pending, verdicts, strict=True)
+              if not isinstance(verdict, BaseException) and verdict.success]
     if passed:
         with conn, conn.cursor() as cur:
             cur.executemany("insert into audit.validation_cache (batch_id, suite, suite_sha256, context_sha256)"
                             " values (%s, %s, %s, %s) on conflict do nothing", passed)
     conn.close()
     if failures:
-        raise ValidationFailed(
-            f"{counts['quarantined']} {source} batch(es) quarantined, nothing from them loaded:\n" + "\n".join(failures)
-        )
+        counts["summary"] = storable(f"{counts['quarantined']} {source} batch(es) quarantined, nothing from them"
+                                     " loaded:\n" + "\n".join(failures))
+        log.warning("%s", counts["summary"])
     return counts
 
 
+def expectation_problems(verdict, obj: str) -> list[dict]:
+    return [{"code": "expectation_failed", "severity": "critical", "message": m, "file": obj}
+            for m in verdict.problems()]
+
+
+def check_only(obj: str, checks: list[tuple[str, pd.DataFrame, dict]]) -> list[dict]:
+    """The GX verdicts of a parsed batch without a warehouse (``surveys check``): the same suites, contexts and
+    severities as the pipeline's validate task; the critical problems, empty when the batch would load."""
+    from ingest.validation import Validator
+
+    validator = Validator()
+    problems: list[dict] = []
+    for suite, frame, context in checks:
+        try:
+            verdict = validator.validate(suite, obj, frame, context=context)
+        except Exception as exc:  # noqa: BLE001 - as in validate(): this batch would be quarantined
+            problems.append(unexpected(obj, "validation", exc))
+            continue
+        if not verdict.success:
+            problems += expectation_problems(verdict, obj)
+    return problems
+
+
 def _run_checks(validator, pending: list[tuple], combine: bool) -> list:
-    """One verdict per pending (batch, suite, frame, context, key), in order."""
+    """One verdict per pending (batch, suite, frame, context, key), in order; the exception instead of a verdict
+    when GX itself failed on that batch."""
     import dataclasses
 
     verdicts: list = [None] * len(pending)
@@ -134,16 +180,23 @@ def _run_checks(validator, pending: list[tuple], combine: bool) -> list:
     for (suite, _), members in groups.items():
         if combine and len(members) > 1:
             frames = [pending[i][2] for i in members]
-            combined = validator.validate(suite, f"{suite}:combined:{len(members)}",
-                                          pd.concat(frames, ignore_index=True), context=pending[members[0]][3])
-            if combined.success:
+            try:
+                combined = validator.validate(suite, f"{suite}:combined:{len(members)}",
+                                              pd.concat(frames, ignore_index=True), context=pending[members[0]][3])
+            except Exception:  # noqa: BLE001 - one batch broke the group: find it by validating each alone
+                combined = None
+            if combined is not None and combined.success:
                 for i, frame in zip(members, frames, strict=True):
                     verdicts[i] = dataclasses.replace(combined, batch_id=pending[i][0].batch_id,
                                                       row_count=len(frame), validation_id=str(uuid.uuid4()))
                 continue
         for i in members:
             batch, suite_i, frame, context, _key = pending[i]
-            verdicts[i] = validator.validate(suite_i, batch.batch_id, frame, context=context)
+            try:
+                verdicts[i] = validator.validate(suite_i, batch.batch_id, frame, context=context)
+            except Exception as exc:  # noqa: BLE001 - this batch is quarantined, the others go on
+                log.warning("%s: validation %s failed unexpectedly (%s)", batch.object, suite_i, type(exc).__name__)
+                verdicts[i] = exc
     return verdicts
 
 
@@ -180,36 +233,105 @@ def _passed_before(conn, key: tuple[str, str, str, str]) -> bool:
         return cur.fetchone() is not None
 
 
-def load(ctx: RunContext, source: str, after_load: Callable[[object, Batch], None] | None = None) -> dict:
-    """Load every validated batch of this run: one transaction per batch, replacing its partition."""
-    from ingest.load import replace_partitions
+class LoadFailed(RuntimeError):
+    """Raised after every batch was tried when some could not be loaded for a reason that is not their data."""
 
+
+def load(ctx: RunContext, source: str, after_load: Callable[[object, Batch], None] | None = None,
+         on_quarantine: Callable[[Batch, list[dict]], None] | None = None) -> dict:
+    """Load every validated batch of this run: one transaction per batch, replacing its partition.
+
+    A batch whose rows the warehouse refuses (a value out of range, a NUL byte, a constraint) is quarantined
+    with the row and column the warehouse names, and the next batch is loaded: a data problem. Any other
+    failure (the warehouse gone, a staged file missing) is tried for every batch, then fails the task.
+    """
     conn = connect()
     with conn, conn.cursor() as cur:
         batches = run_batches(cur, ctx, source, "validated")
-    loaded_rows = 0
+    loaded_rows, quarantined, broken = 0, 0, []
     for batch in batches:
-        tables = {t: pd.read_parquet(stage_path(batch, t)) for t in batch.meta["tables"]}
-        for frame in tables.values():
-            frame["batch_id"] = batch.batch_id
-        batch.status = "loaded"
-
-        def bookkeeping(cur, loaded: dict[str, int], batch: Batch = batch) -> None:
-            record_batch(cur, ctx, batch, rows_loaded=sum(loaded.values()))
-            if after_load:
-                after_load(cur, batch)
-
-        if _partition_holds(conn, tables, batch.meta["partition"], batch.batch_id):
-            # Same content already loaded (a replay, or Eurostat republishing identical data): nothing to do.
-            batch.meta["unchanged"] = True
+        try:
+            loaded_rows += _load_one(conn, ctx, source, batch, after_load)
+        except REFUSED as exc:
+            bad = [refused(batch.object, exc)]
+            batch.status, batch.reason = "quarantined", bad[0]["message"]
+            quarantined += 1
             with conn, conn.cursor() as cur:
-                bookkeeping(cur, {t: 0 for t in tables})
-            log.info("%s %s: unchanged, already in raw", source, batch.object)
-        else:
-            loaded = replace_partitions(conn, tables, batch.meta["partition"], then=bookkeeping)
-            loaded_rows += sum(loaded.values())
-            log.info("%s %s: loaded %s rows", source, batch.object, sum(loaded.values()))
-        for t in tables:
-            stage_path(batch, t).unlink(missing_ok=True)
+                record_batch(cur, ctx, batch)
+                record_quarantine(cur, batch, bad)
+            if on_quarantine:
+                on_quarantine(batch, bad)
+            log.warning("%s %s: quarantined at load (%s)", source, batch.object, batch.reason)
+        except Exception as exc:  # noqa: BLE001 - tried for every batch, reported below
+            if conn.closed:
+                conn = connect()
+            broken.append(f"{batch.object}: {type(exc).__name__}: {str(exc).strip().splitlines()[:1]}")
+        finally:
+            for t in batch.meta.get("tables", []):
+                if batch.status in ("loaded", "quarantined"):
+                    stage_path(batch, t).unlink(missing_ok=True)
     conn.close()
-    return {"batches": len(batches), "rows": loaded_rows}
+    if broken:
+        raise LoadFailed(f"{len(broken)} {source} batch(es) could not be loaded:\n" + "\n".join(broken))
+    return {"batches": len(batches), "rows": loaded_rows, "quarantined": quarantined}
+
+
+def _load_one(conn, ctx: RunContext, source: str, batch: Batch,
+              after_load: Callable[[object, Batch], None] | None) -> int:
+    from ingest.load import replace_partitions
+
+    tables = {t: pd.read_parquet(stage_path(batch, t)) for t in batch.meta["tables"]}
+    for frame in tables.values():
+        frame["batch_id"] = batch.batch_id
+
+    def bookkeeping(cur, loaded: dict[str, int]) -> None:
+        batch.status = "loaded"
+        record_batch(cur, ctx, batch, rows_loaded=sum(loaded.values()))
+        if after_load:
+            after_load(cur, batch)
+
+    if _partition_holds(conn, tables, batch.meta["partition"], batch.batch_id):
+        # Same content already loaded (a replay, or Eurostat republishing identical data): nothing to do.
+        batch.meta["unchanged"] = True
+        with conn, conn.cursor() as cur:
+            bookkeeping(cur, {t: 0 for t in tables})
+        log.info("%s %s: unchanged, already in raw", source, batch.object)
+        return 0
+    loaded = replace_partitions(conn, tables, batch.meta["partition"], then=bookkeeping)
+    log.info("%s %s: loaded %s rows", source, batch.object, sum(loaded.values()))
+    return sum(loaded.values())
+
+
+def _refusals() -> tuple[type[BaseException], ...]:
+    import psycopg2
+
+    # DataError: range, NUL, encoding, invalid input; IntegrityError: not null, check, unique. ValueError and
+    # UnicodeError: a value the COPY writer cannot encode. Anything else is not about the batch's data.
+    return psycopg2.DataError, psycopg2.IntegrityError, ValueError, TypeError
+
+
+REFUSED = _refusals()
+
+
+def refused(obj: str, exc: BaseException) -> dict:
+    """One problem for rows the warehouse refused: row (of the raw table) and column from the COPY context,
+    the condition by name; never the value (PostgreSQL quotes it, and it may be personal)."""
+    import re
+
+    diag = getattr(exc, "diag", None)
+    where = re.match(r"COPY (\w+), line (\d+)(?:, column (\w+))?", getattr(diag, "context", None) or "")
+    table, row, column = (where.group(1), int(where.group(2)), where.group(3)) if where else (None, None, None)
+    column = column or getattr(diag, "column_name", None)
+    table = table or getattr(diag, "table_name", None)
+    pgcode = getattr(exc, "pgcode", None)
+    if pgcode:
+        from psycopg2 import errorcodes
+
+        condition = (errorcodes.lookup(pgcode) or pgcode).lower()
+    else:
+        condition = type(exc).__name__
+    in_table = f" of raw.{table}" if table else ""
+    return {"code": "load_refused", "severity": "error", "file": obj, "row": row, "column": column,
+            "expected": "a value the warehouse column accepts", "found": condition,
+            "message": f"{obj}: row {row if row is not None else '-'}{in_table}, column {column or '-'}: "
+                       f"the warehouse refused the value ({condition})"}

@@ -13,8 +13,33 @@ from ingest.warehouse import connect, redact, warehouse_url
 DAG_ID = "ss4gl_nightly"
 
 
+QUARANTINE_TASK = "quarantine_report"  # its failure means "data quarantined", never "pipeline broken"
+
+
 class RunHadProblems(RuntimeError):
-    """Raised after the summary is written when batches were quarantined or failed."""
+    """Raised after the summary is written when a task failed (a broken pipeline): the run fails."""
+
+
+class DataQuarantined(RuntimeError):
+    """Raised by the quarantine report when the run quarantined batches (a data problem): the run succeeds."""
+
+
+def quarantined_in_run(ctx: RunContext) -> list[str]:
+    """One line per batch this run quarantined: source, object and the first reason."""
+    conn = connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("select source, object, reason from audit.batches where run_id = %s and status = 'quarantined'"
+                    " order by source, object", (ctx.run_id,))
+        rows = cur.fetchall()
+    conn.close()
+    return [f"{source} {obj}: {reason}" for source, obj, reason in rows]
+
+
+def outcome(summary: dict) -> str:
+    """success | completed_with_quarantine | failed (see README, "Run outcomes")."""
+    if summary["failed_tasks"]:
+        return "failed"
+    return "completed_with_quarantine" if summary["quarantined"] else "success"
 
 
 def _table_exists(cur, qualified: str) -> bool:
@@ -45,12 +70,14 @@ def collect(cur, ctx: RunContext) -> dict:
         s.setdefault("batches", {})[status] = n
         s["rows_validated"] = s.get("rows_validated", 0) + (int(parsed) if status in ("validated", "loaded") else 0)
         s["rows_loaded"] = s.get("rows_loaded", 0) + int(loaded)
-    cur.execute(
-        "select b.source, b.object, q.message from audit.quarantine q join audit.batches b using (batch_id)"
-        " where b.run_id = %s and b.status = 'quarantined' and q.severity in ('error', 'critical') order by 1, 2",
+    cur.execute(  # one entry per quarantined batch: its first reason and every problem code
+        "select b.source, b.object, b.reason, array_agg(distinct q.code order by q.code)"
+        " from audit.batches b join audit.quarantine q using (batch_id)"
+        " where b.run_id = %s and b.status = 'quarantined' and q.severity in ('error', 'critical')"
+        " group by b.batch_id order by 1, 2",
         (ctx.run_id,),
     )
-    quarantined = [{"source": s, "object": o, "reason": m} for s, o, m in cur.fetchall()]
+    quarantined = [{"source": s, "object": o, "reason": m, "codes": list(c)} for s, o, m, c in cur.fetchall()]
     validation = {}
     if _table_exists(cur, "audit.validation_runs"):
         cur.execute(
@@ -85,7 +112,8 @@ def collect(cur, ctx: RunContext) -> dict:
 
 def task_report(crumbs: list[dict]) -> dict:
     """Failed tasks, dbt node results and seconds per task from the run's task breadcrumbs."""
-    failed = sorted({c["task_id"] for c in crumbs if str(c.get("state")) in ("failed", "upstream_failed")})
+    failed = sorted({c["task_id"] for c in crumbs if str(c.get("state")) in ("failed", "upstream_failed")
+                     and c["task_id"] != QUARANTINE_TASK})
     dbt: dict[str, int] = {}
     seconds: dict[str, float] = {}
     for c in crumbs:
@@ -101,6 +129,7 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
     with conn, conn.cursor() as cur:
         summary = collect(cur, ctx)
         summary.update(task_report(crumbs or []))
+        summary["outcome"] = outcome(summary)
         dbt = summary["dbt_nodes"]
         if dbt.get("success") and not any(t.startswith("dbt.") for t in summary["failed_tasks"]):
             from ingest.tasks.transform import remember_build
@@ -112,17 +141,20 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
             (ctx.run_id, DAG_ID, ctx.logical_date, json.dumps(summary)),
         )
     conn.close()
-    if summary["quarantined"] or summary["failed_tasks"]:
+    if summary["failed_tasks"]:
         raise RunHadProblems(
-            f"run {ctx.run_id}: {len(summary['quarantined'])} batch(es) quarantined, "
-            f"failed tasks: {', '.join(summary['failed_tasks']) or 'none'}"
+            f"run {ctx.run_id} failed: {', '.join(summary['failed_tasks'])}"
+            f" ({len(summary['quarantined'])} batch(es) quarantined)"
         )
     return summary
 
 
 def format_summary(summary: dict) -> str:
     """The short human summary printed at the end of ``make run``."""
-    lines = [f"ss4gl_nightly {summary['logical_date']}  (run {summary['run_id']})"]
+    n = len(summary.get("quarantined", []))
+    state = {"success": "success", "failed": "FAILED",
+             "completed_with_quarantine": f"completed with {n} quarantined"}.get(summary.get("outcome"), "?")
+    lines = [f"ss4gl_nightly {summary['logical_date']}  (run {summary['run_id']}): {state}"]
     for source, s in sorted(summary["sources"].items()):
         batches = ", ".join(f"{k} {v}" for k, v in sorted(s.get("batches", {}).items())) or "no new batches"
         decisions = ", ".join(f"{k} {v}" for k, v in sorted(s.get("decisions", {}).items()))

@@ -34,6 +34,11 @@ def register(ctx: RunContext, source: str, objects: list[str] | None = None) -> 
         for batch in receipts_as_of(cur, ctx, source):
             if objects is not None and batch.object not in objects:
                 continue
+            cur.execute("select status from audit.batches where batch_id = %s", (batch.batch_id,))
+            status = cur.fetchone()
+            if status and status[0] == "quarantined":  # replayed once it is released (ss4gl quarantine release)
+                log.info("%s %s: quarantined, not replayed", source, batch.object)
+                continue
             for sha in batch.sha256:
                 if not archive.path_of(sha).exists():
                     raise FileNotFoundError(f"{source} {batch.object}: archived object {sha} is missing from"

@@ -22,9 +22,11 @@ SOURCE = "surveys"
 
 def extract(ctx: RunContext, inbox: str | None = None) -> dict:
     """Archive every inbox file not processed before (by content hash) and register it as a received batch."""
-    from ingest.surveys.inbox import list_inbox, read
+    from ingest.config import load_catalogue
+    from ingest.surveys.inbox import list_inbox, open_file, read, sha256_of, too_large
 
     inbox = inbox or survey_inbox()
+    limit = int(load_catalogue().sources["surveys"]["max_file_bytes"])
     archive = Archive()
     files = list_inbox(inbox)
     conn = connect()
@@ -35,16 +37,25 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
         done = {r[0] for r in cur.fetchall()}
         this_run: dict[str, str] = {}  # sha256 -> first inbox file with this content in this run
         for f in files:
-            data = read(f)
-            sha = hashlib.sha256(data).hexdigest()
+            data = read(f, limit) if f.size <= limit else None  # a file listed over the limit is never read
+            if data is not None and len(data) > limit:  # grown past the limit since it was listed
+                data = None
+            sha = hashlib.sha256(data).hexdigest() if data is not None else sha256_of(f)
             if sha in done:
                 seen += 1
                 continue
-            archive.put(Received(body=data, source=SOURCE, url=f.path))
-            record_fetch(cur, ctx, SOURCE, f.path, f.path, None, sha, len(data))
+            if data is not None:
+                archive.put(Received(body=data, source=SOURCE, url=f.path))
+                size = len(data)
+            else:  # archived as received all the same, streamed in chunks
+                with open_file(f) as fh:
+                    sha, size = archive.put_stream(fh, source=SOURCE, url=f.path)
+            record_fetch(cur, ctx, SOURCE, f.path, f.path, None, sha, size)
             batch = Batch(source=SOURCE, object=f"{f.cluster}/{f.instrument}/{f.name}", sha256=[sha],
                           meta={"cluster": f.cluster, "instrument": f.instrument, "path": f.path, "name": f.name})
             problems = [p.to_dict() for p in f.problems]
+            if data is None and size > limit:
+                problems.append(too_large(f, size, limit).to_dict())
             if sha in this_run:  # the same file dropped twice (another name or folder): load it once
                 problems.append({
                     "severity": "error", "code": "duplicate_file", "file": f.relative, "row": None, "column": None,
@@ -54,7 +65,7 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
                 })
             if not problems:
                 this_run.setdefault(sha, f.relative)
-            if problems:  # misplaced file (wrong depth, unknown cluster folder or instrument) or duplicate
+            if problems:  # misplaced (wrong depth, unknown cluster folder or instrument), too large or duplicate
                 batch.status, batch.reason = "quarantined", problems[0]["message"]
                 record_quarantine(cur, batch, problems)
                 write_reason(batch, problems)
@@ -71,7 +82,6 @@ def prepare(batch: Batch):
     from ingest.surveys.parse import parse_file
     from ingest.surveys.privacy import load_key
     from ingest.tasks.gate import BatchRejected, Prepared
-    from ingest.validation.suites import uses_cluster_context
 
     data = Archive().get(batch.sha256[0])
     result = parse_file(data, batch.meta["name"], batch.meta["cluster"], batch.meta["instrument"], key=load_key())
@@ -79,11 +89,17 @@ def prepare(batch: Batch):
     if not result.ok:
         raise BatchRejected([p for p in problems if p.get("severity") == "error"] +
                             [p for p in problems if p.get("severity") != "error"])
-    checks = [(table, frame, {"cluster": batch.meta["cluster"]} if uses_cluster_context(table) else {})
-              for table, frame in result.tables.items()]
-    return Prepared(tables=result.tables, checks=checks,
+    return Prepared(tables=result.tables, checks=checks_for(result.tables, batch.meta["cluster"]),
                     partition={"cluster": batch.meta["cluster"], "wave": int(result.wave)},
                     warnings=[p for p in problems if p.get("severity") != "error"])
+
+
+def checks_for(tables: dict, cluster: str) -> list[tuple[str, object, dict]]:
+    """The GX checks of a parsed survey file: one suite per raw table, named after it."""
+    from ingest.validation.suites import uses_cluster_context
+
+    return [(table, frame, {"cluster": cluster} if uses_cluster_context(table) else {})
+            for table, frame in tables.items()]
 
 
 def write_reason(batch: Batch, problems: list[dict]) -> None:

@@ -71,6 +71,8 @@ def record(
     """
     from psycopg2.extras import Json, execute_values
 
+    from ingest.warehouse import storable
+
     runs, results = [], []
     for v in verdicts:
         runs.append(
@@ -106,8 +108,8 @@ def record(
                     r.element_count,
                     r.unexpected_count,
                     _num(r.unexpected_percent),
-                    Json(list(r.sample_values)),
-                    Json(json.loads(json.dumps(r.details, default=str))),
+                    Json(storable(list(r.sample_values))),
+                    Json(storable(json.loads(json.dumps(r.details, default=str)))),
                     run_id,
                     logical_date,
                 )

@@ -398,3 +398,42 @@ def test_cli_dashboard_build(fresh_db, tmp_path, capsys):
 
     args = parser.parse_args(["dashboard", "build"])
     assert args.output is None  # default: <state dir>/dashboard
+
+
+def test_quarantined_batches_show_codes_and_counts_never_messages(fresh_db, tmp_path):
+    """The overview lists quarantined/failed batches by problem code and count; reasons and problem messages
+    (row, column, what was found) stay in the warehouse."""
+    import psycopg2
+
+    secret = "Jan Müller jan@example.invalid"
+    conn = psycopg2.connect(fresh_db)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "insert into audit.batches (batch_id, source, object, sha256, status, reason) values"
+                " ('b1', 'surveys', 'epsi/sme_needs/bad.csv', '{aa}', 'quarantined', %s),"
+                " ('b2', 'eurostat', 'nama_10r_3gdp', '{bb}', 'failed', %s)",
+                (f"bad.csv: row 2, column NUTS3: unknown nuts3 code; found {secret!r}", f"boom {secret}"),
+            )
+            for code, severity in (("unknown_nuts3", "error"), ("unknown_nuts3", "error"),
+                                   ("missing_value", "error"), ("unknown_column", "warning")):
+                cur.execute(
+                    "insert into audit.quarantine (batch_id, source, object, code, severity, message, found)"
+                    " values ('b1', 'surveys', 'epsi/sme_needs/bad.csv', %s, %s, %s, %s)",
+                    (code, severity, f"bad.csv: row 2: {secret}", secret),
+                )
+    finally:
+        conn.close()
+    create_marts(fresh_db, None)
+    index = build_dashboard(fresh_db, tmp_path / "site")
+    html = index.read_text(encoding="utf-8")
+    quality = html[html.index('<section id="quality">'):]
+    quality = quality[: quality.index("</section>")]
+    assert "Quarantined or failed batches (latest 2)" in quality
+    assert "epsi/sme_needs/bad.csv" in quality and "missing_value, unknown_nuts3" in quality
+    assert "unknown_column" not in quality  # warnings are not why a batch was quarantined
+    assert "<td class=num>3</td>" in quality.replace('"', "")
+    assert "failed" in quality and "nama_10r_3gdp" in quality
+    for page in (tmp_path / "site").glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "Müller" not in text and "jan@example" not in text and "row 2" not in text and "boom" not in text

@@ -152,10 +152,14 @@ def test_no_contact_detail_in_quarantine_files(survey_run, needles):
     for side in sides:
         text = side.read_text(encoding="utf-8")
         assert needles.hits(text) == [], side
-    # the file whose code cells hold an e-mail and a phone: reason kept, details masked
+    # the file whose code cells hold an e-mail and a phone: reason kept (code, row, column), the cell described
+    # by its shape only, never echoed (not even scrubbed)
     doc = json.loads((survey_run.inbox / "epsi/sme_needs/pii-in-code-cells.csv.quarantine.json").read_text())
-    found = [p["found"] for p in doc["problems"] if p["code"] in ("unknown_nuts3", "unknown_nace")]
-    assert found and all("[email]" in f or "[phone]" in f for f in found)
+    bad = [p for p in doc["problems"] if p["code"] in ("unknown_nuts3", "unknown_nace")]
+    assert bad and all(p["row"] and p["column"] for p in bad)
+    found = [p["found"] for p in bad]
+    assert all(f.startswith("text of ") and ("e-mail address" in f or "phone number" in f) for f in found), found
+    assert all("[email]" not in p["message"] and "[phone]" not in p["message"] for p in bad)
 
 
 def test_no_contact_detail_in_data_docs(survey_run, needles):

@@ -239,7 +239,24 @@ def test_personal_values_are_masked_in_problems() -> None:
         lambda rows: set_cell(rows, 1, "NUTS3", "jan.jansen@example.invalid +32 2 123 45 67")
     )
     p = only(parse(data, name, "epsi"), "unknown_nuts3")
-    assert "@" not in p.message and "123 45 67" not in p.message and "[email]" in p.found
+    assert "@" not in p.message and "123 45 67" not in p.message and "jan" not in p.message
+    # the rule that failed and the shape of the cell, never what was typed
+    assert p.found == "text of 42 characters (contains an e-mail address and a phone number)"
+    assert (p.row, p.column) == (2, "NUTS3") and p.found in p.message
+
+
+@pytest.mark.parametrize("value", ["Müller", "J.Jansen", "jan(at)example.com", "jan@localhost", "Jan Jansen"])
+def test_single_word_personal_values_are_not_echoed(value: str) -> None:
+    data, name = epsi_edit(lambda rows: set_cell(rows, 1, "NUTS3", value))
+    p = only(parse(data, name, "epsi"), "unknown_nuts3")
+    assert value not in p.message and value not in p.found and p.found.startswith(f"text of {len(value)} ")
+    assert not any(part in p.message for part in ("Müller", "Jansen", "jan", "example", "localhost"))
+
+
+def test_numbers_and_codes_are_still_echoed() -> None:
+    data, name = epsi_edit(lambda rows: set_cell(rows, 2, "IMP[digi]", "3000000000"))
+    p = only(parse(data, name, "epsi"), "likert_out_of_range")
+    assert p.found == "3000000000" and "found '3000000000'" in p.message
 
 
 def test_soa_missing_required_row_and_negative_counts() -> None:
