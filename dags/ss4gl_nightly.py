@@ -4,7 +4,7 @@ Runs at 01:30 Europe/Brussels, after Eurostat's 23:00 CET release. Logic lives i
 """
 
 import pendulum
-from airflow.sdk import DAG, Asset, TaskGroup, task
+from airflow.sdk import DAG, Asset, Param, TaskGroup, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from ingest import orchestration as o
@@ -18,6 +18,7 @@ with DAG(
     default_args={**o.DEFAULT_ARGS, "on_failure_callback": o.alert},
     tags=o.TAGS,
     doc_md=__doc__,
+    params={name: Param(default, type="boolean", description=text) for name, (default, text) in o.PARAMS.items()},
 ) as dag:
     migrate = task(o.migrate_warehouse, task_id="migrate_warehouse", **o.NETWORK_RETRIES)()
 

@@ -23,7 +23,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         os.environ["OFFLINE"] = "1"
     from ingest.localrun import run_nightly
 
-    return _print_run(*run_nightly(args.date))
+    return _print_run(*run_nightly(args.date, {"rebuild": True} if args.rebuild else None))
 
 
 def _print_run(ok: bool, summary: dict | None, log_file, alerts: list[str]) -> int:
@@ -56,7 +56,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
         print("error: --to is before --from", file=sys.stderr)
         return 2
     dates = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
-    results = run_dates(dates, {"mode": "backfill", "refetch": bool(args.refetch)})
+    results = run_dates(dates, {"mode": "backfill", "refetch": bool(args.refetch), "rebuild": bool(args.rebuild)})
     codes = [_print_run(*r) for r in results]
     return EXIT_FAILED if EXIT_FAILED in codes else max(codes, default=EXIT_OK)
 
@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run ss4gl_nightly once for a logical date (local Airflow, dag.test)")
     run.add_argument("--date", help="logical date YYYY-MM-DD (default: yesterday)")
     run.add_argument("--offline", action="store_true", help="replay the bundled samples instead of live Eurostat")
+    run.add_argument("--rebuild", action="store_true", help="build every dbt model even if no source changed")
     run.set_defaults(func=_cmd_run)
 
     bf = sub.add_parser("backfill", help="rebuild logical dates from the raw archive (local mode, dag.test)")
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--to", dest="to_date", required=True, help="last logical date YYYY-MM-DD (inclusive)")
     bf.add_argument("--refetch", action="store_true", help="download sources again instead of replaying")
     bf.add_argument("--offline", action="store_true", help="with --refetch: replay the bundled samples")
+    bf.add_argument("--rebuild", action="store_true", help="build every dbt model in each run")
     bf.set_defaults(func=_cmd_backfill)
 
     wh = sub.add_parser("warehouse", help="the Postgres warehouse (embedded by default, or WAREHOUSE_URL)")

@@ -22,6 +22,11 @@ TIMEZONE = "Europe/Brussels"
 NIGHTLY_CRON = "30 1 * * *"
 EUROSTAT_POOL = "eurostat"
 WAREHOUSE_CONN_ID = "warehouse"
+# Run options in Airflow's trigger form (DAG params; `--dag-run-conf` / `ss4gl run` flags set the same keys).
+PARAMS = {
+    "refetch": (False, "Backfill runs: download the sources again instead of replaying the archive"),
+    "rebuild": (False, "Build every dbt model even when no source changed (e.g. after a mart was dropped)"),
+}
 # Fails when the run quarantined batches: the one task whose failure means "data problem", not "broken run".
 QUARANTINE_TASK = "quarantine_report"
 
@@ -143,7 +148,11 @@ def eurostat_plan(**context) -> list[str]:
     from ingest.tasks import eurostat, replay
 
     ctx = _ctx(context)
-    return replay.plan(ctx, eurostat.SOURCE) if ctx.replay else eurostat.plan(ctx)
+    if ctx.replay:
+        return replay.plan(ctx, eurostat.SOURCE)
+    if ctx.mode == "nightly":  # put back what a backfill of an earlier date replaced (validate/load replay it)
+        replay.reconcile(ctx, eurostat.SOURCE)
+    return eurostat.plan(ctx)
 
 
 def eurostat_extract(dataset: str, **context) -> dict:
@@ -169,7 +178,12 @@ def surveys_extract(**context) -> dict:
     from ingest.tasks import replay, surveys
 
     ctx = _ctx(context)
-    return replay.register(ctx, surveys.SOURCE) if ctx.replay else surveys.extract(ctx)
+    if ctx.replay:
+        return replay.register(ctx, surveys.SOURCE)
+    got = surveys.extract(ctx)
+    if ctx.mode == "nightly":
+        got.update(replay.reconcile(ctx, surveys.SOURCE))
+    return got
 
 
 def surveys_validate(**context) -> dict:

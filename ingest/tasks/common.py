@@ -23,6 +23,7 @@ class RunContext:
     # logical_date (no download) unless refetch is set.
     mode: str = "nightly"
     refetch: bool = False
+    rebuild: bool = False  # build every dbt node even when nothing changed (DAG param / --rebuild)
 
     @property
     def replay(self) -> bool:
@@ -33,10 +34,12 @@ class RunContext:
         dag_run = context.get("dag_run")
         ld = context.get("logical_date") or context.get("data_interval_end") or dag_run.run_after
         conf = (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
+        params = context.get("params") or {}  # the DAG's params (trigger form), conf overrides them
         run_type = str(getattr(dag_run, "run_type", "") or "").lower()
         mode = "backfill" if ("backfill" in run_type or conf.get("mode") == "backfill") else "nightly"
         return cls(run_id=context["run_id"], logical_date=ld.date().isoformat(), mode=mode,
-                   refetch=bool(conf.get("refetch", False)))
+                   refetch=bool(conf.get("refetch", params.get("refetch", False))),
+                   rebuild=bool(conf.get("rebuild", params.get("rebuild", False))))
 
 
 @dataclass
@@ -64,9 +67,11 @@ class Batch:
         return cls(**d)
 
 
-def stage_path(batch: Batch, table: str) -> Path:
+def stage_path(batch: Batch, table: str, ctx: RunContext) -> Path:
+    """Where a validated batch waits for its load: per run, so that two runs handling the same content at once
+    (a nightly beside a backfill) never load or delete each other's staged rows."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", batch.batch_id)
-    path = staging_dir() / f"{safe}__{table}.parquet"
+    path = staging_dir() / re.sub(r"[^A-Za-z0-9_.-]+", "_", ctx.run_id) / f"{safe}__{table}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -125,11 +130,18 @@ def _text(v) -> str | None:
 
 
 def run_batches(cur, ctx: RunContext, source: str, status: str) -> list[Batch]:
-    """Batches of this run and source in a given status (the hand-over between tasks)."""
+    """Batches of this run and source in a given status (the hand-over between tasks), in arrival order: by
+    their latest receipt on or before the logical date (its logical date, then when it was received), then by
+    content hash. Loads follow this order, so of two files replacing one partition the later arrival wins, in
+    a nightly run and in any backfill alike (never the file name)."""
     cur.execute(
-        "select source, object, sha256, meta, status, reason, rows_parsed from audit.batches"
-        " where run_id = %s and source = %s and status = %s order by object",
-        (ctx.run_id, source, status),
+        "select b.source, b.object, b.sha256, b.meta, b.status, b.reason, b.rows_parsed from audit.batches b"
+        " left join lateral (select r.logical_date, r.received_at from audit.batch_receipts r"
+        "  where r.batch_id = b.batch_id and r.logical_date <= %s"
+        "  order by r.logical_date desc, r.receipt_id desc limit 1) a on true"
+        " where b.run_id = %s and b.source = %s and b.status = %s"
+        " order by a.logical_date nulls first, a.received_at nulls first, b.sha256, b.object",
+        (ctx.logical_date, ctx.run_id, source, status),
     )
     return [Batch(source=s, object=o, sha256=list(sha), meta=m or {}, status=st, reason=r, rows=n)
             for s, o, sha, m, st, r, n in cur.fetchall()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -106,7 +107,7 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
         if not bad:
             try:
                 for table, frame in prep.tables.items():
-                    frame.to_parquet(stage_path(batch, table), index=False)
+                    frame.to_parquet(stage_path(batch, table, ctx), index=False)
             except Exception as exc:  # noqa: BLE001 - e.g. a value Arrow cannot store: this batch only
                 bad = [unexpected(batch.object, "staging", exc)]
                 failures.append(f"{batch.object}: {bad[0]['message']}")
@@ -269,8 +270,11 @@ def load(ctx: RunContext, source: str, after_load: Callable[[object, Batch], Non
         finally:
             for t in batch.meta.get("tables", []):
                 if batch.status in ("loaded", "quarantined"):
-                    stage_path(batch, t).unlink(missing_ok=True)
+                    stage_path(batch, t, ctx).unlink(missing_ok=True)
     conn.close()
+    if batches:
+        with contextlib.suppress(OSError):  # the run's staging folder, once every batch left it
+            stage_path(batches[0], "-", ctx).parent.rmdir()
     if broken:
         raise LoadFailed(f"{len(broken)} {source} batch(es) could not be loaded:\n" + "\n".join(broken))
     return {"batches": len(batches), "rows": loaded_rows, "quarantined": quarantined}
@@ -280,7 +284,7 @@ def _load_one(conn, ctx: RunContext, source: str, batch: Batch,
               after_load: Callable[[object, Batch], None] | None) -> int:
     from ingest.load import replace_partitions
 
-    tables = {t: pd.read_parquet(stage_path(batch, t)) for t in batch.meta["tables"]}
+    tables = {t: pd.read_parquet(stage_path(batch, t, ctx)) for t in batch.meta["tables"]}
     for frame in tables.values():
         frame["batch_id"] = batch.batch_id
 

@@ -37,7 +37,7 @@ def quarantined_in_run(ctx: RunContext) -> list[str]:
 
 def outcome(summary: dict) -> str:
     """success | completed_with_quarantine | failed (see README, "Run outcomes")."""
-    if summary["failed_tasks"]:
+    if summary["failed_tasks"] or summary.get("missing_marts"):
         return "failed"
     return "completed_with_quarantine" if summary["quarantined"] else "success"
 
@@ -93,6 +93,9 @@ def collect(cur, ctx: RunContext) -> dict:
     for (table,) in cur.fetchall():
         cur.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(table)))
         marts[table] = cur.fetchone()[0]
+    from ingest.tasks.transform import project_relations
+
+    expected = [name for _kind, schema, name in project_relations() if schema == "marts"]
     home = state_dir()
     return {
         "run_id": ctx.run_id,
@@ -101,6 +104,7 @@ def collect(cur, ctx: RunContext) -> dict:
         "quarantined": quarantined,
         "validation": validation,
         "marts": marts,
+        "missing_marts": sorted(set(expected) - set(marts)),
         "warehouse": redact(warehouse_url()),
         "docs": {
             "data_docs": str(home / "docs" / "gx" / "index.html"),
@@ -141,9 +145,10 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
             (ctx.run_id, DAG_ID, ctx.logical_date, json.dumps(summary)),
         )
     conn.close()
-    if summary["failed_tasks"]:
+    if summary["outcome"] == "failed":
         raise RunHadProblems(
-            f"run {ctx.run_id} failed: {', '.join(summary['failed_tasks'])}"
+            f"run {ctx.run_id} failed: {', '.join(summary['failed_tasks']) or 'no failed task'}"
+            f"; missing marts: {', '.join(summary['missing_marts']) or 'none'}"
             f" ({len(summary['quarantined'])} batch(es) quarantined)"
         )
     return summary
@@ -171,6 +176,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  QUARANTINED {q['source']} {q['object']}: {q['reason']}")
     for mart, n in summary.get("marts", {}).items():
         lines.append(f"  mart marts.{mart}: {n:,} rows")
+    for mart in summary.get("missing_marts", []):
+        lines.append(f"  mart marts.{mart}: MISSING (the next run rebuilds it; `ss4gl run --rebuild` now)")
     lines.append(f"  warehouse: {summary['warehouse']}   (ss4gl warehouse psql)")
     for name, path in summary.get("docs", {}).items():
         lines.append(f"  {name.replace('_', ' ')}: {path}")

@@ -9,7 +9,7 @@ overlapping a nightly run cannot duplicate or lose rows.
 from __future__ import annotations
 
 from ingest.archive import Archive
-from ingest.tasks.common import RunContext, log, receipts_as_of, record_batch, record_check
+from ingest.tasks.common import Batch, RunContext, log, receipts_as_of, record_batch, record_check
 from ingest.warehouse import connect
 
 
@@ -48,3 +48,52 @@ def register(ctx: RunContext, source: str, objects: list[str] | None = None) -> 
     conn.close()
     log.info("%s: replaying %s archived batch(es) known on %s", source, n, ctx.logical_date)
     return {"replayed": n}
+
+
+def reconcile(ctx: RunContext, source: str) -> dict:
+    """Nightly self-repair of raw: per partition, the batch a fresh replay of every receipt up to the logical date
+    would leave there (of the batches that loaded, the one with the latest receipt: logical date, then arrival,
+    then content hash); each one missing from raw (a backfill of an earlier date put an older one back, a table
+    was emptied by hand) is registered as a received batch of this run and replayed from the archive.
+    """
+    from psycopg2 import sql
+
+    archive = Archive()
+    conn = connect()
+    replayed: list[str] = []
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select distinct on (b.meta->'partition') b.object, b.sha256, b.meta, b.rows_parsed, b.batch_id"
+            " from audit.batches b join lateral (select r.logical_date, r.received_at from audit.batch_receipts r"
+            "  where r.batch_id = b.batch_id and r.logical_date <= %s"
+            "  order by r.logical_date desc, r.receipt_id desc limit 1) a on true"
+            " where b.source = %s and b.status = 'loaded' and b.meta ? 'partition' and b.meta ? 'tables'"
+            " order by b.meta->'partition', a.logical_date desc, a.received_at desc, b.sha256 desc",
+            (ctx.logical_date, source),
+        )
+        expected = cur.fetchall()
+        for obj, sha256, meta, rows, batch_id in expected:
+            if not rows or batch_id in _this_run(cur, ctx, source):
+                continue
+            present = sql.SQL(" union all ").join(
+                sql.SQL("(select 1 from raw.{} where batch_id = %(b)s limit 1)").format(sql.Identifier(t))
+                for t in meta["tables"])
+            cur.execute(sql.SQL("select exists ({})").format(present), {"b": batch_id})
+            if cur.fetchone()[0] or not all(archive.path_of(sha).exists() for sha in sha256):
+                continue
+            batch = Batch(source=source, object=obj, sha256=list(sha256), meta=meta)
+            record_batch(cur, ctx, batch)
+            record_check(cur, ctx, source, obj, "replay",
+                         f"raw does not hold the current batch {batch_id} (a backfill of an earlier date, or a"
+                         " repair): replayed from the archive")
+            replayed.append(obj)
+    conn.close()
+    if replayed:
+        log.warning("%s: %s partition(s) did not hold their current batch; replaying: %s", source, len(replayed),
+                    ", ".join(replayed))
+    return {"reconciled": len(replayed)}
+
+
+def _this_run(cur, ctx: RunContext, source: str) -> set[str]:
+    cur.execute("select batch_id from audit.batches where run_id = %s and source = %s", (ctx.run_id, source))
+    return {r[0] for r in cur.fetchall()}

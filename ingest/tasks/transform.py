@@ -91,34 +91,79 @@ def project_fingerprint() -> str:
 
 
 def needs_build(ctx: RunContext) -> tuple[bool, str]:
-    """Whether the marts can be stale: rows replaced in raw by this run, or a changed dbt project.
+    """Whether the marts can be stale or missing; the warehouse, not a local file, says what was built.
 
-    Marts are a function of raw and the dbt project only, so a run (nightly or backfill) that changed neither
-    skips dbt entirely.
+    Marts are a function of raw and the dbt project, so a run may skip dbt only when nothing was loaded in it,
+    every relation of the project exists in the warehouse, and the fingerprint of the last successful build
+    (project + the batches in raw) is the current one. ``rebuild`` (DAG param, ``--rebuild``) always builds.
     """
     from ingest.warehouse import connect
 
+    if ctx.rebuild:
+        return True, "rebuild requested"
     conn = connect()
     with conn, conn.cursor() as cur:
         cur.execute("select count(*) from audit.batches where run_id = %s and status = 'loaded' and rows_loaded > 0",
                     (ctx.run_id,))
         loaded = cur.fetchone()[0]
-        cur.execute("select batch_id from audit.source_state where source = 'dbt' and object = 'project'")
+        missing = missing_relations(cur)
+        cur.execute("select batch_id from audit.source_state where source = 'dbt' and object = 'build'")
         row = cur.fetchone()
+        current = build_fingerprint(cur)
     conn.close()
     if loaded:
         return True, f"{loaded} batch(es) loaded in this run"
-    if row is None or row[0] != project_fingerprint():
-        return True, "the dbt project changed since the last successful build"
+    if missing:
+        return True, f"{len(missing)} dbt relation(s) missing from the warehouse ({', '.join(missing[:5])})"
+    if row is None or row[0] != current:
+        return True, "the dbt project or the batches in raw changed since the last successful build"
     return False, "no source changed and the dbt project is unchanged: the marts are current"
 
 
+def project_relations() -> list[tuple[str, str, str]]:
+    """(resource type, schema, name) of every relation the dbt project builds (models, seeds, snapshots)."""
+    from ingest.orchestration import DBT_MANIFEST
+
+    nodes = json.loads(DBT_MANIFEST.read_text(encoding="utf-8"))["nodes"].values()
+    return sorted((n["resource_type"], n["schema"], n["alias"]) for n in nodes
+                  if n["resource_type"] in ("model", "seed", "snapshot")
+                  and n["config"].get("materialized") != "ephemeral")
+
+
+def missing_relations(cur) -> list[str]:
+    """``schema.name`` of every relation of the project that the warehouse does not hold."""
+    missing = []
+    for _kind, schema, name in project_relations():
+        cur.execute("select to_regclass(%s) is null", (f'"{schema}"."{name}"',))
+        if cur.fetchone()[0]:
+            missing.append(f"{schema}.{name}")
+    return missing
+
+
+def build_fingerprint(cur) -> str:
+    """sha256 of the dbt project and of which batches raw holds (what the marts are a function of)."""
+    import hashlib
+
+    from psycopg2 import sql
+
+    cur.execute("select table_name from information_schema.tables where table_schema = 'raw' order by 1")
+    tables = [r[0] for r in cur.fetchall()]
+    digest = hashlib.sha256(project_fingerprint().encode())
+    if tables:
+        cur.execute(sql.SQL(" union ").join(
+            sql.SQL("select distinct batch_id from raw.{}").format(sql.Identifier(t)) for t in tables
+        ) + sql.SQL(" order by 1"))
+        for (batch_id,) in cur.fetchall():
+            digest.update(b"\0" + str(batch_id).encode())
+    return digest.hexdigest()
+
+
 def remember_build(cur) -> None:
-    """After a successful build: the fingerprint needs_build compares against."""
+    """After a successful build: the fingerprints needs_build compares against."""
     cur.execute(
-        "insert into audit.source_state (source, object, batch_id) values ('dbt', 'project', %s)"
+        "insert into audit.source_state (source, object, batch_id) values ('dbt', 'project', %s), ('dbt', 'build', %s)"
         " on conflict (source, object) do update set batch_id = excluded.batch_id, loaded_at = now()",
-        (project_fingerprint(),),
+        (project_fingerprint(), build_fingerprint(cur)),
     )
 
 

@@ -73,7 +73,7 @@ def stage_batch(url: str, home: Path, frame: pd.DataFrame, sha: str, monkeypatch
     batch = Batch(source="eurostat", object=DATASET, sha256=[sha], rows=len(frame), status="validated",
                   meta={"tables": ["eurostat_observations"], "partition": {"dataset": DATASET},
                         "toc_last_update": "2026-11-20"})
-    frame.to_parquet(stage_path(batch, "eurostat_observations"), index=False)
+    frame.to_parquet(stage_path(batch, "eurostat_observations", RunContext(RUN_ID, "2026-11-26")), index=False)
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
         record_batch(cur, RunContext(RUN_ID, "2026-11-26"), batch)

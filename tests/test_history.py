@@ -1,0 +1,112 @@
+"""Corrections, backfills and repairs never lose a number (`ss4gl run` / `ss4gl backfill`: real Airflow dag.test,
+real Postgres, GX and dbt; the bundled Eurostat samples over loopback HTTP; a survey inbox of its own).
+
+1. 2026-11-20: EPSI's state of affairs 2025 loads (member employees 2088).
+2. 2026-11-21: EPSI sends a corrected file (2100): raw and mart_cluster_kpis show 2100.
+3. A backfill of 2026-11-20 reproduces that date: raw holds 2088 again.
+4. 2026-11-22: the nightly puts the current batch back from the archive: raw and the mart show 2100.
+5. A backfill of 2026-11-21 replays both files of the partition: the later arrival wins, not the file name.
+6. A dropped mart is missing from the summary's marts and rebuilt by the next run; `--rebuild` forces a build.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg2
+import pytest
+
+from ingest.tasks.common import RunContext
+from tests.conftest import create_database, drop_database, query
+from tests.integration._support import SAMPLE_INBOX, copy_sample_inbox, drop
+from tests.test_nightly import ss4gl
+
+pytestmark = pytest.mark.timeout(2400)
+SOA = "epsi/state_of_affairs/state_of_affairs_2025.csv"
+FIX = "epsi/state_of_affairs/state_of_affairs_2025-fix.csv"  # sorts before SOA: arrival must win, not the name
+
+
+def _employees(url: str) -> tuple[list, list]:
+    raw = query(url, "select member_employees from raw.survey_soa_profile where cluster = 'epsi' and wave = 2025")
+    mart = query(url, "select member_employees from marts.mart_cluster_kpis where cluster_id = 'epsi' and year = 2025")
+    return [r[0] for r in raw], [r[0] for r in mart]
+
+
+@pytest.fixture(scope="module")
+def history(warehouse_url, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("history")
+    inbox = tmp / "inbox"
+    copy_sample_inbox(inbox)
+    url = create_database(warehouse_url)
+    env = {**os.environ, "WAREHOUSE_URL": url, "SS4GL_HOME": str(tmp / "state"), "SURVEY_INBOX": str(inbox),
+           "OFFLINE": "1"}
+    out: dict = {"url": url, "env": env}
+    out["night1"] = ss4gl(["run", "--date", "2026-11-20"], env)
+    out["after1"] = _employees(url)
+    corrected = (SAMPLE_INBOX / SOA).read_bytes().replace(b"member employees,2088", b"member employees,2100")
+    drop(inbox, FIX, corrected)
+    out["night2"] = ss4gl(["run", "--date", "2026-11-21"], env)
+    out["after2"] = _employees(url)
+    out["backfill"] = ss4gl(["backfill", "--from", "2026-11-20", "--to", "2026-11-20"], env)
+    out["after_backfill"] = _employees(url)
+    out["night3"] = ss4gl(["run", "--date", "2026-11-22"], env)
+    out["after3"] = _employees(url)
+    out["backfill2"] = ss4gl(["backfill", "--from", "2026-11-21", "--to", "2026-11-21"], env)
+    out["after_backfill2"] = _employees(url)
+    yield out
+    drop_database(warehouse_url, url)
+
+
+def test_correction_loads(history):
+    for key in ("night1", "night2"):
+        assert history[key].returncode == 0, history[key].stdout[-2000:] + history[key].stderr[-2000:]
+    assert history["after1"] == ([2088], [2088])
+    assert history["after2"] == ([2100], [2100])
+
+
+def test_backfill_reproduces_its_date(history):
+    assert history["backfill"].returncode == 0, history["backfill"].stderr[-2000:]
+    assert history["after_backfill"][0] == [2088]
+
+
+def test_next_nightly_restores_the_correction(history):
+    res = history["night3"]
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert history["after3"] == ([2100], [2100])
+    url = history["url"]
+    run_id = query(url, "select run_id from audit.run_summaries where logical_date = '2026-11-22'")[0][0]
+    replayed = query(url, "select object from audit.dataset_checks where run_id = %s and decision = 'replay'", run_id)
+    assert replayed == [(FIX,)]
+
+
+def test_the_later_arrival_wins_in_a_backfill_not_the_file_name(history):
+    assert history["backfill2"].returncode == 0, history["backfill2"].stderr[-2000:]
+    assert history["after_backfill2"] == ([2100], [2100])
+
+
+def test_a_dropped_mart_is_flagged_and_rebuilt_by_the_next_run(history):
+    from ingest.tasks.publish import collect
+
+    url, env = history["url"], history["env"]
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute("drop table marts.mart_sme_needs cascade")
+    with conn, conn.cursor() as cur:
+        os.environ["WAREHOUSE_URL"], saved = url, os.environ["WAREHOUSE_URL"]
+        try:
+            summary = collect(cur, RunContext("probe", "2026-11-23"))
+        finally:
+            os.environ["WAREHOUSE_URL"] = saved
+    conn.close()
+    assert summary["missing_marts"] == ["mart_sme_needs"]
+    res = ss4gl(["run", "--date", "2026-11-23"], env)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "MISSING" not in res.stdout
+    assert query(url, "select count(*) > 0 from marts.mart_sme_needs") == [(True,)]
+    # nothing changed since: the next run skips dbt, unless a rebuild is asked for
+    quiet = ss4gl(["run", "--date", "2026-11-24"], env)
+    forced = ss4gl(["run", "--date", "2026-11-25", "--rebuild"], env)
+    assert quiet.returncode == 0 and forced.returncode == 0, forced.stderr[-2000:]
+    home = env["SS4GL_HOME"]
+    assert "dbt build skipped" in open(f"{home}/logs/run-2026-11-24.log", encoding="utf-8").read()
+    assert "rebuild requested" in open(f"{home}/logs/run-2026-11-25.log", encoding="utf-8").read()
