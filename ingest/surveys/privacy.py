@@ -83,6 +83,12 @@ def load_key() -> bytes:
     return value.encode("utf-8")
 
 
+def key_id(key: bytes) -> str:
+    """A short public id of a pseudonymisation key (recorded with each batch): which key made its pseudonyms.
+    A keyed hash of a constant, so it tells keys apart without revealing anything about them."""
+    return hmac.new(key, b"ss4gl key id", hashlib.sha256).hexdigest()[:12]
+
+
 def ephemeral_key() -> bytes:
     """A random key for dry runs (duplicate detection only; pseudonyms are never stored)."""
     return os.urandom(32)

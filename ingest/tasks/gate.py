@@ -47,6 +47,7 @@ class Prepared:
     checks: list[tuple[str, pd.DataFrame, dict]]  # (suite, frame, context)
     partition: dict[str, object]
     warnings: list[dict] = field(default_factory=list)
+    meta: dict[str, object] = field(default_factory=dict)  # recorded with the batch (e.g. the pseudonym key id)
 
 
 def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
@@ -117,7 +118,7 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
             if on_quarantine:
                 on_quarantine(batch, bad)
         else:
-            batch.meta.update(tables=sorted(prep.tables), partition=prep.partition)
+            batch.meta.update(tables=sorted(prep.tables), partition=prep.partition, **prep.meta)
             batch.status = "validated"
             counts["validated"] += 1
             counts["rows"] += batch.rows or 0
@@ -216,6 +217,11 @@ def _partition_holds(conn, tables: dict[str, pd.DataFrame], partition: dict, bat
             total, same = cur.fetchone()
             if total != len(frame) or same != total:
                 return False
+            if "respondent_pid" in frame.columns:  # same file, another pseudonym key (a rotation): reload
+                cur.execute(sql.SQL("select coalesce(array_agg(respondent_pid order by respondent_pid), '{{}}')"
+                                    " from raw.{} where batch_id = %s").format(sql.Identifier(table)), [batch_id])
+                if cur.fetchone()[0] != sorted(frame["respondent_pid"].astype(str)):
+                    return False
     return True
 
 

@@ -80,18 +80,20 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
 def prepare(batch: Batch):
     """Parse an archived survey file against its codebook into raw tables and their GX checks."""
     from ingest.surveys.parse import parse_file
-    from ingest.surveys.privacy import load_key
+    from ingest.surveys.privacy import key_id, load_key
     from ingest.tasks.gate import BatchRejected, Prepared
 
     data = Archive().get(batch.sha256[0])
-    result = parse_file(data, batch.meta["name"], batch.meta["cluster"], batch.meta["instrument"], key=load_key())
+    key = load_key()
+    result = parse_file(data, batch.meta["name"], batch.meta["cluster"], batch.meta["instrument"], key=key)
     problems = [p.to_dict() if hasattr(p, "to_dict") else vars(p) for p in result.problems]
     if not result.ok:
         raise BatchRejected([p for p in problems if p.get("severity") == "error"] +
                             [p for p in problems if p.get("severity") != "error"])
     return Prepared(tables=result.tables, checks=checks_for(result.tables, batch.meta["cluster"]),
                     partition={"cluster": batch.meta["cluster"], "wave": int(result.wave)},
-                    warnings=[p for p in problems if p.get("severity") != "error"])
+                    warnings=[p for p in problems if p.get("severity") != "error"],
+                    meta={"pseudonym_key_id": key_id(key)})
 
 
 def checks_for(tables: dict, cluster: str) -> list[tuple[str, object, dict]]:
