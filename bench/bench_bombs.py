@@ -5,7 +5,7 @@ Usage (from the repo root)::
     .venv/bin/python bench/bench_bombs.py [--no-write] [--keep]
 
 Builds every bomb under ``bench/out/bombs/`` (git-ignored; the builders of ``tests/bombs.py``, bounded memory),
-parses or extracts each in a fresh interpreter (peak RSS = ``ru_maxrss`` of that child, interpreter and imports
+parses or extracts each in a fresh interpreter (peak RSS = VmHWM of that child, interpreter and imports
 included; seconds = the parse/extract call only), prints a table and rewrites the "Input bombs" section of
 ``bench/RESULTS.md``. The 640 MiB inbox file is sparse; its archived copy is deleted afterwards (unless --keep).
 """
@@ -136,8 +136,8 @@ Run {now()} on {machine_note()}. Command:
   .venv/bin/python bench/bench_bombs.py
 
 Each bomb is built at run time (`tests/bombs.py`) and parsed in its own fresh interpreter
-(`ingest.surveys.parse.parse_file`, `ingest.eurostat.decode.decode`, or `ingest.tasks.surveys.extract` with a
-stand-in warehouse connection); peak RSS is that child's `ru_maxrss`, interpreter and imports included (pandas,
+(`ingest.surveys.parse.parse_file`, `ingest.eurostat.decode.decode`, or `ingest.tasks.surveys.extract` on the
+warehouse); peak RSS is that child's VmHWM (/proc/self/status), interpreter and imports included (pandas,
 pyarrow, openpyxl: the baseline row); seconds time the call only. Limits are the `catalogue.yml` defaults.
 
 {chr(10).join(table)}

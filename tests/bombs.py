@@ -147,49 +147,6 @@ def oversized_inbox_file(path: Path, size: int) -> Path:
     return path
 
 
-# ----------------------------------------------------------------------------------------------- fake warehouse
-class FakeCursor:
-    """Records the statements ``surveys.extract`` runs; the processed-hash query returns nothing."""
-
-    def __init__(self, log: list[tuple[str, tuple]]) -> None:
-        self.log = log
-
-    def execute(self, sql: str, params: tuple = ()) -> None:
-        self.log.append((" ".join(sql.split()), tuple(params)))
-
-    def fetchall(self) -> list:
-        return []
-
-    def fetchone(self) -> None:
-        return None
-
-    def __enter__(self) -> FakeCursor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-class FakeConnection:
-    def __init__(self) -> None:
-        self.log: list[tuple[str, tuple]] = []
-
-    def cursor(self) -> FakeCursor:
-        return FakeCursor(self.log)
-
-    def close(self) -> None:
-        return None
-
-    def __enter__(self) -> FakeConnection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def quarantine_codes(self) -> list[str]:
-        return [p[3] for sql, p in self.log if sql.startswith("insert into audit.quarantine")]
-
-
 # ----------------------------------------------------------------------------------------------- probe
 @dataclass
 class Probe:
@@ -201,13 +158,15 @@ class Probe:
 
 
 _PROBE = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {repo!r})
 {setup}
 t0 = time.perf_counter()
 {run}
+# VmHWM: the peak RSS of this interpreter's memory (ru_maxrss would also count the parent's peak before exec)
+hwm = next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
 out = {{"reason": reason, "message": message, "seconds": time.perf_counter() - t0, "extra": extra,
-        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}
+        "rss_mib": hwm / 1024}}
 print("PROBE " + json.dumps(out))
 """
 
@@ -238,22 +197,29 @@ except EurostatPayloadError as exc:
 EXTRACT_SETUP = """
 import ingest.tasks.surveys as surveys
 from ingest.tasks.common import RunContext
-from tests.bombs import FakeConnection
-conn = FakeConnection()
-surveys.connect = lambda: conn
+from ingest.warehouse import connect, migrate
+migrate()
 """
 EXTRACT_RUN = """
-res = surveys.extract(RunContext("bomb-probe", "2026-11-28"), inbox={inbox!r})
-codes = conn.quarantine_codes()
-reason = ",".join(codes) or "ok"
-message = next((p[5] for sql, p in conn.log if sql.startswith("insert into audit.quarantine")), "")
-extra = {{"result": res, "fetch_sizes": [p[-1] for sql, p in conn.log if sql.startswith("insert into audit.fetches")]}}
+ctx = RunContext("bomb-probe-" + str(time.time_ns()), "2026-11-28")
+res = surveys.extract(ctx, inbox={inbox!r})
+conn = connect()
+with conn, conn.cursor() as cur:
+    cur.execute("select q.code, q.message from audit.quarantine q join audit.batches b using (batch_id)"
+                " where b.run_id = %s", (ctx.run_id,))
+    problems = cur.fetchall()
+    cur.execute("select size_bytes from audit.fetches where run_id = %s", (ctx.run_id,))
+    sizes = [r[0] for r in cur.fetchall()]
+conn.close()
+reason = ",".join(code for code, _ in problems) or "ok"
+message = problems[0][1] if problems else ""
+extra = {{"result": res, "fetch_sizes": sizes}}
 """
 
 
 def probe(setup: str, run: str, env: dict[str, str] | None = None, timeout: float = 600) -> Probe:
     """Run ``setup`` (imports, reading the input: not timed) then ``run`` in a fresh interpreter; return the
-    reason it set and its peak RSS (ru_maxrss of the child, which includes the interpreter and imports)."""
+    reason it set and its peak RSS (VmHWM of the child, which includes the interpreter and imports)."""
     code = _PROBE.format(repo=str(REPO), setup=setup, run=run)
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=REPO,

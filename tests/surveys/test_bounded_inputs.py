@@ -22,6 +22,7 @@ from conftest import assert_located, edit_csv, edit_json, parse, sample_bytes, s
 from ingest.archive import Archive, Received
 from ingest.config import load_catalogue
 from tests import bombs
+from tests.conftest import query
 
 RSS_LIMIT_MIB = 512
 EPSI = ("epsi", "sme_needs")
@@ -85,7 +86,7 @@ def test_deeply_nested_json_is_json_too_deep(bomb_dir: Path) -> None:
     assert got.rss_mib < RSS_LIMIT_MIB, got
 
 
-def test_oversized_inbox_file_is_archived_by_streaming_and_quarantined(bomb_dir: Path) -> None:
+def test_oversized_inbox_file_is_archived_by_streaming_and_quarantined(bomb_dir: Path, fresh_db: str) -> None:
     size = 640 * bombs.MIB  # beyond the RSS bound itself: it cannot have been held in memory
     inbox, archive = bomb_dir / "inbox", bomb_dir / "archive"
     path = bombs.oversized_inbox_file(inbox / "epsi" / "sme_needs" / "results-huge.csv", size)
@@ -116,7 +117,7 @@ def _check_oversized(got: bombs.Probe, path: Path, archive: Path, size: int) -> 
 
 
 # ----------------------------------------------------------------------------------------------- extract (in-process)
-def test_file_grown_after_listing_is_read_at_most_limit_plus_one(tmp_path, monkeypatch) -> None:
+def test_file_grown_after_listing_is_read_at_most_limit_plus_one(tmp_path, monkeypatch, fresh_db) -> None:
     import ingest.surveys.inbox as inbox_mod
     import ingest.tasks.surveys as surveys
     from ingest.tasks.common import RunContext
@@ -131,11 +132,9 @@ def test_file_grown_after_listing_is_read_at_most_limit_plus_one(tmp_path, monke
     reads: list[int | None] = []
     real_read = inbox_mod.read
     monkeypatch.setattr(inbox_mod, "read", lambda f, max_bytes=None: reads.append(max_bytes) or real_read(f, max_bytes))
-    conn = bombs.FakeConnection()
-    monkeypatch.setattr(surveys, "connect", lambda: conn)
     assert surveys.extract(RunContext("bounded", "2026-11-28"), inbox=str(tmp_path / "inbox"))["new"] == 1
     assert reads == [1000]
-    assert conn.quarantine_codes() == ["file_too_large"]
+    assert query(fresh_db, "select code from audit.quarantine") == [("file_too_large",)]
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     assert Archive(tmp_path / "archive").get(sha) == path.read_bytes()
 
