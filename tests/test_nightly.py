@@ -173,3 +173,19 @@ def test_bi_reader_login_command(runs):
         cur.execute("select count(*) from marts.mart_partnership_indicators")
         assert cur.fetchone()[0] > 0
     conn.close()
+
+
+def test_matchmaking_candidates_follow_the_offers_not_the_alphabet(runs):
+    """Score ties are broken by a hash of the pair: no cluster's share of the proposed offers exceeds its share of
+    the offers by more than a third (ties broken by cluster id gave Cluster Montagne 51 % for 32 % of the offers)."""
+    rows = query(runs["url"], """
+        with candidates as (select offer_cluster_id as cluster_id, count(*) as n from marts.mart_matchmaking
+                            group by 1),
+        offers as (select cluster_id, count(*) as n from intermediate.int_sme_offers_needs_profiled
+                   where direction = 'offer' group by 1)
+        select offers.cluster_id, coalesce(candidates.n, 0)::float / sum(candidates.n) over (),
+               offers.n::float / sum(offers.n) over ()
+        from offers left join candidates using (cluster_id)""")
+    assert len(rows) == len(CLUSTERS)
+    for cluster_id, candidate_share, offer_share in rows:
+        assert candidate_share <= offer_share * 4 / 3, (cluster_id, candidate_share, offer_share)

@@ -263,6 +263,11 @@ def test_dbt_build_and_marts(dbt, dbt_database):
                      "where cluster_a = 'indescat' and cluster_b = 'sports_technology'")
     # gaps (1.5, 0.5, 0) vs (1, 2, 0): 2.5 / (sqrt(2.5) * sqrt(5)) = 0.707107
     assert _num(pair["needs_similarity"]) == pytest.approx(0.707107, abs=1e-6)
+
+    # -- full precision inside, one rounding at the mart (from the exact ratio, never from a rounded one)
+    share = _indicator(url, "indescat", "MEMBERS_SME_SHARE", 2025)["value"]
+    assert share == (Decimal(100) * Decimal(70) / Decimal(90)).quantize(Decimal("0.000001"))  # 77.777778
+    assert _one(url, kpis, ("indescat", 2025))["sme_share_of_members"] == Decimal("0.777778")
     assert pair["top_shared_needs"] == "digitalisation,funding_access"
     assert pair["a_strengths_for_b_weaknesses"] == "digital"
     assert pair["b_strengths_for_a_weaknesses"] == "sustainability"

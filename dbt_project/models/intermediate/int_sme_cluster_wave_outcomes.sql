@@ -75,12 +75,12 @@ final as (
         respondent_totals.wave,
         respondent_totals.n_respondents,
         respondent_totals.n_sme_respondents,
-        {{ clean_numeric('respondent_totals.mean_digital_maturity', 6) }} as mean_digital_maturity,
-        {{ clean_numeric('respondent_totals.low_carbon_share_pct', 6) }} as low_carbon_share_pct,
-        {{ clean_numeric('rating_totals.mean_gap', 6) }} as mean_gap,
-        {{ clean_numeric('rating_totals.mean_impact', 6) }} as mean_impact
+        {{ clean_numeric('respondent_totals.mean_digital_maturity') }} as mean_digital_maturity,
+        {{ clean_numeric('respondent_totals.low_carbon_share_pct') }} as low_carbon_share_pct,
+        {{ clean_numeric('rating_totals.mean_gap') }} as mean_gap,
+        {{ clean_numeric('rating_totals.mean_impact') }} as mean_impact
         {%- for sector in var('cross_sectors') %},
-        {{ clean_numeric(safe_divide('coalesce(interest_totals.n_interest_' ~ sector ~ ', 0)', 'respondent_totals.n_respondents'), 6) }}
+        {{ clean_numeric(safe_divide('coalesce(interest_totals.n_interest_' ~ sector ~ ', 0)', 'respondent_totals.n_respondents')) }}
             as interest_share_{{ sector }}
         {%- endfor %},
         respondent_totals.batch_ids

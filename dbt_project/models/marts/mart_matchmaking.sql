@@ -4,10 +4,11 @@
       match_score = 1                                   the offer code equals the need code
                   + 0.25 x shared cross-sector interests (technology, energy, tourism, health)
                   + 0.5  if the needed service is among the needing member's top-3 priorities
-    match_rank = 1..N for the (needing member, code): best score first, then offering cluster and member.
+    match_rank = 1..N for the (needing member, code): best score first; ties (the rule, scores are coarse) are
+    broken by md5(needing member || offering member), a hash of the pair: stable from run to run and unrelated
+    to cluster ids or member order, so no cluster is favoured by the alphabet.
     The score of an offer for a need only depends on the offer's interest mask, so the offers are looked up
-    per distinct mask of the code (an index scan of at most N rows each) and the best N kept: the work grows
-    with the number of needs, not with needs x offers.
+    per distinct mask of the code and the best N kept (by the pair hash).
     Members are pseudonyms (respondent_pid): contact happens through the clusters.
 -#}
 {%- set per_need = var('matchmaking_offers_per_need', 5) | int -%}
@@ -64,7 +65,7 @@ picked as (
         select
             candidate.*,
             row_number() over (
-                order by candidate.n_shared_interests desc, candidate.cluster_id, candidate.respondent_pid
+                order by candidate.n_shared_interests desc, candidate.pair_hash, candidate.respondent_pid
             ) as pick_rank
 
         from (
@@ -74,14 +75,15 @@ picked as (
 
             from offer_masks
             cross join lateral (
-                select offer.cluster_id, offer.respondent_pid, offer.wave, offer.cross_sectors
+                select offer.cluster_id, offer.respondent_pid, offer.wave, offer.cross_sectors,
+                    md5(need.respondent_pid || '|' || offer.respondent_pid) as pair_hash
                 -- the table itself (not a CTE) so that its lookup index is used
                 from {{ ref('int_sme_offers_needs_profiled') }} as offer
                 where offer.direction = 'offer'
                     and offer.topic_code = need.topic_code
                     and offer.interest_mask = offer_masks.interest_mask
                     and offer.cluster_id <> need.cluster_id
-                order by offer.cluster_id, offer.respondent_pid
+                order by pair_hash, offer.respondent_pid
                 limit {{ per_need }}
             ) as best_of_mask
             where offer_masks.topic_code = need.topic_code
