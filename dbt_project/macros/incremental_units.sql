@@ -38,7 +38,8 @@
     select
         definitions.dataset,
         md5(concat_ws('#',
-            batch_lists.batch_ids, definitions.definition, nuts.fingerprint, {{ sql_literal(var('as_of_date', none)) }}
+            batch_lists.batch_ids, definitions.definition, nuts.fingerprint, {{ sql_literal(var('as_of_date', none)) }},
+            {{ sql_literal(code_fingerprint()) }}
         )) as input_fingerprint
     from definitions
     cross join nuts
@@ -61,7 +62,7 @@
         indicators.indicator_code,
         md5(concat_ws('#',
             own.input_fingerprint, lq_total.input_fingerprint, cast(indicators as text), cluster_regions.fingerprint,
-            {{ sql_literal(var('eu27_countries') | join(',')) }}
+            {{ sql_literal(var('eu27_countries') | join(',')) }}, {{ sql_literal(code_fingerprint()) }}
         )) as input_fingerprint
     from {{ ref('indicators') }} as indicators
     cross join cluster_regions
@@ -140,4 +141,10 @@
     )
 
     select {{ first }}, {{ second }} from pairs
+{%- endmacro %}
+
+{#- The model's own SQL as part of its units' fingerprint: a changed formula recomputes every unit on the next
+    build (an incremental model would otherwise keep the rows the old code wrote). -#}
+{% macro code_fingerprint() -%}
+    {{- local_md5(model.raw_code) if model is defined and model.raw_code is defined else '' -}}
 {%- endmacro %}

@@ -236,6 +236,13 @@ QUARANTINED_NO_CODES_SQL = (
 )
 
 
+# mart_partnership_indicators.baseline_check -> the note under a target (progress against it says little).
+BASELINE_NOTES = {
+    "baseline_year_without_data": "No data in the baseline year: the baseline cannot be checked.",
+    "baseline_differs_from_observed": "The baseline differs from the value observed in its year (more than 5 %).",
+}
+
+
 def _regclass(cur, name: str) -> bool:
     cur.execute("select to_regclass(%s) is not null as present", (name,))
     row = cur.fetchone()
@@ -715,6 +722,9 @@ def indicator_card(row: dict) -> str:
             f'<span style="width:{width:.1f}%"></span>{marker}</div>'
             f'<div class="meta">Progress {esc(_pct(progress))} · time elapsed {esc(_pct(elapsed))}</div>'
         )
+        note = BASELINE_NOTES.get(row.get("baseline_check") or "")
+        if note:
+            parts.append(f'<div class="meta baseline-check">⚠ {esc(note)}</div>')
     badges = [f'<span class="badge {cls}">{esc(status)}</span>']
     if row.get("index_vs_eu") is not None:
         badges.append(f'<span class="badge">EU index {esc(fmt_index(row.get("index_vs_eu")))} (EU = 100)</span>')

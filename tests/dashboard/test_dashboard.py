@@ -437,3 +437,14 @@ def test_quarantined_batches_show_codes_and_counts_never_messages(fresh_db, tmp_
     for page in (tmp_path / "site").glob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert "Müller" not in text and "jan@example" not in text and "row 2" not in text and "boom" not in text
+
+
+def test_a_target_whose_baseline_disagrees_with_the_data_carries_a_note():
+    from ingest.dashboard.build import indicator_card
+
+    row = {"indicator_code": "GDP_EUR_HAB", "indicator_name": "GDP per inhabitant", "value": 47000, "unit": "EUR_HAB",
+           "year": 2023, "target_value": 50000, "target_year": 2025, "baseline_value": 40000, "baseline_year": 2020,
+           "progress": 0.7, "elapsed_share": 0.6, "is_on_track": True}
+    assert "baseline-check" not in indicator_card(row)
+    flagged = indicator_card({**row, "baseline_check": "baseline_differs_from_observed"})
+    assert "baseline-check" in flagged and "differs from the value observed" in flagged

@@ -15,8 +15,9 @@
        quality_flag is share_mixed_slices | share_numerator_incomplete | share_denominator_missing
        | share_negative_component | share_denominator_zero | share_above_100 (components that add
        up to more than the published total: inconsistent source data, never a share > 100 %)
-       | share_components_inconsistent (numerator + complement_filter classes, e.g. GE250, differ
-       from the total by more than var('share_partition_tolerance'), default 1 %).
+       | share_complement_missing (a complement_filter class, e.g. GE250, is configured but not reported:
+       the classes cannot be checked against the total) | share_components_inconsistent (numerator +
+       complement classes differ from the total by more than var('share_partition_tolerance'), default 1 %).
     4. Incremental per dataset (an indicator reads one dataset, and NUTS versions are resolved per indicator):
        each row carries the input_fingerprint of its dataset (macro eurostat_indicator_inputs: its batches, its
        indicators' definitions, the nuts_regions seed, as_of_date). The pre-hook deletes the rows of datasets
@@ -239,8 +240,8 @@ share_values as (
 
     -- A share is only computed from ONE complete slice: every numerator component and the
     -- denominator reported (a missing / confidential component is never treated as 0),
-    -- 0 <= numerator <= denominator, and - when a complement is configured and reported -
-    -- numerator + complement = denominator within var('share_partition_tolerance').
+    -- 0 <= numerator <= denominator, and - when a complement is configured - the complement reported
+    -- and numerator + complement = denominator within var('share_partition_tolerance').
     -- Otherwise the value is null and quality_flag says why.
     select
         indicator_code,
@@ -272,11 +273,13 @@ share_values as (
                 when has_negative_component then 'share_negative_component'
                 when denominator = 0 then 'share_denominator_zero'
                 when numerator > denominator then 'share_above_100'
-                -- numerator + complement (e.g. GE250) is the full partition of the denominator:
-                -- when all of it is reported it must add up to the total
+                -- numerator + complement (e.g. GE250) is the full partition of the denominator: it must
+                -- be reported and add up to the total (one rule: the seed formulas and README quote it)
                 when n_complement_expected > 0
-                    and n_complement_values = n_complement_expected
-                    and n_complement_cells = n_complement_expected
+                    and (n_complement_values < n_complement_expected
+                        or n_complement_cells <> n_complement_expected)
+                    then 'share_complement_missing'
+                when n_complement_expected > 0
                     and abs(numerator + complement - denominator)
                         > {{ var('share_partition_tolerance', 0.01) }} * denominator
                     then 'share_components_inconsistent'

@@ -5,6 +5,9 @@
       elapsed_share = (year - baseline_year) / (target_year - baseline_year), clamped to [0, 1]
       is_on_track   = progress >= elapsed_share
       cagr          = (value / value_{year - n}) ^ (1 / n) - 1,  n = var('cagr_years', 5)
+      baseline_check = baseline_year_without_data  (the cluster has no value of the indicator in its baseline year)
+                     | baseline_differs_from_observed (|baseline - value of the baseline year| > var('baseline_tolerance',
+                       0.05) x |value of the baseline year|): progress against such a baseline says little
 -#}
 {%- set cagr_years = var('cagr_years', 5) | int -%}
 
@@ -48,7 +51,8 @@ joined as (
         strategy_targets.baseline_value,
         strategy_targets.target_year,
         strategy_targets.target_value,
-        earlier.value as value_cagr_start
+        earlier.value as value_cagr_start,
+        at_baseline.value as value_at_baseline_year
 
     from indicator_values
     inner join clusters
@@ -62,6 +66,10 @@ joined as (
         on earlier.cluster_id = indicator_values.cluster_id
         and earlier.indicator_code = indicator_values.indicator_code
         and earlier.year = indicator_values.year - {{ cagr_years }}
+    left join indicator_values as at_baseline
+        on at_baseline.cluster_id = indicator_values.cluster_id
+        and at_baseline.indicator_code = indicator_values.indicator_code
+        and at_baseline.year = strategy_targets.baseline_year
 
 ),
 
@@ -82,7 +90,14 @@ computed as (
         case
             when value > 0 and value_cagr_start > 0
                 then power({{ safe_divide('value', 'value_cagr_start') }}, 1.0 / {{ cagr_years }}) - 1
-        end as cagr_raw
+        end as cagr_raw,
+        case
+            when baseline_year is null or baseline_value is null then null
+            when value_at_baseline_year is null then 'baseline_year_without_data'
+            when abs(baseline_value - value_at_baseline_year)
+                > {{ var('baseline_tolerance', 0.05) }} * abs(value_at_baseline_year)
+                then 'baseline_differs_from_observed'
+        end as baseline_check
 
     from joined
 
@@ -107,6 +122,7 @@ final as (
         {{ clean_numeric('index_vs_eu_raw', 2) }} as index_vs_eu,
         cast(baseline_year as integer) as baseline_year,
         {{ clean_numeric('baseline_value', 6) }} as baseline_value,
+        cast(baseline_check as text) as baseline_check,
         cast(target_year as integer) as target_year,
         {{ clean_numeric('target_value', 6) }} as target_value,
         {{ clean_numeric('progress_raw', 6) }} as progress,
