@@ -30,26 +30,32 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
     archive = Archive()
     files = list_inbox(inbox)
     conn = connect()
-    new = seen = 0
+    new = seen = unreadable = 0
     with conn, conn.cursor() as cur:
         cur.execute("select unnest(sha256) from audit.batches"
                     " where source = %s and status in ('loaded', 'quarantined')", (SOURCE,))
         done = {r[0] for r in cur.fetchall()}
         this_run: dict[str, str] = {}  # sha256 -> first inbox file with this content in this run
         for f in files:
-            data = read(f, limit) if f.size <= limit else None  # a file listed over the limit is never read
-            if data is not None and len(data) > limit:  # grown past the limit since it was listed
-                data = None
-            sha = hashlib.sha256(data).hexdigest() if data is not None else sha256_of(f)
-            if sha in done:
-                seen += 1
+            try:
+                data = read(f, limit) if f.size <= limit else None  # a file listed over the limit is never read
+                if data is not None and len(data) > limit:  # grown past the limit since it was listed
+                    data = None
+                sha = hashlib.sha256(data).hexdigest() if data is not None else sha256_of(f)
+                if sha in done:
+                    seen += 1
+                    continue
+                if data is not None:
+                    archive.put(Received(body=data, source=SOURCE, url=f.path))
+                    size = len(data)
+                else:  # archived as received all the same, streamed in chunks
+                    with open_file(f) as fh:
+                        sha, size = archive.put_stream(fh, source=SOURCE, url=f.path)
+            except OSError as exc:  # vanished or unreadable since it was listed: one file, tried again next run
+                log.warning("surveys %s: cannot be read (%s); left in the inbox for the next run", f.relative,
+                            type(exc).__name__)
+                unreadable += 1
                 continue
-            if data is not None:
-                archive.put(Received(body=data, source=SOURCE, url=f.path))
-                size = len(data)
-            else:  # archived as received all the same, streamed in chunks
-                with open_file(f) as fh:
-                    sha, size = archive.put_stream(fh, source=SOURCE, url=f.path)
             record_fetch(cur, ctx, SOURCE, f.path, f.path, None, sha, size)
             batch = Batch(source=SOURCE, object=f"{f.cluster}/{f.instrument}/{f.name}", sha256=[sha],
                           meta={"cluster": f.cluster, "instrument": f.instrument, "path": f.path, "name": f.name})
@@ -73,8 +79,8 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
             record_receipt(cur, ctx, batch)
             new += 1
     conn.close()
-    log.info("surveys: %s new file(s), %s already processed, inbox %s", new, seen, inbox)
-    return {"new": new, "already_processed": seen}
+    log.info("surveys: %s new file(s), %s already processed, %s unreadable, inbox %s", new, seen, unreadable, inbox)
+    return {"new": new, "already_processed": seen, **({"unreadable": unreadable} if unreadable else {})}
 
 
 def prepare(batch: Batch):

@@ -96,3 +96,23 @@ def test_nothing_of_a_refused_batch_is_in_raw_and_the_good_file_loads(isolated):
     good = batch_of(url, "surveys", FILES["good"])
     assert good["status"] == "loaded" and good["rows_loaded"] > 0
     assert isolated["loaded"] == {"batches": 3, "rows": good["rows_loaded"], "quarantined": 2}
+
+
+def test_a_file_that_vanishes_after_listing_does_not_stop_the_others(warehouse_url, tmp_path, monkeypatch):
+    import ingest.surveys.inbox as inbox_mod
+
+    inbox = tmp_path / "inbox"
+    for rel in (FILES["good"], FILES["range"]):
+        drop(inbox, rel, (SAMPLE_INBOX / rel).read_bytes())
+    real_read = inbox_mod.read
+
+    def read(item, max_bytes=None):  # the upload is moved away between the listing and the read
+        if str(item.path).endswith("state_of_affairs_2025.csv"):
+            raise FileNotFoundError(item.path)
+        return real_read(item, max_bytes)
+
+    monkeypatch.setattr(inbox_mod, "read", read)
+    with isolated_stage(warehouse_url, tmp_path) as st:
+        got = surveys.extract(RunContext("it-vanished", "2026-11-26"), inbox=str(inbox))
+        assert got == {"new": 1, "already_processed": 0, "unreadable": 1}
+        assert [r[0] for r in query(st.url, "select object from audit.batches")] == [FILES["good"]]
