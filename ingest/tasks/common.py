@@ -9,6 +9,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from psycopg2 import sql
+
 from ingest.config import staging_dir
 from ingest.warehouse import storable
 
@@ -129,18 +131,25 @@ def _text(v) -> str | None:
     return v if isinstance(v, str) else json.dumps(v, default=str)
 
 
+# Lateral join ``a``: the latest receipt of batch ``b`` on or before a logical date (the first parameter); its
+# (logical_date, received_at) is a batch's arrival, the order in which loads replace a partition.
+LATEST_RECEIPT = sql.SQL(
+    "lateral (select r.logical_date, r.received_at from audit.batch_receipts r"
+    " where r.batch_id = b.batch_id and r.logical_date <= %s"
+    " order by r.logical_date desc, r.receipt_id desc limit 1) a on true"
+)
+
+
 def run_batches(cur, ctx: RunContext, source: str, status: str) -> list[Batch]:
     """Batches of this run and source in a given status (the hand-over between tasks), in arrival order: by
     their latest receipt on or before the logical date (its logical date, then when it was received), then by
     content hash. Loads follow this order, so of two files replacing one partition the later arrival wins, in
     a nightly run and in any backfill alike (never the file name)."""
     cur.execute(
-        "select b.source, b.object, b.sha256, b.meta, b.status, b.reason, b.rows_parsed from audit.batches b"
-        " left join lateral (select r.logical_date, r.received_at from audit.batch_receipts r"
-        "  where r.batch_id = b.batch_id and r.logical_date <= %s"
-        "  order by r.logical_date desc, r.receipt_id desc limit 1) a on true"
-        " where b.run_id = %s and b.source = %s and b.status = %s"
-        " order by a.logical_date nulls first, a.received_at nulls first, b.sha256, b.object",
+        sql.SQL("select b.source, b.object, b.sha256, b.meta, b.status, b.reason, b.rows_parsed from audit.batches b"
+                " left join {} where b.run_id = %s and b.source = %s and b.status = %s"
+                " order by a.logical_date nulls first, a.received_at nulls first, b.sha256, b.object"
+                ).format(LATEST_RECEIPT),
         (ctx.logical_date, ctx.run_id, source, status),
     )
     return [Batch(source=s, object=o, sha256=list(sha), meta=m or {}, status=st, reason=r, rows=n)

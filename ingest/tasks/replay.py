@@ -9,7 +9,15 @@ overlapping a nightly run cannot duplicate or lose rows.
 from __future__ import annotations
 
 from ingest.archive import Archive
-from ingest.tasks.common import Batch, RunContext, log, receipts_as_of, record_batch, record_check
+from ingest.tasks.common import (
+    LATEST_RECEIPT,
+    Batch,
+    RunContext,
+    log,
+    receipts_as_of,
+    record_batch,
+    record_check,
+)
 from ingest.warehouse import connect
 
 
@@ -63,17 +71,18 @@ def reconcile(ctx: RunContext, source: str) -> dict:
     replayed: list[str] = []
     with conn, conn.cursor() as cur:
         cur.execute(
-            "select distinct on (b.meta->'partition') b.object, b.sha256, b.meta, b.rows_parsed, b.batch_id"
-            " from audit.batches b join lateral (select r.logical_date, r.received_at from audit.batch_receipts r"
-            "  where r.batch_id = b.batch_id and r.logical_date <= %s"
-            "  order by r.logical_date desc, r.receipt_id desc limit 1) a on true"
-            " where b.source = %s and b.status = 'loaded' and b.meta ? 'partition' and b.meta ? 'tables'"
-            " order by b.meta->'partition', a.logical_date desc, a.received_at desc, b.sha256 desc",
+            sql.SQL("select distinct on (b.meta->'partition') b.object, b.sha256, b.meta, b.rows_parsed, b.batch_id"
+                    " from audit.batches b join {}"
+                    " where b.source = %s and b.status = 'loaded' and b.meta ? 'partition' and b.meta ? 'tables'"
+                    " order by b.meta->'partition', a.logical_date desc, a.received_at desc, b.sha256 desc"
+                    ).format(LATEST_RECEIPT),
             (ctx.logical_date, source),
         )
         expected = cur.fetchall()
+        cur.execute("select batch_id from audit.batches where run_id = %s and source = %s", (ctx.run_id, source))
+        this_run = {r[0] for r in cur.fetchall()}
         for obj, sha256, meta, rows, batch_id in expected:
-            if not rows or batch_id in _this_run(cur, ctx, source):
+            if not rows or batch_id in this_run:
                 continue
             present = sql.SQL(" union all ").join(
                 sql.SQL("(select 1 from raw.{} where batch_id = %(b)s limit 1)").format(sql.Identifier(t))
@@ -93,7 +102,3 @@ def reconcile(ctx: RunContext, source: str) -> dict:
                     ", ".join(replayed))
     return {"reconciled": len(replayed)}
 
-
-def _this_run(cur, ctx: RunContext, source: str) -> set[str]:
-    cur.execute("select batch_id from audit.batches where run_id = %s and source = %s", (ctx.run_id, source))
-    return {r[0] for r in cur.fetchall()}

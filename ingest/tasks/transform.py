@@ -132,12 +132,10 @@ def project_relations() -> list[tuple[str, str, str]]:
 
 def missing_relations(cur) -> list[str]:
     """``schema.name`` of every relation of the project that the warehouse does not hold."""
-    missing = []
-    for _kind, schema, name in project_relations():
-        cur.execute("select to_regclass(%s) is null", (f'"{schema}"."{name}"',))
-        if cur.fetchone()[0]:
-            missing.append(f"{schema}.{name}")
-    return missing
+    names = [f"{schema}.{name}" for _kind, schema, name in project_relations()]
+    cur.execute("select n from unnest(%s::text[]) as n where to_regclass(quote_ident(split_part(n, '.', 1))"
+                " || '.' || quote_ident(split_part(n, '.', 2))) is null order by n", (names,))
+    return [r[0] for r in cur.fetchall()]
 
 
 def build_fingerprint(cur) -> str:
