@@ -112,7 +112,7 @@ def main() -> int:
     args = ap.parse_args()
     import gen_volume
 
-    from ingest.warehouse import connect, migrate
+    from ingest.warehouse import ADMIN, connect, migrate
 
     tmp = Path(tempfile.mkdtemp(prefix="ss4gl-bench-dbt-"))
     big = f"vol{args.factor}"
@@ -120,7 +120,7 @@ def main() -> int:
     nodes: dict[str, list[dict]] = {}
     try:
         with throwaway_postgres("ss4gl-bench-dbt-") as (_server, url):
-            admin = connect(with_db(url, "postgres"))
+            admin = connect(with_db(url, "postgres"), role=ADMIN)
             admin.autocommit = True
             with admin.cursor() as cur:
                 cur.execute("create database vol1")
@@ -129,7 +129,7 @@ def main() -> int:
             t0 = time.perf_counter()
             counts1 = gen_volume.load_samples(u1)
             print(f"1×: {counts1} ({time.perf_counter() - t0:.1f} s)", flush=True)
-            conn = connect(u1)  # closed before vol1 serves as a template
+            conn = connect(u1, role=ADMIN)  # closed before vol1 serves as a template
             with conn.cursor() as cur:
                 cur.execute("select distinct geo from raw.eurostat_observations")
                 geos = {geo for (geo,) in cur.fetchall()}

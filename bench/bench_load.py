@@ -45,9 +45,9 @@ def build_rows(cells: int):
 # ------------------------------------------------------------------------------- cases
 def run_ours(url: str, rows) -> float:
     import ingest.load as load
-    from ingest.warehouse import connect
+    from ingest.warehouse import ADMIN, connect
 
-    conn = connect(url)
+    conn = connect(url, role=ADMIN)
     try:
         t0 = time.perf_counter()
         loaded = load.replace_partitions(conn, {TABLE: rows}, {"dataset": "bench_load"})
@@ -70,9 +70,9 @@ def run_psql(url: str, csv_path: Path, columns) -> float:
 
 
 def truncate_and_count(url: str) -> int:
-    from ingest.warehouse import connect
+    from ingest.warehouse import ADMIN, connect
 
-    conn = connect(url)
+    conn = connect(url, role=ADMIN)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f"select count(*) from raw.{TABLE}")  # noqa: S608 (fixed table name)

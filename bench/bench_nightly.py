@@ -301,10 +301,10 @@ def main() -> int:
         empty_spans = categorise(task_spans(empty_home / "airflow" / "airflow.db"))
         con.close()
         # Audit: the no-change runs downloaded nothing (every dataset skipped).
-        from ingest.warehouse import EmbeddedServer, connect
+        from ingest.warehouse import ADMIN, EmbeddedServer, connect
 
         server = EmbeddedServer(root=real_home / "warehouse")
-        conn = connect(server.url())
+        conn = connect(server.url(), role=ADMIN)
         with conn, conn.cursor() as cur:
             cur.execute("select run_id, decision, count(*) from audit.dataset_checks group by 1, 2 order by 1, 2")
             checks = cur.fetchall()

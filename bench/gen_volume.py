@@ -43,10 +43,10 @@ def load_samples(url: str) -> dict[str, int]:
     from ingest.load import replace_partitions
     from ingest.surveys.parse import parse_file
     from ingest.tasks.eurostat import to_raw_rows
-    from ingest.warehouse import connect
+    from ingest.warehouse import ADMIN, connect
 
     os.environ.setdefault("SS4GL_PSEUDONYM_KEY", BENCH_KEY)
-    conn = connect(url)
+    conn = connect(url, role=ADMIN)
     loaded: dict[str, int] = {}
     for path in sorted((REPO / "ingest" / "samples" / "eurostat").glob("*.json")):
         code = path.stem
@@ -82,10 +82,10 @@ def _columns(cur, table: str) -> list[str]:
 
 def scale(url: str, factor: int = 100, waves: int = 5) -> dict[str, int]:
     """Multiply the raw rows ``factor``× in place (see the module doc); return rows per table after."""
-    from ingest.warehouse import connect
+    from ingest.warehouse import ADMIN, connect
 
     clusters = max(1, factor // waves)
-    conn = connect(url)
+    conn = connect(url, role=ADMIN)
     counts = {}
     with conn, conn.cursor() as cur:
         cols = _columns(cur, "eurostat_observations")

@@ -178,9 +178,9 @@ def run_dates(dates: list[str], conf: dict | None = None) -> list[tuple[bool, di
 
 
 def read_summary(run_id: str) -> dict | None:
-    from ingest.warehouse import connect
+    from ingest.warehouse import LOADER, connect
 
-    conn = connect()
+    conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         cur.execute("select summary from audit.run_summaries where run_id = %s", (run_id,))
         row = cur.fetchone()

@@ -11,12 +11,12 @@ import argparse
 import json
 import sys
 
-from ingest.warehouse import connect
+from ingest.warehouse import LOADER, connect
 
 
 def open_quarantines(source: str | None = None) -> list[dict]:
     """Quarantined batches (latest first) with their problem codes; messages are already free of cell values."""
-    conn = connect()
+    conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         cur.execute(
             "select b.batch_id, b.source, b.object, b.logical_date, b.reason,"
@@ -35,7 +35,7 @@ def open_quarantines(source: str | None = None) -> list[dict]:
 
 def release(source: str, obj: str) -> list[str]:
     """Mark the quarantined batches of ``obj`` (an object or a batch id) as released; return their batch ids."""
-    conn = connect()
+    conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         cur.execute(
             "update audit.batches set status = 'released', updated_at = now(),"

@@ -281,18 +281,35 @@ def warehouse_url(start: bool = True) -> str:
     return server.ensure_running() if start else server.url()
 
 
-def connect(url: str | None = None, **kwargs):
-    """A psycopg2 connection, or one clear WarehouseError naming the host."""
+# Least privilege per stage (roles from migrations 0004 and 0007). The configured account (a superuser on the
+# embedded server) runs migrations only; every stage acts as its role for the whole session (SET ROLE at
+# connection start), so a statement outside the role's grants fails even though the account could run it.
+ADMIN = None  # migrations, role and database administration
+LOADER = "loader"  # extract, validate, load: writes raw and audit
+TRANSFORMER = "transformer"  # dbt: owns staging, intermediate, marts, reference, snapshots; reads raw
+READER = "bi_reader"  # the dashboard and BI tools: marts, reference.clusters and the audit.dashboard_* views
+STAGE_ROLES = (LOADER, TRANSFORMER, READER)
+
+
+def connect(url: str | None = None, *, role: str | None, **kwargs):
+    """A psycopg2 connection acting as ``role`` (one of STAGE_ROLES, or ADMIN for migrations), or one clear
+    WarehouseError naming the host. ``role`` has no default: every caller says which stage it is."""
     import psycopg2
 
+    if role is not None and role not in STAGE_ROLES:
+        raise ValueError(f"unknown warehouse role {role!r}")
     url = url or warehouse_url()
     target = Target.from_url(url)
+    if role is not None:
+        kwargs["options"] = f"{kwargs.get('options', '')} -c role={role}".strip()
     try:
         return psycopg2.connect(url, connect_timeout=kwargs.pop("connect_timeout", 10), **kwargs)
     except psycopg2.OperationalError as exc:
         raise WarehouseError(
             f"cannot connect to the warehouse at {target.host}:{target.port} (database {target.dbname!r}): "
             f"{_last_line(str(exc))}"
+            + (f" (acting as role {role}: run `ss4gl warehouse migrate` as the administrator)"
+               if role and "role" in str(exc) else "")
         ) from None
 
 
@@ -305,7 +322,7 @@ def exclusive(name: str, url: str | None = None, wait_s: float = 4 * 3600) -> It
     """
     import logging
 
-    conn = connect(url)
+    conn = connect(url, role=LOADER)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -327,7 +344,7 @@ def migrations() -> list[Path]:
 def migrate(url: str | None = None) -> list[str]:
     """Apply pending migrations in order (each file is idempotent); return the versions applied now."""
     applied_now: list[str] = []
-    conn = connect(url)
+    conn = connect(url, role=ADMIN)
     try:
         with conn, conn.cursor() as cur:
             cur.execute("select pg_advisory_xact_lock(hashtext('ss4gl.migrate'))")
@@ -371,7 +388,7 @@ def enable_bi_reader(password: str | None = None, url: str | None = None) -> dic
     password = password or os.environ.get("BI_READER_PASSWORD") or secrets.token_urlsafe(18)
     url = url or warehouse_url()
     migrate(url)
-    conn = connect(url)
+    conn = connect(url, role=ADMIN)
     with conn, conn.cursor() as cur:
         cur.execute(sql.SQL("alter role {} login password %s").format(sql.Identifier("bi_reader")), (password,))
     conn.close()

@@ -197,13 +197,13 @@ except EurostatPayloadError as exc:
 EXTRACT_SETUP = """
 import ingest.tasks.surveys as surveys
 from ingest.tasks.common import RunContext
-from ingest.warehouse import connect, migrate
+from ingest.warehouse import ADMIN, connect, migrate
 migrate()
 """
 EXTRACT_RUN = """
 ctx = RunContext("bomb-probe-" + str(time.time_ns()), "2026-11-28")
 res = surveys.extract(ctx, inbox={inbox!r})
-conn = connect()
+conn = connect(role=ADMIN)
 with conn, conn.cursor() as cur:
     cur.execute("select q.code, q.message from audit.quarantine q join audit.batches b using (batch_id)"
                 " where b.run_id = %s", (ctx.run_id,))

@@ -159,6 +159,23 @@ def test_bi_reader_reads_marts_only(runs):
     conn.close()
 
 
+def test_every_dbt_relation_was_built_by_the_transformer_role(runs):
+    """dbt acts as `transformer` (the run would fail if a stage needed more than its role): whatever dbt built in
+    this real run belongs to it; raw and audit belong to the administrator who migrated, not to a stage."""
+    owners = query(runs["url"], "select n.nspname, pg_get_userbyid(c.relowner), count(*) from pg_class c"
+                                " join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'v')"
+                                " and n.nspname in ('raw', 'audit', 'staging', 'intermediate', 'marts', 'reference',"
+                                " 'snapshots') group by 1, 2")
+    by_schema = {}
+    for schema, owner, n in owners:
+        by_schema.setdefault(schema, {})[owner] = n
+    admin = psycopg2.extensions.parse_dsn(runs["url"]).get("user", "postgres")
+    for schema in ("staging", "intermediate", "marts", "reference", "snapshots"):
+        assert set(by_schema[schema]) == {"transformer"}, (schema, by_schema[schema])
+    for schema in ("raw", "audit"):
+        assert set(by_schema[schema]) == {admin}, (schema, by_schema[schema])
+
+
 def test_bi_reader_login_command(runs):
     env = {**runs["env"], "BI_READER_PASSWORD": "test-only-bi-password"}
     res = ss4gl(["warehouse", "bi-reader"], env)

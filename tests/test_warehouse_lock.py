@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ingest.warehouse import connect, exclusive
+from ingest.warehouse import ADMIN, connect, exclusive
 
 
 def test_second_holder_waits_until_the_first_releases(fresh_db):
@@ -38,7 +38,7 @@ def test_lock_is_released_with_the_connection_even_on_error(fresh_db):
             raise RuntimeError("dbt build failed")
     except RuntimeError:
         pass
-    conn = connect(fresh_db)
+    conn = connect(fresh_db, role=ADMIN)
     with conn.cursor() as cur:
         cur.execute("select pg_try_advisory_lock(hashtextextended('ss4gl.test_lock', 0))")
         assert cur.fetchone()[0] is True

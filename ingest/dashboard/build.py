@@ -223,17 +223,8 @@ class MartData:
         return {cid: names.get(cid) or cid for cid in sorted(ids, key=lambda c: (names.get(c) or c).lower())}
 
 
-QUARANTINED_SQL = (
-    "select b.source, b.object, b.status, p.problems, p.codes, b.updated_at from audit.batches b"
-    " left join lateral (select count(*) filter (where q.severity <> 'warning') as problems,"
-    " string_agg(distinct q.code, ', ' order by q.code) filter (where q.severity <> 'warning') as codes"
-    " from audit.quarantine q where q.batch_id = b.batch_id) p on true"
-    " where b.status in ('quarantined', 'failed') order by b.updated_at desc limit 20"
-)
-QUARANTINED_NO_CODES_SQL = (
-    "select source, object, status, null::bigint as problems, null::text as codes, updated_at from audit.batches"
-    " where status in ('quarantined', 'failed') order by updated_at desc limit 20"
-)
+# The dashboard reads as bi_reader: marts, reference.clusters and these views (migration 0007), nothing else.
+QUARANTINED_SQL = "select source, object, status, problems, codes, updated_at from audit.dashboard_quarantined"
 
 
 # mart_partnership_indicators.baseline_check -> the note under a target (progress against it says little).
@@ -253,9 +244,9 @@ def read_marts(url: str) -> MartData:
     """Read every mart (small tables: whole) and the audit freshness facts; missing tables are empty."""
     import psycopg2.extras
 
-    from ingest.warehouse import connect
+    from ingest.warehouse import READER, connect
 
-    conn = connect(url)
+    conn = connect(url, role=READER)
     tables: dict[str, list[dict]] = {}
     present: set[str] = set()
     fresh: dict[str, Any] = {}
@@ -272,23 +263,15 @@ def read_marts(url: str) -> MartData:
             if _regclass(cur, "reference.clusters"):
                 cur.execute("select cluster_id, cluster_name from reference.clusters")
                 fresh["reference_names"] = {r["cluster_id"]: r["cluster_name"] for r in cur.fetchall()}
-            if _regclass(cur, "audit.run_summaries"):
-                cur.execute(
-                    "select run_id, logical_date, finished_at from audit.run_summaries "
-                    "order by finished_at desc limit 1"
-                )
+            if _regclass(cur, "audit.dashboard_last_run"):
+                cur.execute("select run_id, logical_date, finished_at from audit.dashboard_last_run")
                 fresh["last_run"] = cur.fetchone()
-            if _regclass(cur, "audit.source_state"):
-                cur.execute(
-                    "select source, count(*) as objects, max(loaded_at) as last_loaded, "
-                    "max(source_updated_at) as source_updated from audit.source_state group by source "
-                    "order by source"
-                )
+                cur.execute("select source, objects, last_loaded, source_updated from audit.dashboard_sources"
+                            " order by source")
                 fresh["sources"] = cur.fetchall()
-            if _regclass(cur, "audit.batches"):
                 # Problem codes and counts only: messages (audit.batches.reason, audit.quarantine.message)
                 # name rows, columns and values of the files and stay in the warehouse.
-                cur.execute(QUARANTINED_SQL if _regclass(cur, "audit.quarantine") else QUARANTINED_NO_CODES_SQL)
+                cur.execute(QUARANTINED_SQL)
                 fresh["quarantined"] = cur.fetchall()
     finally:
         conn.close()

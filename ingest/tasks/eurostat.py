@@ -18,7 +18,7 @@ from ingest.tasks.common import (
     record_quarantine,
     record_receipt,
 )
-from ingest.warehouse import connect
+from ingest.warehouse import LOADER, connect
 
 if TYPE_CHECKING:  # pandas is imported by the tasks that decode, not by plan (a no-change night decodes nothing)
     import pandas as pd
@@ -44,7 +44,7 @@ def _archiving(ctx: RunContext, obj: str, archive: Archive, sink: list[tuple[Rec
 def _record_fetches(ctx: RunContext, obj: str, sink: list[tuple[Received, str]]) -> None:
     if not sink:
         return
-    with connect() as conn, conn.cursor() as cur:
+    with connect(role=LOADER) as conn, conn.cursor() as cur:
         for item, sha in sink:
             record_fetch(cur, ctx, SOURCE, obj, item.url, item.status, sha, len(item.body))
     conn.close()
@@ -58,7 +58,7 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
         toc = _client(_archiving(ctx, "toc", archive, sink)).toc()
     finally:
         _record_fetches(ctx, "toc", sink)
-    conn = connect()
+    conn = connect(role=LOADER)
     to_fetch: list[str] = []
     with conn, conn.cursor() as cur:
         cur.execute("select object, toc_last_update from audit.source_state where source = %s", (SOURCE,))
@@ -122,7 +122,7 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
         _record_fetches(ctx, code, sink)
     shas = list(dict.fromkeys(archive.put(p) for p in parts))  # put() is idempotent and records provenance
     batch = Batch(source=SOURCE, object=code, sha256=shas)
-    with connect() as conn, conn.cursor() as cur:
+    with connect(role=LOADER) as conn, conn.cursor() as cur:
         cur.execute(
             "select toc_last_update from audit.dataset_checks where run_id = %s and source = %s and object = %s",
             (ctx.run_id, SOURCE, code),

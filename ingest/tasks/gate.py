@@ -21,7 +21,7 @@ from ingest.tasks.common import (
     run_batches,
     stage_path,
 )
-from ingest.warehouse import connect, storable
+from ingest.warehouse import LOADER, connect, storable
 
 
 class BatchRejected(Exception):
@@ -64,7 +64,7 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
     """
     from ingest.validation import Validator, record
 
-    conn = connect()
+    conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         batches = run_batches(cur, ctx, source, "received")
     validator = Validator() if batches else None
@@ -252,7 +252,7 @@ def load(ctx: RunContext, source: str, after_load: Callable[[object, Batch], Non
     with the row and column the warehouse names, and the next batch is loaded: a data problem. Any other
     failure (the warehouse gone, a staged file missing) is tried for every batch, then fails the task.
     """
-    conn = connect()
+    conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         batches = run_batches(cur, ctx, source, "validated")
     loaded_rows, quarantined, broken = 0, 0, []
@@ -271,7 +271,7 @@ def load(ctx: RunContext, source: str, after_load: Callable[[object, Batch], Non
             log.warning("%s %s: quarantined at load (%s)", source, batch.object, batch.reason)
         except Exception as exc:  # noqa: BLE001 - tried for every batch, reported below
             if conn.closed:
-                conn = connect()
+                conn = connect(role=LOADER)
             broken.append(f"{batch.object}: {type(exc).__name__}: {str(exc).strip().splitlines()[:1]}")
         finally:
             for t in batch.meta.get("tables", []):

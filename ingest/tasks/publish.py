@@ -8,7 +8,7 @@ from psycopg2 import sql
 
 from ingest.config import state_dir
 from ingest.tasks.common import RunContext
-from ingest.warehouse import connect, redact, warehouse_url
+from ingest.warehouse import LOADER, READER, connect, redact, warehouse_url
 
 DAG_ID = "ss4gl_nightly"
 
@@ -26,7 +26,7 @@ class DataQuarantined(RuntimeError):
 
 def quarantined_in_run(ctx: RunContext) -> list[str]:
     """One line per batch this run quarantined: source, object and the first reason."""
-    conn = connect()
+    conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         cur.execute("select source, object, reason from audit.batches where run_id = %s and status = 'quarantined'"
                     " order by source, object", (ctx.run_id,))
@@ -86,13 +86,7 @@ def collect(cur, ctx: RunContext) -> dict:
             (ctx.run_id,),
         )
         validation = {suite: {"passed": p, "failed": f} for suite, p, f in cur.fetchall()}
-    cur.execute(
-        "select table_name from information_schema.tables where table_schema = 'marts' order by table_name"
-    )
-    marts = {}
-    for (table,) in cur.fetchall():
-        cur.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(table)))
-        marts[table] = cur.fetchone()[0]
+    marts = mart_rows()
     from ingest.tasks.transform import project_relations
 
     expected = [name for _kind, schema, name in project_relations() if schema == "marts"]
@@ -114,6 +108,21 @@ def collect(cur, ctx: RunContext) -> dict:
     }
 
 
+def mart_rows() -> dict[str, int]:
+    """Rows per table of ``marts``, read as BI tools read them (the loader role cannot read marts)."""
+    conn = connect(role=READER)
+    marts: dict[str, int] = {}
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' order by table_name"
+        )
+        for (table,) in cur.fetchall():
+            cur.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(table)))
+            marts[table] = cur.fetchone()[0]
+    conn.close()
+    return marts
+
+
 def task_report(crumbs: list[dict]) -> dict:
     """Failed tasks, dbt node results and seconds per task from the run's task breadcrumbs."""
     failed = sorted({c["task_id"] for c in crumbs if str(c.get("state")) in ("failed", "upstream_failed")
@@ -129,7 +138,7 @@ def task_report(crumbs: list[dict]) -> dict:
 
 
 def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
-    conn = connect()
+    conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         summary = collect(cur, ctx)
         summary.update(task_report(crumbs or []))

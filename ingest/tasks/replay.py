@@ -18,12 +18,12 @@ from ingest.tasks.common import (
     record_batch,
     record_check,
 )
-from ingest.warehouse import connect
+from ingest.warehouse import LOADER, connect
 
 
 def plan(ctx: RunContext, source: str) -> list[str]:
     """Objects with an archived receipt on or before the logical date (recorded as 'replay' decisions)."""
-    conn = connect()
+    conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         batches = receipts_as_of(cur, ctx, source)
         for b in batches:
@@ -36,7 +36,7 @@ def plan(ctx: RunContext, source: str) -> list[str]:
 def register(ctx: RunContext, source: str, objects: list[str] | None = None) -> dict:
     """Register the receipts to replay as received batches of this run (their bytes must be in the archive)."""
     archive = Archive()
-    conn = connect()
+    conn = connect(role=LOADER)
     n = 0
     with conn, conn.cursor() as cur:
         for batch in receipts_as_of(cur, ctx, source):
@@ -67,7 +67,7 @@ def reconcile(ctx: RunContext, source: str) -> dict:
     from psycopg2 import sql
 
     archive = Archive()
-    conn = connect()
+    conn = connect(role=LOADER)
     replayed: list[str] = []
     with conn, conn.cursor() as cur:
         cur.execute(

@@ -15,7 +15,7 @@ from ingest.tasks.common import (
     record_quarantine,
     record_receipt,
 )
-from ingest.warehouse import connect
+from ingest.warehouse import LOADER, connect
 
 SOURCE = "surveys"
 
@@ -29,7 +29,7 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
     limit = int(load_catalogue().sources["surveys"]["max_file_bytes"])
     archive = Archive()
     files = list_inbox(inbox)
-    conn = connect()
+    conn = connect(role=LOADER)
     new = seen = unreadable = 0
     with conn, conn.cursor() as cur:
         cur.execute("select unnest(sha256) from audit.batches"

@@ -21,7 +21,10 @@ def dbt_target_dir() -> Path:
 
 def dbt_env(url: str | None = None) -> dict[str, str]:
     """Environment for dbt's profile (dbt_project/profiles.yml reads only these variables)."""
+    from ingest.warehouse import TRANSFORMER
+
     env = Target.from_url(url or warehouse_url()).dbt_env()
+    env["WAREHOUSE_ROLE"] = TRANSFORMER  # dbt acts as the transformer role only (profiles.yml `role`)
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     return env
 
@@ -97,11 +100,11 @@ def needs_build(ctx: RunContext) -> tuple[bool, str]:
     every relation of the project exists in the warehouse, and the fingerprint of the last successful build
     (project + the batches in raw) is the current one. ``rebuild`` (DAG param, ``--rebuild``) always builds.
     """
-    from ingest.warehouse import connect
+    from ingest.warehouse import LOADER, connect
 
     if ctx.rebuild:
         return True, "rebuild requested"
-    conn = connect()
+    conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         cur.execute("select count(*) from audit.batches where run_id = %s and status = 'loaded' and rows_loaded > 0",
                     (ctx.run_id,))
@@ -133,8 +136,11 @@ def project_relations() -> list[tuple[str, str, str]]:
 def missing_relations(cur) -> list[str]:
     """``schema.name`` of every relation of the project that the warehouse does not hold."""
     names = [f"{schema}.{name}" for _kind, schema, name in project_relations()]
-    cur.execute("select n from unnest(%s::text[]) as n where to_regclass(quote_ident(split_part(n, '.', 1))"
-                " || '.' || quote_ident(split_part(n, '.', 2))) is null order by n", (names,))
+    # From the catalogue, not to_regclass: the loader role this runs as has no usage on dbt's schemas.
+    cur.execute("select n from unnest(%s::text[]) as n where not exists (select 1 from pg_class c"
+                " join pg_namespace s on s.oid = c.relnamespace"
+                " where s.nspname = split_part(n, '.', 1) and c.relname = split_part(n, '.', 2)) order by n",
+                (names,))
     return [r[0] for r in cur.fetchall()]
 
 

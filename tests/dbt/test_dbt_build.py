@@ -46,6 +46,7 @@ def _dbt_env(url: str) -> dict[str, str]:
         "WAREHOUSE_USER": unquote(parts.username or "postgres"),
         "WAREHOUSE_PASSWORD": unquote(parts.password or ""),
         "WAREHOUSE_DBNAME": (parts.path or "/").lstrip("/"),
+        "WAREHOUSE_ROLE": "transformer",  # as in the pipeline: dbt acts as the transformer role only
     }
 
 

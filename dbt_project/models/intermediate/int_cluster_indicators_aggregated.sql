@@ -255,7 +255,7 @@ final as (
             when aggregated.n_values = expected_geos.n_geos_expected
                 and aggregated.n_weights = expected_geos.n_geos_expected
                 and aggregated.quality_flags is null
-                then {{ clean_numeric('aggregated.value', 10) }}
+                then {{ clean_numeric('aggregated.value') }}
         end as value,
         aggregated.is_provisional,
         aggregated.is_estimated,
@@ -263,8 +263,8 @@ final as (
         aggregated.is_break,
         aggregated.nuts_versions,
         aggregated.batch_ids,
-        {{ clean_numeric('national.value', 10) }} as national_value,
-        {{ clean_numeric('eu27.value', 10) }} as eu27_value,
+        {{ clean_numeric('national.value') }} as national_value,
+        {{ clean_numeric('eu27.value') }} as eu27_value,
         nullif(concat_ws(',',
             'value:' || replace(aggregated.quality_flags, ',', ',value:'),
             case when aggregated.geo_scope <> 'country' then 'national_value:' || national.quality_flag end,

@@ -94,7 +94,7 @@ final as (
         fields.year,
         'cluster' as geo_scope,
         cast(null as text) as geo_codes,
-        {{ clean_numeric('fields.value', 10) }} as value,
+        {{ clean_numeric('fields.value') }} as value,
         cast(null as numeric) as national_value,
         cast(null as numeric) as eu27_value,
         false as is_provisional,

@@ -250,7 +250,7 @@ share_values as (
         geo_code,
         year,
         case
-            when quality_flag is null then {{ clean_numeric('100.0 * numerator / denominator', 10) }}
+            when quality_flag is null then {{ clean_numeric('100.0 * numerator / denominator') }}
         end as value,
         is_provisional,
         is_estimated,
