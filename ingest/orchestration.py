@@ -107,7 +107,7 @@ def dbt_task_group(group_id: str = "dbt", **kwargs):
                                          invocation_mode=InvocationMode.DBT_RUNNER),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
         operator_args={"retries": 0, "install_deps": False, "pre_execute": dbt_env_hook,
-                       "vars": {"run_id": "{{ run_id }}", "logical_date": "{{ ds }}"}},
+                       "interceptors": [dbt_run_vars]},
         default_args={**DEFAULT_ARGS, "on_failure_callback": alert},
         **kwargs,
     )
@@ -134,6 +134,14 @@ def serialised(execute, lock_name: str):
 
     run.lock_name = lock_name
     return run
+
+
+def dbt_run_vars(context: dict, operator) -> None:
+    """Cosmos interceptor, run before the dbt command is built: this run's id and logical date as dbt vars.
+    (Templated ``vars`` reach the watcher's ``dbt build`` unrendered, so every model saw an empty logical date.)
+    The logical date is the as-of date of the survey files dbt selects (latest_survey_file)."""
+    ctx = _ctx(context)
+    operator.vars = {**(operator.vars or {}), "run_id": ctx.run_id, "logical_date": ctx.logical_date}
 
 
 def dbt_env_hook(context: dict) -> None:

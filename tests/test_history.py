@@ -2,10 +2,10 @@
 real Postgres, GX and dbt; the bundled Eurostat samples over loopback HTTP; a survey inbox of its own).
 
 1. 2026-11-20: EPSI's state of affairs 2025 loads (member employees 2088).
-2. 2026-11-21: EPSI sends a corrected file (2100): raw and mart_cluster_kpis show 2100.
-3. A backfill of 2026-11-20 reproduces that date: raw holds 2088 again.
-4. 2026-11-22: the nightly puts the current batch back from the archive: raw and the mart show 2100.
-5. A backfill of 2026-11-21 replays both files of the partition: the later arrival wins, not the file name.
+2. 2026-11-21: EPSI sends a corrected file (2100): mart_cluster_kpis shows 2100; raw keeps both files (lineage).
+3. A backfill of 2026-11-20 reproduces that date: the mart is built as of 2026-11-20 (2088); raw keeps both files.
+4. 2026-11-22: the nightly sees that the marts were built as of another date and builds them again: 2100.
+5. A backfill of 2026-11-21 picks the later arrival of the two files, not the file name.
 6. A dropped mart is missing from the summary's marts and rebuilt by the next run; `--rebuild` forces a build.
 """
 
@@ -27,7 +27,8 @@ FIX = "epsi/state_of_affairs/state_of_affairs_2025-fix.csv"  # sorts before SOA:
 
 
 def _employees(url: str) -> tuple[list, list]:
-    raw = query(url, "select member_employees from raw.survey_soa_profile where cluster = 'epsi' and wave = 2025")
+    raw = query(url, "select member_employees from raw.survey_soa_profile where cluster = 'epsi' and wave = 2025"
+                     " order by member_employees")
     mart = query(url, "select member_employees from marts.mart_cluster_kpis where cluster_id = 'epsi' and year = 2025")
     return [r[0] for r in raw], [r[0] for r in mart]
 
@@ -61,27 +62,31 @@ def test_correction_loads(history):
     for key in ("night1", "night2"):
         assert history[key].returncode == 0, history[key].stdout[-2000:] + history[key].stderr[-2000:]
     assert history["after1"] == ([2088], [2088])
-    assert history["after2"] == ([2100], [2100])
+    assert history["after2"] == ([2088, 2100], [2100])  # the superseded file stays in raw
+
+
+def test_the_superseded_file_keeps_its_lineage(history):
+    rows = query(history["url"], "select p.member_employees, b.object, b.status from raw.survey_soa_profile p"
+                                 " join audit.batches b using (batch_id) where p.cluster = 'epsi' and p.wave = 2025"
+                                 " order by 1")
+    assert rows == [(2088, SOA, "loaded"), (2100, FIX, "loaded")]
 
 
 def test_backfill_reproduces_its_date(history):
     assert history["backfill"].returncode == 0, history["backfill"].stderr[-2000:]
-    assert history["after_backfill"][0] == [2088]
+    assert history["after_backfill"] == ([2088, 2100], [2088])
 
 
 def test_next_nightly_restores_the_correction(history):
     res = history["night3"]
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    assert history["after3"] == ([2100], [2100])
-    url = history["url"]
-    run_id = query(url, "select run_id from audit.run_summaries where logical_date = '2026-11-22'")[0][0]
-    replayed = query(url, "select object from audit.dataset_checks where run_id = %s and decision = 'replay'", run_id)
-    assert replayed == [(FIX,)]
+    assert history["after3"] == ([2088, 2100], [2100])
+    assert "dbt nodes: success" in res.stdout  # built again: the last build was as of another date
 
 
 def test_the_later_arrival_wins_in_a_backfill_not_the_file_name(history):
     assert history["backfill2"].returncode == 0, history["backfill2"].stderr[-2000:]
-    assert history["after_backfill2"] == ([2100], [2100])
+    assert history["after_backfill2"] == ([2088, 2100], [2100])
 
 
 def test_a_dropped_mart_is_flagged_and_rebuilt_by_the_next_run(history):

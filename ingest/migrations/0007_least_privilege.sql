@@ -34,6 +34,7 @@ begin
 end $$;
 
 grant select on all tables in schema raw to transformer;
+grant select on audit.batch_receipts to transformer;  -- arrival order of re-submitted survey files
 alter default privileges in schema raw grant select on tables to transformer;
 revoke create on schema raw, audit from loader, transformer, bi_reader;
 

@@ -147,7 +147,7 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
         if dbt.get("success") and not any(t.startswith("dbt.") for t in summary["failed_tasks"]):
             from ingest.tasks.transform import remember_build
 
-            remember_build(cur)
+            remember_build(cur, ctx)
         cur.execute(
             "insert into audit.run_summaries (run_id, dag_id, logical_date, summary) values (%s, %s, %s, %s)"
             " on conflict (run_id) do update set summary = excluded.summary, finished_at = now()",

@@ -96,8 +96,10 @@ def prepare(batch: Batch):
     if not result.ok:
         raise BatchRejected([p for p in problems if p.get("severity") == "error"] +
                             [p for p in problems if p.get("severity") != "error"])
+    # A load replaces only this file's rows: a corrected file re-submitted for the same cluster x wave is loaded
+    # beside the one it supersedes (kept for lineage); dbt's latest_survey_file picks the later arrival.
     return Prepared(tables=result.tables, checks=checks_for(result.tables, batch.meta["cluster"]),
-                    partition={"cluster": batch.meta["cluster"], "wave": int(result.wave)},
+                    partition={"file_sha256": batch.sha256[0]},
                     warnings=[p for p in problems if p.get("severity") != "error"],
                     meta={"pseudonym_key_id": key_id(key)})
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ingest.config import DBT_PROJECT_DIR, state_dir
-from ingest.tasks.common import RunContext, log
+from ingest.tasks.common import LATEST_RECEIPT, RunContext, log
 from ingest.warehouse import Target, warehouse_url
 
 
@@ -106,13 +106,13 @@ def needs_build(ctx: RunContext) -> tuple[bool, str]:
         return True, "rebuild requested"
     conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
-        cur.execute("select count(*) from audit.batches where run_id = %s and status = 'loaded' and rows_loaded > 0",
-                    (ctx.run_id,))
+        cur.execute("select count(*) from audit.run_batches where run_id = %s and status = 'loaded'"
+                    " and rows_loaded > 0", (ctx.run_id,))
         loaded = cur.fetchone()[0]
         missing = missing_relations(cur)
         cur.execute("select batch_id from audit.source_state where source = 'dbt' and object = 'build'")
         row = cur.fetchone()
-        current = build_fingerprint(cur)
+        current = build_fingerprint(cur, ctx.logical_date)
     conn.close()
     if loaded:
         return True, f"{loaded} batch(es) loaded in this run"
@@ -144,8 +144,11 @@ def missing_relations(cur) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
-def build_fingerprint(cur) -> str:
-    """sha256 of the dbt project and of which batches raw holds (what the marts are a function of)."""
+def build_fingerprint(cur, logical_date: str) -> str:
+    """sha256 of what the marts are a function of: the dbt project, which batches raw holds and, per batch, its
+    latest receipt on or before ``logical_date`` (dbt picks the current survey file by arrival as of the run's
+    date, so a backfill of an earlier date builds other marts from the same raw; the next nightly sees that the
+    selection changed and builds again)."""
     import hashlib
 
     from psycopg2 import sql
@@ -154,20 +157,21 @@ def build_fingerprint(cur) -> str:
     tables = [r[0] for r in cur.fetchall()]
     digest = hashlib.sha256(project_fingerprint().encode())
     if tables:
-        cur.execute(sql.SQL(" union ").join(
-            sql.SQL("select distinct batch_id from raw.{}").format(sql.Identifier(t)) for t in tables
-        ) + sql.SQL(" order by 1"))
-        for (batch_id,) in cur.fetchall():
-            digest.update(b"\0" + str(batch_id).encode())
+        batches = sql.SQL(" union ").join(
+            sql.SQL("select distinct batch_id from raw.{}").format(sql.Identifier(t)) for t in tables)
+        cur.execute(sql.SQL("select b.batch_id, a.logical_date, a.received_at from ({}) b left join {}"
+                            " order by 1").format(batches, LATEST_RECEIPT), (logical_date,))
+        for batch_id, received_on, received_at in cur.fetchall():
+            digest.update(f"\0{batch_id}\0{received_on}\0{received_at}".encode())
     return digest.hexdigest()
 
 
-def remember_build(cur) -> None:
+def remember_build(cur, ctx: RunContext) -> None:
     """After a successful build: the fingerprints needs_build compares against."""
     cur.execute(
         "insert into audit.source_state (source, object, batch_id) values ('dbt', 'project', %s), ('dbt', 'build', %s)"
         " on conflict (source, object) do update set batch_id = excluded.batch_id, loaded_at = now()",
-        (project_fingerprint(), build_fingerprint(cur)),
+        (project_fingerprint(), build_fingerprint(cur, ctx.logical_date)),
     )
 
 
