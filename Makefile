@@ -7,7 +7,7 @@ DATE   ?=
 OFFLINE ?=
 export OFFLINE
 
-.PHONY: install run test lint bench compose-config clean-state samples
+.PHONY: install run test lint bench compose-config clean-state samples docs-formulas
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check ingest dags tests bench
+	$(BIN)/ruff check ingest dags tests bench tools
+
+## Rewrite the formula sections of README.md and dbt_project/README.md from the model YAML (--check: report drift).
+docs-formulas: $(STAMP)
+	$(BIN)/python tools/formulas.py
 
 bench: install
 	$(BIN)/python -m bench

@@ -137,11 +137,11 @@ def serialised(execute, lock_name: str):
 
 
 def dbt_run_vars(context: dict, operator) -> None:
-    """Cosmos interceptor, run before the dbt command is built: this run's id and logical date as dbt vars.
-    (Templated ``vars`` reach the watcher's ``dbt build`` unrendered, so every model saw an empty logical date.)
-    The logical date is the as-of date of the survey files dbt selects (latest_survey_file)."""
-    ctx = _ctx(context)
-    operator.vars = {**(operator.vars or {}), "run_id": ctx.run_id, "logical_date": ctx.logical_date}
+    """Cosmos interceptor, run before the dbt command is built: this run's dbt vars (transform.dbt_vars).
+    (Templated ``vars`` reach the watcher's ``dbt build`` unrendered, so every model saw an empty logical date.)"""
+    from ingest.tasks.transform import dbt_vars
+
+    operator.vars = {**(operator.vars or {}), **dbt_vars(_ctx(context))}
 
 
 def dbt_env_hook(context: dict) -> None:

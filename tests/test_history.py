@@ -3,9 +3,10 @@ real Postgres, GX and dbt; the bundled Eurostat samples over loopback HTTP; a su
 
 1. 2026-11-20: EPSI's state of affairs 2025 loads (member employees 2088).
 2. 2026-11-21: EPSI sends a corrected file (2100): mart_cluster_kpis shows 2100; raw keeps both files (lineage).
-3. A backfill of 2026-11-20 reproduces that date: the mart is built as of 2026-11-20 (2088); raw keeps both files.
-4. 2026-11-22: the nightly sees that the marts were built as of another date and builds them again: 2100.
-5. A backfill of 2026-11-21 picks the later arrival of the two files, not the file name.
+3. A backfill of 2026-11-20 reproduces that date in history.mart_cluster_kpis (logical_date 2026-11-20: 2088) and
+   leaves the current marts current (2100).
+4. 2026-11-22: the nightly finds nothing to repair: the current marts are still 2100.
+5. A backfill of 2026-11-21 picks the later arrival of the two files, not the file name (history: 2100).
 6. A dropped mart is missing from the summary's marts and rebuilt by the next run; `--rebuild` forces a build.
 """
 
@@ -33,6 +34,11 @@ def _employees(url: str) -> tuple[list, list]:
     return [r[0] for r in raw], [r[0] for r in mart]
 
 
+def _history(url: str, as_of: str) -> list:
+    return [r[0] for r in query(url, "select member_employees from history.mart_cluster_kpis where logical_date = %s"
+                                     " and cluster_id = 'epsi' and year = 2025", as_of)]
+
+
 @pytest.fixture(scope="module")
 def history(warehouse_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("history")
@@ -50,10 +56,12 @@ def history(warehouse_url, tmp_path_factory):
     out["after2"] = _employees(url)
     out["backfill"] = ss4gl(["backfill", "--from", "2026-11-20", "--to", "2026-11-20"], env)
     out["after_backfill"] = _employees(url)
+    out["history_backfill"] = _history(url, "2026-11-20")
     out["night3"] = ss4gl(["run", "--date", "2026-11-22"], env)
     out["after3"] = _employees(url)
     out["backfill2"] = ss4gl(["backfill", "--from", "2026-11-21", "--to", "2026-11-21"], env)
     out["after_backfill2"] = _employees(url)
+    out["history_backfill2"] = _history(url, "2026-11-21")
     yield out
     drop_database(warehouse_url, url)
 
@@ -72,20 +80,23 @@ def test_the_superseded_file_keeps_its_lineage(history):
     assert rows == [(2088, SOA, "loaded"), (2100, FIX, "loaded")]
 
 
-def test_backfill_reproduces_its_date(history):
+def test_backfill_reproduces_its_date_in_history_and_leaves_the_current_marts_current(history):
     assert history["backfill"].returncode == 0, history["backfill"].stderr[-2000:]
-    assert history["after_backfill"] == ([2088, 2100], [2088])
+    assert history["history_backfill"] == [2088]
+    assert history["after_backfill"] == ([2088, 2100], [2100])
+    assert "mart history.mart_cluster_kpis as of 2026-11-20" in history["backfill"].stdout
 
 
-def test_next_nightly_restores_the_correction(history):
+def test_next_nightly_keeps_the_correction(history):
     res = history["night3"]
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert history["after3"] == ([2088, 2100], [2100])
-    assert "dbt nodes: success" in res.stdout  # built again: the last build was as of another date
+    assert "dbt nodes: success" not in res.stdout  # nothing to repair: the backfill left the current state alone
 
 
 def test_the_later_arrival_wins_in_a_backfill_not_the_file_name(history):
     assert history["backfill2"].returncode == 0, history["backfill2"].stderr[-2000:]
+    assert history["history_backfill2"] == [2100]
     assert history["after_backfill2"] == ([2088, 2100], [2100])
 
 

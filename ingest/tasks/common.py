@@ -99,21 +99,57 @@ def record_check(cur, ctx: RunContext, source: str, obj: str, decision: str, rea
     )
 
 
+def lock_batch(cur, batch_id: str) -> None:
+    """Serialise, until the transaction ends, the runs recording the same batch (its rows in audit.batches and
+    audit.quarantine). Taken first by record_batch and record_quarantine, so their row locks come in one order."""
+    cur.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ss4gl.batch|{batch_id}",))
+
+
+# Outcomes: a status a run's hand-over states (received, validated) never overwrites in audit.batches.
+OUTCOMES = ("loaded", "quarantined")
+
+
 def record_batch(cur, ctx: RunContext, batch: Batch, rows_loaded: int | None = None) -> None:
+    """Record a batch's status in this run, in the caller's transaction. Two tables, two meanings:
+
+    * ``audit.run_batches`` (run_id, batch_id): this run's own bookkeeping: status, reason, rows and meta
+      (partition, tables) handed from task to task (``run_batches``) and counted by the run summary. Per run, so
+      two runs handling the same content at the same time (a nightly beside a backfill, two backfill dates)
+      never take, overwrite or lose each other's batches.
+    * ``audit.batches`` (batch_id): the content's latest outcome, whichever run recorded it (``run_id`` is that
+      run). What everything else reads: the surveys' "already processed" set, quarantine list/release, the
+      dashboard, dbt, the nightly reconciliation. A run re-registering or re-validating content another run
+      loaded or quarantined (a replay) leaves that outcome in place until it records an outcome of its own, so a
+      replay in one run never makes the content look new, or its partition unknown, to another.
+    """
+    lock_batch(cur, batch.batch_id)
+    row = (batch.batch_id, batch.source, batch.object, batch.sha256, ctx.run_id, ctx.logical_date, batch.status,
+           storable(batch.reason), batch.rows, rows_loaded, json.dumps(storable(batch.meta), default=str))
+    cur.execute(
+        "insert into audit.run_batches (batch_id, source, object, sha256, run_id, logical_date, status, reason,"
+        " rows_parsed, rows_loaded, meta) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " on conflict (run_id, batch_id) do update set status = excluded.status, reason = excluded.reason,"
+        " logical_date = excluded.logical_date, rows_parsed = excluded.rows_parsed,"
+        " rows_loaded = coalesce(excluded.rows_loaded, audit.run_batches.rows_loaded),"
+        " meta = excluded.meta, updated_at = now()",
+        row,
+    )
     cur.execute(
         "insert into audit.batches (batch_id, source, object, sha256, run_id, logical_date, status, reason,"
         " rows_parsed, rows_loaded, meta) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " on conflict (batch_id) do update set status = excluded.status, reason = excluded.reason,"
         " run_id = excluded.run_id, logical_date = excluded.logical_date,"
         " rows_parsed = excluded.rows_parsed, rows_loaded = coalesce(excluded.rows_loaded, audit.batches.rows_loaded),"
-        " meta = excluded.meta, updated_at = now()",
-        (batch.batch_id, batch.source, batch.object, batch.sha256, ctx.run_id, ctx.logical_date, batch.status,
-         storable(batch.reason), batch.rows, rows_loaded, json.dumps(storable(batch.meta), default=str)),
+        " meta = excluded.meta, updated_at = now()"
+        " where excluded.status = any(%s) or audit.batches.status <> all(%s)",
+        (*row, list(OUTCOMES), list(OUTCOMES)),
     )
 
 
 def record_quarantine(cur, batch: Batch, problems: list[dict]) -> None:
-    """Store machine-readable reasons (code, severity, message, file, row, column, expected, found)."""
+    """Store machine-readable reasons (code, severity, message, file, row, column, expected, found): the latest
+    ones per batch (two runs recording the same batch replace each other's reasons, one after the other)."""
+    lock_batch(cur, batch.batch_id)
     cur.execute("delete from audit.quarantine where batch_id = %s", (batch.batch_id,))
     for p in problems:
         cur.execute(
@@ -141,12 +177,14 @@ LATEST_RECEIPT = sql.SQL(
 
 
 def run_batches(cur, ctx: RunContext, source: str, status: str) -> list[Batch]:
-    """Batches of this run and source in a given status (the hand-over between tasks), in arrival order: by
+    """Batches of this run and source in a given status in this run's own bookkeeping (``audit.run_batches``,
+    see record_batch: another run recording the same content changes nothing here), in arrival order: by
     their latest receipt on or before the logical date (its logical date, then when it was received), then by
     content hash. Loads follow this order, so of two files replacing one partition the later arrival wins, in
     a nightly run and in any backfill alike (never the file name)."""
     cur.execute(
-        sql.SQL("select b.source, b.object, b.sha256, b.meta, b.status, b.reason, b.rows_parsed from audit.batches b"
+        sql.SQL("select b.source, b.object, b.sha256, b.meta, b.status, b.reason, b.rows_parsed"
+                " from audit.run_batches b"
                 " left join {} where b.run_id = %s and b.source = %s and b.status = %s"
                 " order by a.logical_date nulls first, a.received_at nulls first, b.sha256, b.object"
                 ).format(LATEST_RECEIPT),

@@ -28,7 +28,7 @@ def quarantined_in_run(ctx: RunContext) -> list[str]:
     """One line per batch this run quarantined: source, object and the first reason."""
     conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
-        cur.execute("select source, object, reason from audit.batches where run_id = %s and status = 'quarantined'"
+        cur.execute("select source, object, reason from audit.run_batches where run_id = %s and status = 'quarantined'"
                     " order by source, object", (ctx.run_id,))
         rows = cur.fetchall()
     conn.close()
@@ -62,7 +62,7 @@ def collect(cur, ctx: RunContext) -> dict:
         sources.setdefault(source, {}).setdefault("decisions", {})[decision] = n
     cur.execute(
         "select source, status, count(*), coalesce(sum(rows_parsed), 0), coalesce(sum(rows_loaded), 0)"
-        " from audit.batches where run_id = %s group by 1, 2",
+        " from audit.run_batches where run_id = %s group by 1, 2",  # this run's own (common.record_batch)
         (ctx.run_id,),
     )
     for source, status, n, parsed, loaded in cur.fetchall():
@@ -72,9 +72,9 @@ def collect(cur, ctx: RunContext) -> dict:
         s["rows_loaded"] = s.get("rows_loaded", 0) + int(loaded)
     cur.execute(  # one entry per quarantined batch: its first reason and every problem code
         "select b.source, b.object, b.reason, array_agg(distinct q.code order by q.code)"
-        " from audit.batches b join audit.quarantine q using (batch_id)"
+        " from audit.run_batches b join audit.quarantine q using (batch_id)"
         " where b.run_id = %s and b.status = 'quarantined' and q.severity in ('error', 'critical')"
-        " group by b.batch_id order by 1, 2",
+        " group by b.run_id, b.batch_id order by 1, 2",
         (ctx.run_id,),
     )
     quarantined = [{"source": s, "object": o, "reason": m, "codes": list(c)} for s, o, m, c in cur.fetchall()]
@@ -86,10 +86,11 @@ def collect(cur, ctx: RunContext) -> dict:
             (ctx.run_id,),
         )
         validation = {suite: {"passed": p, "failed": f} for suite, p, f in cur.fetchall()}
-    marts = mart_rows()
-    from ingest.tasks.transform import project_relations
+    from ingest.tasks.transform import history_marts, project_relations
 
-    expected = [name for _kind, schema, name in project_relations() if schema == "marts"]
+    marts = mart_rows(ctx)
+    expected = (history_marts() if ctx.mode == "backfill"
+                else [name for _kind, schema, name in project_relations() if schema == "marts"])
     home = state_dir()
     return {
         "run_id": ctx.run_id,
@@ -98,6 +99,7 @@ def collect(cur, ctx: RunContext) -> dict:
         "quarantined": quarantined,
         "validation": validation,
         "marts": marts,
+        "marts_schema": "history" if ctx.mode == "backfill" else "marts",  # a backfill's marts: as of its date
         "missing_marts": sorted(set(expected) - set(marts)),
         "warehouse": redact(warehouse_url()),
         "docs": {
@@ -108,17 +110,22 @@ def collect(cur, ctx: RunContext) -> dict:
     }
 
 
-def mart_rows() -> dict[str, int]:
-    """Rows per table of ``marts``, read as BI tools read them (the loader role cannot read marts)."""
+def mart_rows(ctx: RunContext) -> dict[str, int]:
+    """Rows per mart, read as BI tools read them (the loader role cannot read marts): the current marts, or for a
+    backfill the rows of ``history.<mart>`` as of its date (0 for a date before anything was received)."""
+    backfill = ctx.mode == "backfill"
     conn = connect(role=READER)
     marts: dict[str, int] = {}
     with conn, conn.cursor() as cur:
-        cur.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' order by table_name"
-        )
+        cur.execute("select table_name from information_schema.tables where table_schema = %s order by table_name",
+                    ("history" if backfill else "marts",))
         for (table,) in cur.fetchall():
-            cur.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(table)))
-            marts[table] = cur.fetchone()[0]
+            if backfill:
+                cur.execute(sql.SQL("select count(*) from history.{} where logical_date = %s").format(
+                    sql.Identifier(table)), (ctx.logical_date,))
+            else:
+                cur.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(table)))
+            marts[table] = cur.fetchone()[0]  # a backfill before anything was received: 0 rows as of its date
     conn.close()
     return marts
 
@@ -138,15 +145,18 @@ def task_report(crumbs: list[dict]) -> dict:
 
 
 def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
+    from ingest.tasks.transform import publish_history, remember_build
+
+    report = task_report(crumbs or [])
+    built = report["dbt_nodes"].get("success") and not any(t.startswith("dbt.") for t in report["failed_tasks"])
+    if built and ctx.mode == "backfill":  # the marts as of its date, built in asof_marts, into history
+        publish_history(ctx)
     conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         summary = collect(cur, ctx)
-        summary.update(task_report(crumbs or []))
+        summary.update(report)
         summary["outcome"] = outcome(summary)
-        dbt = summary["dbt_nodes"]
-        if dbt.get("success") and not any(t.startswith("dbt.") for t in summary["failed_tasks"]):
-            from ingest.tasks.transform import remember_build
-
+        if built:
             remember_build(cur, ctx)
         cur.execute(
             "insert into audit.run_summaries (run_id, dag_id, logical_date, summary) values (%s, %s, %s, %s)"
@@ -183,10 +193,12 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  validation {suite}: {v['passed']} passed, {v['failed']} failed")
     for q in summary.get("quarantined", []):
         lines.append(f"  QUARANTINED {q['source']} {q['object']}: {q['reason']}")
+    schema = summary.get("marts_schema", "marts")
+    as_of = f" as of {summary['logical_date']}" if schema == "history" else ""
     for mart, n in summary.get("marts", {}).items():
-        lines.append(f"  mart marts.{mart}: {n:,} rows")
+        lines.append(f"  mart {schema}.{mart}{as_of}: {n:,} rows")
     for mart in summary.get("missing_marts", []):
-        lines.append(f"  mart marts.{mart}: MISSING (the next run rebuilds it; `ss4gl run --rebuild` now)")
+        lines.append(f"  mart {schema}.{mart}{as_of}: MISSING (the next run rebuilds it; `--rebuild` now)")
     lines.append(f"  warehouse: {summary['warehouse']}   (ss4gl warehouse psql)")
     for name, path in summary.get("docs", {}).items():
         lines.append(f"  {name.replace('_', ' ')}: {path}")

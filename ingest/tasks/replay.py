@@ -39,7 +39,9 @@ def register(ctx: RunContext, source: str, objects: list[str] | None = None) -> 
     conn = connect(role=LOADER)
     n = 0
     with conn, conn.cursor() as cur:
-        for batch in receipts_as_of(cur, ctx, source):
+        # By object (then content), as surveys.extract meets inbox files: every run takes the batch locks of one
+        # transaction (record_batch) in that order, so two runs recording the same batches never wait in a cycle.
+        for batch in sorted(receipts_as_of(cur, ctx, source), key=lambda b: (b.object, b.batch_id)):
             if objects is not None and batch.object not in objects:
                 continue
             cur.execute("select status from audit.batches where batch_id = %s", (batch.batch_id,))
@@ -79,9 +81,9 @@ def reconcile(ctx: RunContext, source: str) -> dict:
             (ctx.logical_date, source),
         )
         expected = cur.fetchall()
-        cur.execute("select batch_id from audit.batches where run_id = %s and source = %s", (ctx.run_id, source))
+        cur.execute("select batch_id from audit.run_batches where run_id = %s and source = %s", (ctx.run_id, source))
         this_run = {r[0] for r in cur.fetchall()}
-        for obj, sha256, meta, rows, batch_id in expected:
+        for obj, sha256, meta, rows, batch_id in sorted(expected, key=lambda e: (e[0], e[4])):  # lock order: register
             if not rows or batch_id in this_run:
                 continue
             present = sql.SQL(" union all ").join(

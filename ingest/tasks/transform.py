@@ -29,16 +29,29 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
     return env
 
 
+ASOF_PREFIX = "asof_"  # a backfill's build: asof_staging, asof_marts, ... (macro generate_schema_name)
+HISTORY_SCHEMA = "history"  # a backfill's marts, keyed by its logical_date (migration 0009)
+
+
+def dbt_vars(ctx: RunContext) -> dict[str, str]:
+    """The run's dbt vars: its id, its logical date (the as-of date of the survey files dbt selects) and, for a
+    backfill, the schema prefix that builds it beside the current marts instead of over them."""
+    out = {"run_id": ctx.run_id, "logical_date": ctx.logical_date}
+    if ctx.mode == "backfill":
+        out["schema_prefix"] = ASOF_PREFIX
+    return out
+
+
 def dbt_args(command: list[str], ctx: RunContext | None = None, extra_vars: dict | None = None) -> list[str]:
-    dbt_vars = {"run_id": ctx.run_id, "logical_date": ctx.logical_date} if ctx else {}
-    dbt_vars.update(extra_vars or {})
+    dbt_vars_ = dbt_vars(ctx) if ctx else {}
+    dbt_vars_.update(extra_vars or {})
     return [
         *command,
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(dbt_target_dir()),
         "--log-path", str(state_dir() / "logs" / "dbt"),
-        "--vars", json.dumps(dbt_vars),
+        "--vars", json.dumps(dbt_vars_),
     ]
 
 
@@ -96,9 +109,10 @@ def project_fingerprint() -> str:
 def needs_build(ctx: RunContext) -> tuple[bool, str]:
     """Whether the marts can be stale or missing; the warehouse, not a local file, says what was built.
 
-    Marts are a function of raw and the dbt project, so a run may skip dbt only when nothing was loaded in it,
-    every relation of the project exists in the warehouse, and the fingerprint of the last successful build
-    (project + the batches in raw) is the current one. ``rebuild`` (DAG param, ``--rebuild``) always builds.
+    Marts are a function of raw, the receipts as of the run's date and the dbt project, so a run may skip dbt
+    only when nothing was loaded in it, every relation it builds exists in the warehouse, and the fingerprint of
+    the last successful build of the same kind (the current marts; for a backfill, the marts as of its date in
+    ``history``) is the current one. ``rebuild`` (DAG param, ``--rebuild``) always builds.
     """
     from ingest.warehouse import LOADER, connect
 
@@ -109,8 +123,9 @@ def needs_build(ctx: RunContext) -> tuple[bool, str]:
         cur.execute("select count(*) from audit.run_batches where run_id = %s and status = 'loaded'"
                     " and rows_loaded > 0", (ctx.run_id,))
         loaded = cur.fetchone()[0]
-        missing = missing_relations(cur)
-        cur.execute("select batch_id from audit.source_state where source = 'dbt' and object = 'build'")
+        missing = missing_relations(cur) if ctx.mode != "backfill" else missing_history(ctx)
+        cur.execute("select batch_id from audit.source_state where source = 'dbt' and object = %s",
+                    (build_key(ctx),))
         row = cur.fetchone()
         current = build_fingerprint(cur, ctx.logical_date)
     conn.close()
@@ -121,6 +136,72 @@ def needs_build(ctx: RunContext) -> tuple[bool, str]:
     if row is None or row[0] != current:
         return True, "the dbt project or the batches in raw changed since the last successful build"
     return False, "no source changed and the dbt project is unchanged: the marts are current"
+
+
+def build_key(ctx: RunContext) -> str:
+    """Where the fingerprint of a run's last successful build is kept (audit.source_state, source 'dbt')."""
+    return f"asof:{ctx.logical_date}" if ctx.mode == "backfill" else "build"
+
+
+def history_marts() -> list[str]:
+    """The marts a backfill publishes into ``history`` (all but the revisions, which are history already)."""
+    return [name for _kind, schema, name in project_relations()
+            if schema == "marts" and name != "mart_eurostat_revisions"]
+
+
+def missing_history(ctx: RunContext) -> list[str]:
+    """``history.<mart>`` tables without rows as of the backfill's date (read as BI tools read them)."""
+    from psycopg2 import sql
+
+    from ingest.warehouse import READER, connect
+
+    missing = []
+    conn = connect(role=READER)
+    with conn, conn.cursor() as cur:
+        for mart in history_marts():
+            cur.execute("select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                        " where n.nspname = %s and c.relname = %s", (HISTORY_SCHEMA, mart))
+            if cur.fetchone() is None:
+                missing.append(f"{HISTORY_SCHEMA}.{mart}")
+                continue
+            cur.execute(sql.SQL("select exists (select 1 from {} where logical_date = %s)").format(
+                sql.Identifier(HISTORY_SCHEMA, mart)), (ctx.logical_date,))
+            if not cur.fetchone()[0]:
+                missing.append(f"{HISTORY_SCHEMA}.{mart} as of {ctx.logical_date}")
+    conn.close()
+    return missing
+
+
+def publish_history(ctx: RunContext) -> dict[str, int]:
+    """After a backfill's build: its marts (in asof_marts) replace their rows as of its date in history.<mart>,
+    in one transaction, as the transformer. A column a mart gained is added to its history table (earlier dates
+    keep null there); nothing already in history is dropped. Returns rows per mart."""
+    from psycopg2 import sql
+
+    from ingest.warehouse import TRANSFORMER, connect
+
+    rows: dict[str, int] = {}
+    conn = connect(role=TRANSFORMER)
+    with conn, conn.cursor() as cur:
+        for mart in history_marts():
+            src, dst = sql.Identifier(f"{ASOF_PREFIX}marts", mart), sql.Identifier(HISTORY_SCHEMA, mart)
+            cur.execute("select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
+                        " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped"
+                        " order by a.attnum", (f"{ASOF_PREFIX}marts.{mart}",))
+            columns = cur.fetchall()
+            cur.execute(sql.SQL("create table if not exists {} (logical_date date not null)").format(dst))
+            cur.execute(sql.SQL("create index if not exists {} on {} (logical_date)").format(
+                sql.Identifier(f"{mart}_logical_date"), dst))
+            for name, type_ in columns:  # type_ is format_type() of the asof column: the catalogue's own text
+                cur.execute(sql.SQL("alter table {} add column if not exists {} " + type_).format(
+                    dst, sql.Identifier(name)))
+            names = sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns)
+            cur.execute(sql.SQL("delete from {} where logical_date = %s").format(dst), (ctx.logical_date,))
+            cur.execute(sql.SQL("insert into {} (logical_date, {}) select %s, {} from {}").format(
+                dst, names, names, src), (ctx.logical_date,))
+            rows[mart] = cur.rowcount
+    conn.close()
+    return rows
 
 
 def project_relations() -> list[tuple[str, str, str]]:
@@ -169,9 +250,9 @@ def build_fingerprint(cur, logical_date: str) -> str:
 def remember_build(cur, ctx: RunContext) -> None:
     """After a successful build: the fingerprints needs_build compares against."""
     cur.execute(
-        "insert into audit.source_state (source, object, batch_id) values ('dbt', 'project', %s), ('dbt', 'build', %s)"
+        "insert into audit.source_state (source, object, batch_id) values ('dbt', 'project', %s), ('dbt', %s, %s)"
         " on conflict (source, object) do update set batch_id = excluded.batch_id, loaded_at = now()",
-        (project_fingerprint(), build_fingerprint(cur, ctx.logical_date)),
+        (project_fingerprint(), build_key(ctx), build_fingerprint(cur, ctx.logical_date)),
     )
 
 

@@ -38,7 +38,7 @@ def _with_dbname(url: str, dbname: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
 
 
-def _dbt_env(url: str) -> dict[str, str]:
+def dbt_env(url: str) -> dict[str, str]:
     parts = urlsplit(url)
     return {
         "WAREHOUSE_HOST": parts.hostname or "127.0.0.1",
@@ -92,8 +92,8 @@ def dbt_database():
 def dbt(dbt_database, tmp_path_factory):
     """Run dbt commands against the throwaway database (env vars as in profiles.yml)."""
     target_path = tmp_path_factory.mktemp("dbt_target")
-    saved = {key: os.environ.get(key) for key in _dbt_env(dbt_database)}
-    os.environ.update(_dbt_env(dbt_database))
+    saved = {key: os.environ.get(key) for key in dbt_env(dbt_database)}
+    os.environ.update(dbt_env(dbt_database))
 
     def run(*args: str):
         cli = [

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
@@ -34,6 +33,8 @@ from tests.dbt.fairness_data import (
     pick_candidates,
     tie_at_cut,
 )
+from tests.dbt.test_dbt_build import dbt_env
+from tests.test_nightly import MATCHMAKING_SHARES_SQL
 
 psycopg2 = pytest.importorskip("psycopg2")
 dbt_main = pytest.importorskip("dbt.cli.main")
@@ -45,33 +46,9 @@ N_CLUSTERS = 20
 
 pytestmark = pytest.mark.timeout(600)
 
-# The same statement as the bundled check in tests/test_nightly.py (cluster, candidate share, eligible-offer share).
-SHARES_SQL = """
-    with candidates as (select offer_cluster_id as cluster_id, count(*) as n from marts.mart_matchmaking
-                        group by 1),
-    offers as (select cluster_id, count(*) as n from intermediate.int_sme_offers_needs_profiled
-               where direction = 'offer' group by 1)
-    select offers.cluster_id, coalesce(candidates.n, 0)::float / sum(candidates.n) over (),
-           offers.n::float / sum(offers.n) over ()
-    from offers left join candidates using (cluster_id)
-"""
-
-
 def _per_need() -> int:
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
     return int(project["vars"]["matchmaking_offers_per_need"])
-
-
-def _dbt_env(url: str) -> dict[str, str]:
-    parts = urlsplit(url)
-    return {
-        "WAREHOUSE_HOST": parts.hostname or "127.0.0.1",
-        "WAREHOUSE_PORT": str(parts.port or 5432),
-        "WAREHOUSE_USER": unquote(parts.username or "postgres"),
-        "WAREHOUSE_PASSWORD": unquote(parts.password or ""),
-        "WAREHOUSE_DBNAME": (parts.path or "/").lstrip("/"),
-        "WAREHOUSE_ROLE": "transformer",  # as in the pipeline: dbt acts as the transformer role only
-    }
 
 
 def _insert(url: str, survey) -> None:
@@ -99,7 +76,7 @@ def _dbt_build(url: str, target_path: Path) -> None:
         "--target-path", str(target_path), "--log-path", str(target_path / "logs"),
     ]
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in _dbt_env(url).items():
+        for key, value in dbt_env(url).items():
             mp.setenv(key, value)
         result = dbt_main.dbtRunner().invoke(cli)
     failures = []
@@ -123,7 +100,7 @@ def generated(warehouse_url, tmp_path_factory):
             members[direction].append(Member(cluster_id, pid, code, frozenset(filter(None, sectors.split(",")))))
         mart = query(url, "select need_cluster_id, need_respondent_pid, topic_code, offer_cluster_id,"
                           " offer_respondent_pid, match_rank, match_score from marts.mart_matchmaking")
-        shares = {cluster: (candidate, offer) for cluster, candidate, offer in query(url, SHARES_SQL)}
+        shares = {cluster: (candidate, offer) for cluster, candidate, offer in query(url, MATCHMAKING_SHARES_SQL)}
         yield {"survey": survey, "offers": members["offer"], "needs": members["need"], "mart": mart,
                "shares": shares, "per_need": _per_need()}
     finally:

@@ -5,7 +5,13 @@ Real processes only: Airflow components, Postgres servers, loopback HTTP replay 
 
 from __future__ import annotations
 
+import uuid
+
+import psycopg2
 import pytest
+from psycopg2 import sql
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -14,3 +20,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "redis: needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres); "
         "fails, never skips, when they are missing",
     )
+
+
+@pytest.fixture
+def metadata_db():
+    """A fresh Airflow metadata database on the local PostgreSQL server; dropped afterwards."""
+    try:
+        admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"this test needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres): {exc}",
+                    pytrace=False)
+    admin.autocommit = True
+    name = f"ss4gl_airflow_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        admin.close()

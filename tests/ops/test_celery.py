@@ -32,7 +32,6 @@ import psycopg2
 import pytest
 import requests
 import yaml
-from psycopg2 import sql
 
 from ingest.config import REPO_DIR, SAMPLES_DIR, load_catalogue
 from ingest.eurostat.replay import ReplayServer
@@ -41,7 +40,6 @@ from tests.conftest import query
 pytestmark = pytest.mark.redis
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DAG_ID = "ss4gl_nightly"
 LOGICAL_DATE = "2026-11-26T00:30:00+00:00"  # 01:30 Europe/Brussels, the nightly slot
 # A backfill window holding exactly one nightly slot: 2026-11-27 00:30 UTC.
@@ -80,26 +78,6 @@ def redis_db():
     finally:
         client.flushdb()
         client.close()
-
-
-@pytest.fixture
-def metadata_db():
-    """A fresh Airflow metadata database on the local PostgreSQL server; dropped afterwards."""
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"this test needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres): {exc}",
-                    pytrace=False)
-    admin.autocommit = True
-    name = f"ss4gl_airflow_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        admin.close()
 
 
 def compose_airflow_env() -> dict[str, str]:
