@@ -158,6 +158,28 @@ def wait_for(what: str, check, timeout: float, procs: Processes, every: float = 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def serve_airflow(procs: Processes, env: dict[str, str], api_port: int, meta_url: str,
+                  workers: tuple[tuple[str, list[str], dict[str, str]], ...] = ()) -> None:
+    """Start Airflow's api-server, scheduler, dag-processor and triggerer (plus ``workers``: (name, args, env)) and
+    wait until the API answers and the dag-processor has serialised the DAG."""
+    procs.start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"], env)
+    procs.start("scheduler", ["scheduler"], env)
+    procs.start("dag-processor", ["dag-processor"], env)
+    procs.start("triggerer", ["triggerer", "--skip-serve-logs"], env)  # deferrable sensors, as compose
+    for name, args, worker_env in workers:
+        procs.start(name, args, worker_env)
+
+    def api_up() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    wait_for("the api-server", api_up, 120, procs)
+    wait_for(f"the dag-processor to serialise {DAG_ID}",
+             lambda: query(meta_url, "select 1 from serialized_dag where dag_id = %s", DAG_ID), 180, procs)
+
+
 # ------------------------------------------------------------------------------------------------- the test
 @pytest.mark.timeout(RUN_TIMEOUT + 600)  # the suite's 900 s default is too short for start-up + run + teardown
 def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp_path):
@@ -228,24 +250,9 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
                 probe.stderr.strip().splitlines() or ["?"])[-1]
             run_cli(["db", "migrate"], env, timeout=300)
             run_cli(["pools", "set", "eurostat", "2", "Concurrent Eurostat API calls"], env)
-            procs.start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port),
-                                       "--workers", "1"], env)
-            procs.start("scheduler", ["scheduler"], env)
-            procs.start("dag-processor", ["dag-processor"], env)
-            procs.start("triggerer", ["triggerer", "--skip-serve-logs"], env)  # deferrable sensors, as compose
-            procs.start("worker", ["celery", "worker", "--concurrency", "2", "--skip-serve-logs",
-                                   "--celery-hostname", f"{worker_name}@%h", "--without-mingle",
-                                   "--without-gossip"], worker_env)
-
-            def api_up() -> bool:
-                try:
-                    return requests.get(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=2).ok
-                except requests.RequestException:
-                    return False
-
-            wait_for("the api-server", api_up, 120, procs)
-            wait_for(f"the dag-processor to serialise {DAG_ID}",
-                     lambda: query(meta_url, "select 1 from serialized_dag where dag_id = %s", DAG_ID), 180, procs)
+            serve_airflow(procs, env, api_port, meta_url, workers=((
+                "worker", ["celery", "worker", "--concurrency", "2", "--skip-serve-logs", "--celery-hostname",
+                           f"{worker_name}@%h", "--without-mingle", "--without-gossip"], worker_env),))
             run_id = f"manual__celery_{uuid.uuid4().hex[:8]}"
             run_cli(["dags", "trigger", DAG_ID, "--logical-date", LOGICAL_DATE, "--run-id", run_id], env)
             run_cli(["dags", "unpause", DAG_ID], env)

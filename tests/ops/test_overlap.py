@@ -25,7 +25,6 @@ import time
 import uuid
 
 import pytest
-import requests
 
 from ingest.config import REPO_DIR, SAMPLES_DIR, load_catalogue
 from ingest.eurostat.replay import ReplayServer
@@ -38,6 +37,7 @@ from tests.ops.test_celery import (
     _diagnostics,
     _free_port,
     compose_airflow_env,
+    serve_airflow,
     wait_for,
 )
 
@@ -135,21 +135,7 @@ def test_a_nightly_and_a_backfill_at_the_same_time_lose_and_duplicate_nothing(fr
             done(migrating)
             phases["migrated"] = time.monotonic() - t0
             pool = cli(["pools", "set", "eurostat", "2", "Concurrent Eurostat API calls"], env)
-            procs.start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port),
-                                       "--workers", "1"], env)
-            procs.start("scheduler", ["scheduler"], env)
-            procs.start("dag-processor", ["dag-processor"], env)
-            procs.start("triggerer", ["triggerer", "--skip-serve-logs"], env)
-
-            def api_up() -> bool:
-                try:
-                    return requests.get(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=2).ok
-                except requests.RequestException:
-                    return False
-
-            wait_for("the api-server", api_up, 120, procs)
-            wait_for(f"the dag-processor to serialise {DAG_ID}",
-                     lambda: query(meta_url, "select 1 from serialized_dag where dag_id = %s", DAG_ID), 180, procs)
+            serve_airflow(procs, env, api_port, meta_url)
             done(pool)
             phases["serialised"] = time.monotonic() - t0
             nightly_run = f"manual__overlap_{uuid.uuid4().hex[:8]}"
