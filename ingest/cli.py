@@ -11,7 +11,7 @@ import warnings
 
 # Each module below may offer `register(subparsers)` for its own sub-commands.
 _COMMAND_MODULES = ("ingest.eurostat.commands", "ingest.surveys.commands", "ingest.dashboard.commands",
-                    "ingest.quarantine")
+                    "ingest.quarantine", "ingest.partnership")
 
 
 # Exit status of `ss4gl run` / `ss4gl backfill`: a data problem is told apart from a broken pipeline.

@@ -50,6 +50,8 @@ POP = {
     "NL34": 0.39e6,
     "NL41": 2.6e6,
     "NL42": 1.1e6,
+    "NL35": 1.4e6,
+    "NL36": 3.8e6,
     "HU32": 1.4e6,
     "BE10": 1.2e6,
     "ES": 47.5e6,
@@ -66,6 +68,8 @@ GDP_HAB = {
     "NL34": 40000,
     "NL41": 52000,
     "NL42": 42000,
+    "NL35": 60000,
+    "NL36": 48000,
     "HU32": 10000,
     "BE10": 80000,
     "ES": 26000,
@@ -82,6 +86,8 @@ GEO_LABEL = {
     "NL34": "Zeeland",
     "NL41": "Noord-Brabant",
     "NL42": "Limburg (NL)",
+    "NL35": "Utrecht",
+    "NL36": "Zuid-Holland",
     "HU32": "Észak-Alföld",
     "BE10": "Région de Bruxelles-Capitale/Brussels Hoofdstedelijk Gewest",
     "ES": "Spain",
@@ -124,6 +130,17 @@ _EU27_NUTS2_SUFFIXES = {
     "SK": "01 02 03 04",
 }
 EU27_NUTS2 = [country + s for country, suffixes in _EU27_NUTS2_SUFFIXES.items() for s in suffixes.split()]
+# NUTS 2024 re-coded the Netherlands' NL31 Utrecht and NL33 Zuid-Holland (a boundary change) as NL35 and NL36. Like a
+# Eurostat regional dataset re-coded to NUTS 2024, a sample publishes the new codes for every year and keeps the old
+# codes for the years up to LEGACY_LAST_YEAR, so the dbt NUTS-version resolution (one version per indicator and
+# country) has a real choice to make; Sports & Technology's partner region NL36 exists in NUTS 2024 only.
+NUTS_2024_RECODED = {"NL31": "NL35", "NL33": "NL36"}
+LEGACY_LAST_YEAR = 2020
+# A published total its size classes do not add up to (as Spain's 2024 enterprise count once jumped 26 % while the
+# classes did not): the dbt share rule must publish no share there, with the flag share_components_inconsistent.
+INCONSISTENT_TOTALS = (
+    ("sbs_sc_ovw", {"indic_sbs": "ENT_NR", "size_emp": "TOTAL", "geo": "ES", "time": "2023"}, 1.26),
+)
 STATUS_LABEL = {
     "b": "break in time series",
     "d": "definition differs (see metadata)",
@@ -288,6 +305,9 @@ def _cube(ds: EurostatDataset, geos: list[str], rng: np.random.Generator) -> tup
     if ds.code == "nama_10r_2gdp":  # MIO_EUR consistent with EUR_HAB × population
         _tie_gdp(values, status, dims, sizes)
     _tie_totals(values, dims, sizes, "size_emp", "TOTAL")  # size classes partition the total
+    for code, cell, factor in INCONSISTENT_TOTALS:
+        if code == ds.code:
+            _scale_cells(values, dims, sizes, cell, factor)
     _tie_totals(values, dims, sizes, "sectperf", "TOTAL", cap_only=True)  # business R&D never above total
     return dims, values, status
 
@@ -311,13 +331,31 @@ def _append_geos(a: tuple[list, dict, dict], b: tuple[list, dict, dict]) -> tupl
             moved(status_a, dims_a, 0) | moved(status_b, dims_b, n_a))
 
 
-def sample_geos(ds: EurostatDataset, catalogue: Catalogue) -> tuple[list[str], list[str]]:
-    """Geo codes of a sample: (what the catalogue requests, []); for ``all_regions`` (no geo filter: every geo
-    Eurostat publishes) (the cluster regions, countries and aggregates, every other EU27 NUTS 2 region)."""
+def sample_geos(ds: EurostatDataset, catalogue: Catalogue) -> tuple[list[str], list[str], list[str]]:
+    """Geo codes of a sample, in three groups with random streams of their own: (the partners' geos the catalogue
+    requests, the other EU27 NUTS 2 regions of an ``all_regions`` dataset, the NUTS 2024-only regions). For an
+    ``all_regions`` dataset (no geo filter: every geo Eurostat publishes) the last group is every NUTS 2024-only
+    code of ``NUTS_2024_RECODED``, else the partner regions among them."""
+    recoded = set(NUTS_2024_RECODED.values())
     if ds.geo != "all_regions":
-        return catalogue.geo_codes(ds), []
-    first = catalogue.geo_codes(dataclasses.replace(ds, geo="regions"))
-    return first, [g for g in EU27_NUTS2 if g not in first]
+        requested = catalogue.geo_codes(ds)
+        return [g for g in requested if g not in recoded], [], [g for g in requested if g in recoded]
+    first = [g for g in catalogue.geo_codes(dataclasses.replace(ds, geo="regions")) if g not in recoded]
+    return first, [g for g in EU27_NUTS2 if g not in first], sorted(recoded)
+
+
+def _drop_years_after(cube: tuple[list, dict, dict], geos: set[str], last_year: int) -> tuple[list, dict, dict]:
+    """The cube without the cells of ``geos`` after ``last_year`` (values and flags)."""
+    dims, values, status = cube
+    ids = [d for d, _ in dims]
+    sizes = [len(c) for _, c in dims]
+    geo_codes, years = dims[ids.index("geo")][1], dims[-1][1]
+
+    def kept(key: str) -> bool:
+        coords = np.unravel_index(int(key), sizes)
+        return geo_codes[coords[ids.index("geo")]] not in geos or int(years[coords[-1]]) <= last_year
+
+    return dims, {k: v for k, v in values.items() if kept(k)}, {k: v for k, v in status.items() if kept(k)}
 
 
 def build(ds: EurostatDataset, catalogue: Catalogue) -> dict[str, Any]:
@@ -325,14 +363,19 @@ def build(ds: EurostatDataset, catalogue: Catalogue) -> dict[str, Any]:
     rng = _rng(ds.code)
     # The partners' geos come first, from the dataset's own random stream; the other EU regions of an
     # all-regions dataset have a stream of their own, so adding them leaves the partners' values as they were.
-    first, others = sample_geos(ds, catalogue)
+    # A NUTS 2024-only region draws from a stream of its own too, the same in a regions-only and an all-regions
+    # sample; the NUTS 2021 codes it replaced carry data up to LEGACY_LAST_YEAR only.
+    first, others, recoded = sample_geos(ds, catalogue)
     dims, values, status = _cube(ds, first, rng)
     updated = (
         f"2026-0{1 + rng.integers(0, 2)}-{10 + rng.integers(0, 18):02d}T{rng.choice([11, 23])}:00:00+0100"
     )
     if others:
-        dims, values, status = _append_geos(
-            (dims, values, status), _cube(ds, others, _rng(f"{ds.code}/all_regions")))
+        legacy = _drop_years_after(_cube(ds, others, _rng(f"{ds.code}/all_regions")), set(NUTS_2024_RECODED),
+                                   LEGACY_LAST_YEAR)
+        dims, values, status = _append_geos((dims, values, status), legacy)
+    for geo in recoded:
+        dims, values, status = _append_geos((dims, values, status), _cube(ds, [geo], _rng(f"{ds.code}/{geo}")))
     ids = [d for d, _ in dims]
     sizes = [len(c) for _, c in dims]
     years = dims[-1][1]
@@ -397,6 +440,16 @@ def _tie_totals(values: dict, dims: list, sizes: list[int], dim: str, total: str
                     values[k] = round(values[key] * 0.6, 2)
         elif all(k in values for k in part_keys) and all(isinstance(values[k], int) for k in part_keys):
             values[key] = sum(values[k] for k in part_keys)
+
+
+def _scale_cells(values: dict, dims: list, sizes: list[int], cell: dict[str, str], factor: float) -> None:
+    """Multiply the values of the cells matching ``cell`` (dimension -> code) by ``factor`` (at least one)."""
+    ids = [d for d, _ in dims]
+    wanted = {ids.index(d): dims[ids.index(d)][1].index(code) for d, code in cell.items()}
+    hits = [k for k in values if all(np.unravel_index(int(k), sizes)[a] == i for a, i in wanted.items())]
+    assert hits, f"no published cell matches {cell}"
+    for key in hits:
+        values[key] = int(round(values[key] * factor)) if isinstance(values[key], int) else values[key] * factor
 
 
 def _tie_gdp(values: dict, status: dict, dims: list, sizes: list[int]) -> None:

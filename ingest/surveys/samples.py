@@ -36,6 +36,7 @@ class SampleSpec:
     wave: int
     respondents: int
     filename: str
+    corrected: bool = False  # a re-submitted file: the same wave with corrected member counts (fake_soa)
 
 
 SAMPLES: tuple[SampleSpec, ...] = (
@@ -67,7 +68,13 @@ SAMPLES: tuple[SampleSpec, ...] = (
         )
         for y in (2024, 2025)
     ),
+    # MSE re-submits its 2025 state of affairs with corrected member counts; both files land in the inbox, the
+    # correction after the original (inbox path order), so it supersedes it and the original stays in raw.
+    SampleSpec("mse_cluster", "state_of_affairs", "state_of_affairs.xlsx.hu", 2025, 0,
+               "state_of_affairs_2025_javitott.xlsx", corrected=True),
 )
+
+CORRECTION_SME_MEMBERS = 4  # SME members added by a corrected state-of-affairs file
 
 # Fake people per language (obviously synthetic combinations).
 NAMES = {
@@ -479,7 +486,7 @@ def respondent_cells(r: dict, rd: Renderer) -> dict[str, Any]:
     return out
 
 
-def fake_soa(cluster: str, year: int, lang: str) -> dict[str, Any]:
+def fake_soa(cluster: str, year: int, lang: str, corrected: bool = False) -> dict[str, Any]:
     rng = _rng("soa", cluster, year)
     grow = 1.0 if year == 2025 else 0.93
     sme, large, res, pub, oth = (max(1, round(x * grow)) for x in MEMBERS[cluster])
@@ -500,6 +507,9 @@ def fake_soa(cluster: str, year: int, lang: str) -> dict[str, Any]:
         "labels": labels.get(cluster),
         "note": SYNTHETIC_NOTE,
     }
+    if corrected:  # the re-submitted file corrects the member counts, after the same draws as the original
+        profile["members_sme"] += CORRECTION_SME_MEMBERS
+        profile["member_employees"] += CORRECTION_SME_MEMBERS * 25
     kpis = {
         "events": rng.randint(8, 30),
         "b2b_meetings": rng.randint(40, 260),
@@ -656,7 +666,7 @@ def render_sme(spec: SampleSpec, cat: Catalogue) -> bytes:
 def render_soa(spec: SampleSpec) -> bytes:
     cb = codebook(spec.codebook)
     rd = Renderer(cb)
-    soa = fake_soa(spec.cluster, spec.wave, cb.language)
+    soa = fake_soa(spec.cluster, spec.wave, cb.language, spec.corrected)
     contract = load_contract("state_of_affairs")
     if cb.layout == "csv_long":
         lc = cb.long_columns

@@ -190,15 +190,15 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     assert row["is_estimated"] is True and row["is_on_track"] is False    # progress 0.75 < 1
 
     row = _indicator(url, "sports_technology", "GDP_EUR_HAB", 2020)
-    # population-weighted: (36000*0.4 + 42000*2.6 + 38000*1.0) / 4.0 million
+    # population-weighted: (36000*0.4 + 42000*2.6 + 38000*1.0 + 40400*4.0) / 8.0 million
     assert _num(row["value"]) == 40400
-    assert row["geo_codes"] == "NL34,NL41,NL42"
+    assert row["geo_codes"] == "NL34,NL36,NL41,NL42"  # NL36: a NUTS 2024-only code
     row = _indicator(url, "sports_technology", "GDP_EUR_HAB", 2025)
     assert _num(row["value"]) == 47750 and row["is_break"] is True
     assert _num(row["cagr"]) == pytest.approx((47750 / 40400) ** 0.2 - 1, abs=1e-6)
 
     row = _indicator(url, "sports_technology", "GERD_PC_GDP", 2023)
-    assert _num(row["value"]) == 2.7               # GDP-weighted (2*20000 + 3*140000 + 2*40000) / 200000
+    assert _num(row["value"]) == 2.7   # GDP-weighted (2*20000 + 3*140000 + 2*40000 + 2.7*100000) / 300000
     assert _num(row["index_vs_eu"]) == 120          # 100 * 2.7 / 2.25
     assert _num(row["progress"]) == 0.4 and row["is_on_track"] is False
 

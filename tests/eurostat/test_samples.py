@@ -9,7 +9,15 @@ import pytest
 from ingest.config import load_catalogue
 from ingest.eurostat.client import parse_toc
 from ingest.eurostat.decode import decode
-from ingest.eurostat.samples import OUT_DIR, SYNTHETIC, build, generate, sample_geos
+from ingest.eurostat.samples import (
+    LEGACY_LAST_YEAR,
+    NUTS_2024_RECODED,
+    OUT_DIR,
+    SYNTHETIC,
+    build,
+    generate,
+    sample_geos,
+)
 
 CATALOGUE = load_catalogue()
 GENERATED = generate()
@@ -30,13 +38,15 @@ def test_sample_shape_and_values(ds):
     assert doc["version"] == "2.0" and doc["class"] == "dataset" and SYNTHETIC in doc["label"]
     assert doc["id"][0] == "freq" and doc["id"][-2:] == ["geo", "time"]
     assert [len(doc["dimension"][d]["category"]["index"]) for d in doc["id"]] == doc["size"]
-    first, others = sample_geos(ds, CATALOGUE)
-    assert list(doc["dimension"]["geo"]["category"]["index"]) == first + others
-    assert first == (CATALOGUE.regions if ds.geo != "countries" else []) + CATALOGUE.countries + ["EU27_2020"]
-    if ds.geo == "all_regions":  # no geo filter: every EU27 NUTS 2 region besides the partners' geos
+    first, others, recoded = sample_geos(ds, CATALOGUE)
+    assert list(doc["dimension"]["geo"]["category"]["index"]) == first + others + recoded
+    partner_regions = [r for r in CATALOGUE.regions if r not in NUTS_2024_RECODED.values()]
+    assert first == (partner_regions if ds.geo != "countries" else []) + CATALOGUE.countries + ["EU27_2020"]
+    if ds.geo == "all_regions":  # no geo filter: every EU27 NUTS 2 region (2021 and 2024) besides the partners'
         assert CATALOGUE.geo_codes(ds) == [] and len(set(first) | set(others)) == 242 + 6
+        assert recoded == ["NL35", "NL36"] and "NL36" in CATALOGUE.regions
     else:
-        assert first == CATALOGUE.geo_codes(ds) and others == []
+        assert first + recoded == CATALOGUE.geo_codes(ds) and others == [] and recoded == []
     for dim, wanted in ds.filters.items():
         assert list(doc["dimension"][dim]["category"]["index"]) == wanted
     notes = {a["type"]: a for a in doc["extension"]["annotation"]}
@@ -84,4 +94,17 @@ def test_all_regions_sample_keeps_the_partner_values():
     keys = ["unit", "geo", "time"]
     mine = full[full["geo"].isin(set(partners["geo"]))].sort_values(keys).reset_index(drop=True)
     assert mine.equals(partners.sort_values(keys).reset_index(drop=True))
-    assert full["geo"].nunique() == 248 and full.groupby("geo")["value"].max().nunique() > 200  # regions differ
+    assert full["geo"].nunique() == 250 and full.groupby("geo")["value"].max().nunique() > 200  # regions differ
+
+
+@pytest.mark.parametrize("ds", [d for d in CATALOGUE.datasets if d.geo == "all_regions"], ids=lambda d: d.code)
+def test_regional_samples_are_recoded_to_nuts_2024(ds):
+    """Like a Eurostat dataset re-coded to NUTS 2024: the new codes (NL35, NL36) carry every year, the NUTS 2021
+    codes they replaced (NL31, NL33) only the years up to LEGACY_LAST_YEAR."""
+    df = decode(GENERATED[f"{ds.code}.json"], ds.code)
+    years = df[df["value"].notna()].groupby("geo")["time"].agg(lambda t: sorted(int(y) for y in t))
+    for old, new in NUTS_2024_RECODED.items():
+        assert max(years[new]) > LEGACY_LAST_YEAR
+        assert old not in years or max(years[old]) <= LEGACY_LAST_YEAR
+    if min(years["NL41"]) <= LEGACY_LAST_YEAR:  # datasets starting later have no legacy years at all
+        assert {"NL31", "NL33"} <= set(years.index)

@@ -59,8 +59,15 @@ def load(url: str) -> Inputs:
     conn = psycopg2.connect(url)
     try:
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-            cur.execute("select batch_id, created_at from audit.batches")
-            arrival = {row["batch_id"]: row["created_at"] for row in cur.fetchall()}
+            # Per batch its latest survey receipt (logical date, time received, receipt order), then its creation.
+            cur.execute("select b.batch_id, b.created_at, r.logical_date, r.received_at, r.receipt_id"
+                        " from audit.batches b left join lateral ("
+                        "   select logical_date, received_at, receipt_id from audit.batch_receipts r"
+                        "   where r.batch_id = b.batch_id and r.source = 'surveys'"
+                        "   order by logical_date desc, receipt_id desc limit 1) r on true")
+            arrival = {row["batch_id"]: (row["logical_date"] or _NEVER.date(), row["received_at"] or _NEVER,
+                                         row["receipt_id"] or -1, row["created_at"] or _NEVER)
+                       for row in cur.fetchall()}
             cur.execute("select dataset, series_key, dims, geo, time, value, obs_status, conf_status, batch_id"
                         " from raw.eurostat_observations")
             observations = [{**row, "value": frac(row["value"])} for row in cur.fetchall()]
@@ -75,15 +82,16 @@ def load(url: str) -> Inputs:
 
 def latest_file_rows(rows: list[dict], arrival: dict) -> list[dict]:
     """The rows of the latest file of each cluster x wave: a corrected file arrives as a new batch and the old
-    one stays in raw. Latest = the batch created last in audit.batches (a batch unknown there never wins),
-    then the higher batch id, then the higher file hash (dbt_project/README.md: "the latest file per cluster x
-    wave")."""
+    one stays in raw. Latest = the latest arrival (its latest receipt: logical date, time received, receipt
+    order; then the batch's creation; a batch unknown to audit never wins), then the higher file hash, then the
+    higher batch id (dbt_project/README.md: "the latest file per cluster x wave")."""
+    never = (_NEVER.date(), _NEVER, -1, _NEVER)
     newest: dict[tuple, tuple] = {}
     for row in rows:
-        rank = (arrival.get(row["batch_id"]) or _NEVER, row["batch_id"], row["file_sha256"])
+        rank = (arrival.get(row["batch_id"]) or never, row["file_sha256"], row["batch_id"])
         key = (row["cluster"], row["wave"])
         newest[key] = max(newest.get(key, rank), rank)
-    return [row for row in rows if (row["batch_id"], row["file_sha256"]) == newest[(row["cluster"], row["wave"])][1:]]
+    return [row for row in rows if (row["file_sha256"], row["batch_id"]) == newest[(row["cluster"], row["wave"])][1:]]
 
 
 def _exact(row: dict) -> dict:
