@@ -1,4 +1,8 @@
-"""Paths of local state and the source catalogue (config as data)."""
+"""Paths of local state, the names the pipeline is known by, and the source catalogue (config as data).
+
+The bottom of the import order (config → domain → tasks → orchestration → dags; tests/test_import_contracts.py):
+a path or name that two layers share is defined here, once, and imported from here.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,15 @@ REPO_DIR = PACKAGE_DIR.parent
 SAMPLES_DIR = PACKAGE_DIR / "samples"
 CATALOGUE_PATH = PACKAGE_DIR / "catalogue.yml"
 DBT_PROJECT_DIR = REPO_DIR / "dbt_project"
+# What Cosmos renders the dbt tasks from; written by `ss4gl dbt manifest` (make install).
+DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 EXPECTATIONS_DIR = REPO_DIR / "expectations"
+
+# The nightly DAG (also the run summary's dag_id and the prefix of every alert line).
+DAG_ID = "ss4gl_nightly"
+# Fails when the run quarantined batches: the one task whose failure means "data problem", not "broken run"
+# (the run summary leaves it out of the failed tasks).
+QUARANTINE_TASK = "quarantine_report"
 
 
 def ensure_runtime_dir() -> None:
@@ -37,6 +49,21 @@ def archive_dir() -> Path:
 
 def staging_dir() -> Path:
     return state_dir() / "staging"
+
+
+def dbt_target_dir() -> Path:
+    """dbt's target path for the pipeline's own invocations (run results, dbt docs); not the manifest's."""
+    return state_dir() / "dbt" / "target"
+
+
+def gx_docs_dir() -> Path:
+    """Great Expectations Data Docs (HTML)."""
+    return state_dir() / "docs" / "gx"
+
+
+def dashboard_dir() -> Path:
+    """The static strategy dashboard (HTML)."""
+    return state_dir() / "dashboard"
 
 
 def survey_inbox() -> str:

@@ -9,7 +9,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from ingest.config import REPO_DIR, SAMPLES_DIR, load_catalogue, offline, state_dir
+from ingest.config import DAG_ID, REPO_DIR, SAMPLES_DIR, load_catalogue, offline, state_dir
 
 
 class LocalRunError(RuntimeError):
@@ -62,7 +62,7 @@ def ensure_pool(slots: int) -> None:
                                include_deferred=False)
 
 
-def load_dag(dag_id: str = "ss4gl_nightly"):
+def load_dag(dag_id: str = DAG_ID):
     from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO_DIR / "dags"))
@@ -149,6 +149,7 @@ def run_dates(dates: list[str], conf: dict | None = None) -> list[tuple[bool, di
     import pendulum
 
     from ingest import warehouse
+    from ingest.orchestration import TIMEZONE
 
     conf = conf or {}
     replaying = conf.get("mode") == "backfill" and not conf.get("refetch")
@@ -167,7 +168,7 @@ def run_dates(dates: list[str], conf: dict | None = None) -> list[tuple[bool, di
             log_file = state_dir() / "logs" / f"run-{logical_date}.log"
             log_file.unlink(missing_ok=True)
             when = pendulum.parse(logical_date).replace(hour=1, minute=30,
-                                                        tzinfo=pendulum.timezone("Europe/Brussels"))
+                                                        tzinfo=pendulum.timezone(TIMEZONE))
             with output_to(log_file):
                 dagrun = dag.test(logical_date=when, run_conf=conf or None)
             alerts = [ln.split("ALERT ", 1)[1].split(" [ss4gl]")[0].strip()

@@ -10,11 +10,12 @@ import functools
 import logging
 import os
 from datetime import timedelta
-from pathlib import Path
+
+from ingest.config import DAG_ID, DBT_MANIFEST, DBT_PROJECT_DIR
+from ingest.config import QUARANTINE_TASK as QUARANTINE_TASK  # shared with the run summary; dags/ reads it here
 
 log = logging.getLogger("ss4gl")
 
-DAG_ID = "ss4gl_nightly"
 OWNER = "ss4gl-data-engineering"
 TAGS = ["ss4gl", "nightly", "eurostat", "surveys", "dbt"]
 TIMEZONE = "Europe/Brussels"
@@ -27,8 +28,6 @@ PARAMS = {
     "refetch": (False, "Backfill runs: download the sources again instead of replaying the archive"),
     "rebuild": (False, "Build every dbt model even when no source changed (e.g. after a mart was dropped)"),
 }
-# Fails when the run quarantined batches: the one task whose failure means "data problem", not "broken run".
-QUARANTINE_TASK = "quarantine_report"
 
 DEFAULT_ARGS = {
     "owner": OWNER,
@@ -42,9 +41,6 @@ NETWORK_RETRIES = {
     "max_retry_delay": timedelta(minutes=30),
 }
 
-# dbt is rendered by Cosmos from the manifest `ss4gl dbt manifest` writes (make install runs it).
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
-DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 # Warehouse advisory lock taken by the dbt build: overlapping runs (nightly + backfill) build one at a time.
 DBT_BUILD_LOCK = "ss4gl.dbt_build"
 
@@ -153,21 +149,21 @@ def dbt_env_hook(context: dict) -> None:
 
 # ------------------------------------------------------------------------------------------- task callables
 def eurostat_plan(**context) -> list[str]:
-    from ingest.tasks import eurostat, replay
+    from ingest.tasks import eurostat, from_archive
 
     ctx = _ctx(context)
     if ctx.replay:
-        return replay.plan(ctx, eurostat.SOURCE)
+        return from_archive.plan(ctx, eurostat.SOURCE)
     if ctx.mode == "nightly":  # put back what a backfill of an earlier date replaced (validate/load replay it)
-        replay.reconcile(ctx, eurostat.SOURCE)
+        from_archive.reconcile(ctx, eurostat.SOURCE)
     return eurostat.plan(ctx)
 
 
 def eurostat_extract(dataset: str, **context) -> dict:
-    from ingest.tasks import eurostat, replay
+    from ingest.tasks import eurostat, from_archive
 
     ctx = _ctx(context)
-    return replay.register(ctx, eurostat.SOURCE, [dataset]) if ctx.replay else eurostat.extract(ctx, dataset)
+    return from_archive.register(ctx, eurostat.SOURCE, [dataset]) if ctx.replay else eurostat.extract(ctx, dataset)
 
 
 def eurostat_validate(**context) -> dict:
@@ -183,14 +179,14 @@ def eurostat_load(**context) -> dict:
 
 
 def surveys_extract(**context) -> dict:
-    from ingest.tasks import replay, surveys
+    from ingest.tasks import from_archive, surveys
 
     ctx = _ctx(context)
     if ctx.replay:
-        return replay.register(ctx, surveys.SOURCE)
+        return from_archive.register(ctx, surveys.SOURCE)
     got = surveys.extract(ctx)
     if ctx.mode == "nightly":
-        got.update(replay.reconcile(ctx, surveys.SOURCE))
+        got.update(from_archive.reconcile(ctx, surveys.SOURCE))
     return got
 
 
@@ -227,12 +223,6 @@ def migrate_warehouse(**context) -> list[str]:
     return migrate()
 
 
-def dbt_build(**context) -> dict:
-    from ingest.tasks import transform
-
-    return transform.build(_ctx(context))
-
-
 def dbt_needed(**context) -> bool:
     """Short-circuit the dbt group when no batch loaded in this run and the dbt project is unchanged."""
     from ingest.tasks import transform
@@ -244,7 +234,7 @@ def dbt_needed(**context) -> bool:
 
 def build_docs(**context) -> dict:
     """dbt docs (catalog of the warehouse) and the static strategy dashboard, into the state folder."""
-    from ingest.config import state_dir
+    from ingest.config import dashboard_dir, dbt_target_dir
     from ingest.dashboard.build import build_dashboard
     from ingest.tasks import transform
     from ingest.warehouse import warehouse_url
@@ -252,14 +242,14 @@ def build_docs(**context) -> dict:
     ctx = _ctx(context)
     if ctx.mode == "backfill":
         return {"skipped": "backfill runs rebuild marts only; docs and dashboard follow the nightly run"}
-    docs, dashboard = transform.dbt_target_dir() / "index.html", state_dir() / "dashboard" / "index.html"
+    docs, dashboard = dbt_target_dir() / "index.html", dashboard_dir() / "index.html"
     # dbt_needed pushes True when the group runs; a short-circuited (False) result is not pushed
     if context["ti"].xcom_pull(task_ids="dbt_needed") is not True and docs.exists() and dashboard.exists():
         return {"skipped": "no dbt build in this run: docs and dashboard are current",
                 "dbt_docs": str(docs), "dashboard": str(dashboard)}
     transform.run_dbt(["docs", "generate"], ctx)
-    index = build_dashboard(warehouse_url(), state_dir() / "dashboard")
-    return {"dbt_docs": str(transform.dbt_target_dir() / "index.html"), "dashboard": str(index)}
+    index = build_dashboard(warehouse_url(), dashboard_dir())
+    return {"dbt_docs": str(dbt_target_dir() / "index.html"), "dashboard": str(index)}
 
 
 def publish(**context) -> dict:

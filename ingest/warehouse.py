@@ -33,7 +33,7 @@ class WarehouseError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Target:
+class ConnectionParts:
     """Connection parts of a warehouse URL (what dbt's profile and psql need)."""
 
     host: str
@@ -43,7 +43,7 @@ class Target:
     dbname: str
 
     @classmethod
-    def from_url(cls, url: str) -> Target:
+    def from_url(cls, url: str) -> ConnectionParts:
         parts = urlsplit(url)
         if parts.scheme not in ("postgresql", "postgres"):
             raise WarehouseError(f"WAREHOUSE_URL must start with postgresql:// (got scheme {parts.scheme!r})")
@@ -299,14 +299,14 @@ def connect(url: str | None = None, *, role: str | None, **kwargs):
     if role is not None and role not in STAGE_ROLES:
         raise ValueError(f"unknown warehouse role {role!r}")
     url = url or warehouse_url()
-    target = Target.from_url(url)
+    parts = ConnectionParts.from_url(url)
     if role is not None:
         kwargs["options"] = f"{kwargs.get('options', '')} -c role={role}".strip()
     try:
         return psycopg2.connect(url, connect_timeout=kwargs.pop("connect_timeout", 10), **kwargs)
     except psycopg2.OperationalError as exc:
         raise WarehouseError(
-            f"cannot connect to the warehouse at {target.host}:{target.port} (database {target.dbname!r}): "
+            f"cannot connect to the warehouse at {parts.host}:{parts.port} (database {parts.dbname!r}): "
             f"{_last_line(str(exc))}"
             + (f" (acting as role {role}: run `ss4gl warehouse migrate` as the administrator)"
                if role and "role" in str(exc) else "")
@@ -392,5 +392,5 @@ def enable_bi_reader(password: str | None = None, url: str | None = None) -> dic
     with conn, conn.cursor() as cur:
         cur.execute(sql.SQL("alter role {} login password %s").format(sql.Identifier("bi_reader")), (password,))
     conn.close()
-    t = Target.from_url(url)
+    t = ConnectionParts.from_url(url)
     return {"host": t.host, "port": str(t.port), "database": t.dbname, "user": "bi_reader", "password": password}

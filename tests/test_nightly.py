@@ -195,9 +195,9 @@ def test_bi_reader_login_command(runs):
     res = ss4gl(["warehouse", "bi-reader"], env)
     assert res.returncode == 0, res.stderr
     assert "user: bi_reader" in res.stdout
-    from ingest.warehouse import Target
+    from ingest.warehouse import ConnectionParts
 
-    t = Target.from_url(runs["url"])
+    t = ConnectionParts.from_url(runs["url"])
     conn = psycopg2.connect(host=t.host, port=t.port, dbname=t.dbname, user="bi_reader",
                             password="test-only-bi-password")
     with conn.cursor() as cur:

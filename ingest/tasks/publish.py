@@ -1,4 +1,5 @@
-"""Publish stage: the run summary in ``audit.run_summaries`` (what ``make run`` prints)."""
+"""Publish stage: a backfill's marts into ``history``, the run summary in ``audit.run_summaries`` (what
+``make run`` prints) and, after a successful build, the fingerprints the next run's ``dbt_needed`` compares."""
 
 from __future__ import annotations
 
@@ -6,14 +7,10 @@ import json
 
 from psycopg2 import sql
 
-from ingest.config import state_dir
+from ingest.config import DAG_ID, QUARANTINE_TASK, dashboard_dir, dbt_target_dir, gx_docs_dir
 from ingest.tasks.common import RunContext
-from ingest.warehouse import LOADER, READER, connect, redact, warehouse_url
-
-DAG_ID = "ss4gl_nightly"
-
-
-QUARANTINE_TASK = "quarantine_report"  # its failure means "data quarantined", never "pipeline broken"
+from ingest.tasks.transform import ASOF_PREFIX, HISTORY_SCHEMA, history_marts, project_relations, remember_build
+from ingest.warehouse import LOADER, READER, TRANSFORMER, connect, redact, warehouse_url
 
 
 class RunHadProblems(RuntimeError):
@@ -86,12 +83,9 @@ def collect(cur, ctx: RunContext) -> dict:
             (ctx.run_id,),
         )
         validation = {suite: {"passed": p, "failed": f} for suite, p, f in cur.fetchall()}
-    from ingest.tasks.transform import history_marts, project_relations
-
     marts = mart_rows(ctx)
     expected = (history_marts() if ctx.mode == "backfill"
                 else [name for _kind, schema, name in project_relations() if schema == "marts"])
-    home = state_dir()
     return {
         "run_id": ctx.run_id,
         "logical_date": ctx.logical_date,
@@ -103,9 +97,9 @@ def collect(cur, ctx: RunContext) -> dict:
         "missing_marts": sorted(set(expected) - set(marts)),
         "warehouse": redact(warehouse_url()),
         "docs": {
-            "data_docs": str(home / "docs" / "gx" / "index.html"),
-            "dbt_docs": str(home / "dbt" / "target" / "index.html"),
-            "dashboard": str(home / "dashboard" / "index.html"),
+            "data_docs": str(gx_docs_dir() / "index.html"),
+            "dbt_docs": str(dbt_target_dir() / "index.html"),
+            "dashboard": str(dashboard_dir() / "index.html"),
         },
     }
 
@@ -144,9 +138,35 @@ def task_report(crumbs: list[dict]) -> dict:
     return {"failed_tasks": failed, "dbt_nodes": dbt, "task_seconds": seconds}
 
 
-def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
-    from ingest.tasks.transform import publish_history, remember_build
+def publish_history(ctx: RunContext) -> dict[str, int]:
+    """After a backfill's build: its marts (in asof_marts) replace their rows as of its date in history.<mart>,
+    in one transaction, as the transformer. A column a mart gained is added to its history table (earlier dates
+    keep null there); nothing already in history is dropped. Returns rows per mart."""
+    rows: dict[str, int] = {}
+    conn = connect(role=TRANSFORMER)
+    with conn, conn.cursor() as cur:
+        for mart in history_marts():
+            src, dst = sql.Identifier(f"{ASOF_PREFIX}marts", mart), sql.Identifier(HISTORY_SCHEMA, mart)
+            cur.execute("select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
+                        " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped"
+                        " order by a.attnum", (f"{ASOF_PREFIX}marts.{mart}",))
+            columns = cur.fetchall()
+            cur.execute(sql.SQL("create table if not exists {} (logical_date date not null)").format(dst))
+            cur.execute(sql.SQL("create index if not exists {} on {} (logical_date)").format(
+                sql.Identifier(f"{mart}_logical_date"), dst))
+            for name, type_ in columns:  # type_ is format_type() of the asof column: the catalogue's own text
+                cur.execute(sql.SQL("alter table {} add column if not exists {} " + type_).format(
+                    dst, sql.Identifier(name)))
+            names = sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns)
+            cur.execute(sql.SQL("delete from {} where logical_date = %s").format(dst), (ctx.logical_date,))
+            cur.execute(sql.SQL("insert into {} (logical_date, {}) select %s, {} from {}").format(
+                dst, names, names, src), (ctx.logical_date,))
+            rows[mart] = cur.rowcount
+    conn.close()
+    return rows
 
+
+def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
     report = task_report(crumbs or [])
     built = report["dbt_nodes"].get("success") and not any(t.startswith("dbt.") for t in report["failed_tasks"])
     if built and ctx.mode == "backfill":  # the marts as of its date, built in asof_marts, into history
@@ -178,7 +198,7 @@ def format_summary(summary: dict) -> str:
     n = len(summary.get("quarantined", []))
     state = {"success": "success", "failed": "FAILED",
              "completed_with_quarantine": f"completed with {n} quarantined"}.get(summary.get("outcome"), "?")
-    lines = [f"ss4gl_nightly {summary['logical_date']}  (run {summary['run_id']}): {state}"]
+    lines = [f"{DAG_ID} {summary['logical_date']}  (run {summary['run_id']}): {state}"]
     for source, s in sorted(summary["sources"].items()):
         batches = ", ".join(f"{k} {v}" for k, v in sorted(s.get("batches", {}).items())) or "no new batches"
         decisions = ", ".join(f"{k} {v}" for k, v in sorted(s.get("decisions", {}).items()))

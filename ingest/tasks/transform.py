@@ -1,4 +1,15 @@
-"""dbt stage: build seeds, models, snapshots and tests of ``dbt_project/`` on the warehouse."""
+"""dbt stage: everything around the one ``dbt build`` of a run, which Cosmos runs (``dbt`` task group,
+``orchestration.dbt_task_group``) from the manifest.
+
+* What every dbt invocation gets: the warehouse connection as profile variables, acting as the transformer role
+  (``dbt_env``), and the run's dbt vars (``dbt_vars``: run id, logical date, a backfill's schema prefix).
+* dbt run in-process for the rest (``run_dbt``): ``dbt docs generate`` (task ``build_docs``) and ``dbt parse``
+  into the manifest Cosmos renders the tasks from (``write_manifest``, ``ss4gl dbt manifest``).
+* Whether a run must build at all (``needs_build``, task ``dbt_needed``): from what the warehouse holds and the
+  fingerprint of what the marts are a function of, remembered after a successful build (``remember_build``,
+  called by the publish stage).
+* The relations the project builds (``project_relations``, ``history_marts``), read from the manifest.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +17,20 @@ import json
 import os
 from pathlib import Path
 
-from ingest.config import DBT_PROJECT_DIR, state_dir
+from ingest.config import DBT_MANIFEST, DBT_PROJECT_DIR, dbt_target_dir, state_dir
 from ingest.tasks.common import LATEST_RECEIPT, RunContext, log
-from ingest.warehouse import Target, warehouse_url
+from ingest.warehouse import ConnectionParts, warehouse_url
 
 
 class DbtFailed(RuntimeError):
     """dbt reported failing models or tests (one line each)."""
 
 
-def dbt_target_dir() -> Path:
-    return state_dir() / "dbt" / "target"
-
-
 def dbt_env(url: str | None = None) -> dict[str, str]:
     """Environment for dbt's profile (dbt_project/profiles.yml reads only these variables)."""
     from ingest.warehouse import TRANSFORMER
 
-    env = Target.from_url(url or warehouse_url()).dbt_env()
+    env = ConnectionParts.from_url(url or warehouse_url()).dbt_env()
     env["WAREHOUSE_ROLE"] = TRANSFORMER  # dbt acts as the transformer role only (profiles.yml `role`)
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     return env
@@ -81,9 +88,7 @@ def write_manifest() -> Path:
     """`dbt parse` into dbt_project/target/manifest.json: what Cosmos renders the dbt tasks from."""
     from dbt.cli.main import dbtRunner
 
-    from ingest.orchestration import DBT_MANIFEST
-
-    for key, value in Target("127.0.0.1", 5432, "parse-only", "", "parse-only").dbt_env().items():
+    for key, value in ConnectionParts("127.0.0.1", 5432, "parse-only", "", "parse-only").dbt_env().items():
         os.environ.setdefault(key, value)  # parsing renders the profile but never connects
     res = dbtRunner().invoke(["parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                               "--target-path", str(DBT_MANIFEST.parent), "--quiet"])
@@ -172,42 +177,8 @@ def missing_history(ctx: RunContext) -> list[str]:
     return missing
 
 
-def publish_history(ctx: RunContext) -> dict[str, int]:
-    """After a backfill's build: its marts (in asof_marts) replace their rows as of its date in history.<mart>,
-    in one transaction, as the transformer. A column a mart gained is added to its history table (earlier dates
-    keep null there); nothing already in history is dropped. Returns rows per mart."""
-    from psycopg2 import sql
-
-    from ingest.warehouse import TRANSFORMER, connect
-
-    rows: dict[str, int] = {}
-    conn = connect(role=TRANSFORMER)
-    with conn, conn.cursor() as cur:
-        for mart in history_marts():
-            src, dst = sql.Identifier(f"{ASOF_PREFIX}marts", mart), sql.Identifier(HISTORY_SCHEMA, mart)
-            cur.execute("select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
-                        " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped"
-                        " order by a.attnum", (f"{ASOF_PREFIX}marts.{mart}",))
-            columns = cur.fetchall()
-            cur.execute(sql.SQL("create table if not exists {} (logical_date date not null)").format(dst))
-            cur.execute(sql.SQL("create index if not exists {} on {} (logical_date)").format(
-                sql.Identifier(f"{mart}_logical_date"), dst))
-            for name, type_ in columns:  # type_ is format_type() of the asof column: the catalogue's own text
-                cur.execute(sql.SQL("alter table {} add column if not exists {} " + type_).format(
-                    dst, sql.Identifier(name)))
-            names = sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns)
-            cur.execute(sql.SQL("delete from {} where logical_date = %s").format(dst), (ctx.logical_date,))
-            cur.execute(sql.SQL("insert into {} (logical_date, {}) select %s, {} from {}").format(
-                dst, names, names, src), (ctx.logical_date,))
-            rows[mart] = cur.rowcount
-    conn.close()
-    return rows
-
-
 def project_relations() -> list[tuple[str, str, str]]:
     """(resource type, schema, name) of every relation the dbt project builds (models, seeds, snapshots)."""
-    from ingest.orchestration import DBT_MANIFEST
-
     nodes = json.loads(DBT_MANIFEST.read_text(encoding="utf-8"))["nodes"].values()
     return sorted((n["resource_type"], n["schema"], n["alias"]) for n in nodes
                   if n["resource_type"] in ("model", "seed", "snapshot")
@@ -254,7 +225,3 @@ def remember_build(cur, ctx: RunContext) -> None:
         " on conflict (source, object) do update set batch_id = excluded.batch_id, loaded_at = now()",
         (project_fingerprint(), build_key(ctx), build_fingerprint(cur, ctx.logical_date)),
     )
-
-
-def build(ctx: RunContext) -> dict:
-    return run_dbt(["build"], ctx)

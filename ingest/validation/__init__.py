@@ -6,7 +6,7 @@ Light to import: GX (~13 s to import) is loaded on the first :meth:`Validator.va
     verdict = validator.validate("eurostat_observations", batch_id, frame, context={"dataset": ...})
     if not verdict.success: quarantine(verdict.problems())
     record(conn, [verdict], run_id=..., logical_date=...)
-    validator.build_docs()                        # Data Docs HTML under state_dir()/docs/gx
+    validator.build_docs()                        # Data Docs HTML under config.gx_docs_dir()
 
 Suites are JSON files in ``expectations/`` (see :mod:`ingest.validation.suites`).
 """
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.config import EXPECTATIONS_DIR, state_dir
+from ingest.config import EXPECTATIONS_DIR, gx_docs_dir
 from ingest.validation.audit import record
 from ingest.validation.model import ExpectationResult, Verdict
 from ingest.validation.suites import Check, SuiteError, load_suite, resolve, suite_names
@@ -42,7 +42,7 @@ class Validator:
     """Validates frames against the JSON suites; builds its GX context once, on first use."""
 
     def __init__(self, docs_dir: Path | None = None, *, expectations_dir: Path | None = None) -> None:
-        self.docs_dir = Path(docs_dir) if docs_dir else state_dir() / "docs" / "gx"
+        self.docs_dir = Path(docs_dir) if docs_dir else gx_docs_dir()
         self.expectations_dir = Path(expectations_dir) if expectations_dir else EXPECTATIONS_DIR
         self._engine: GxEngine | None = None
         self.setup_seconds: float | None = None

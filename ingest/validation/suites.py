@@ -3,7 +3,7 @@
 Pure Python (no GX import): a suite entry is a GX Core expectation type + kwargs + ``meta.severity``, with
 placeholders (``$dimensions``, ``$context.obs_count``, ``$code_list:services`` ...), ``for_each`` expansion
 and a ``when`` row condition. :func:`resolve` turns a suite into :class:`Check` objects for one frame; the
-GX side (``ingest.validation.gx``) only instantiates them. The placeholders are documented in each file's
+GX side (``ingest.validation._gx``) only instantiates them. The placeholders are documented in each file's
 ``resolution`` block.
 """
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.surveys.privacy import key_id
-from ingest.tasks import gate, replay, surveys
+from ingest.tasks import from_archive, gate, surveys
 from ingest.tasks.common import RunContext
 from tests.integration._support import SAMPLE_INBOX, batch_of, drop, isolated_stage, query
 
@@ -37,7 +37,7 @@ def rotated(warehouse_url, tmp_path_factory):
         batch_before = batch_of(st.url, "surveys", FILES[0])
         mp.setenv("SS4GL_PSEUDONYM_KEY", NEW)
         backfill = RunContext("it-rotation-backfill", "2026-11-21", mode="backfill")
-        replay.register(backfill, surveys.SOURCE)
+        from_archive.register(backfill, surveys.SOURCE)
         gate.validate(backfill, surveys.SOURCE, surveys.prepare)
         loaded = gate.load(backfill, surveys.SOURCE)
         yield {"url": st.url, "before": before, "after": _pids(st.url), "loaded": loaded,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.tasks import gate, publish, replay, surveys
+from ingest.tasks import from_archive, gate, publish, surveys
 from ingest.tasks.common import Batch, RunContext, record_batch, record_quarantine, run_batches
 from ingest.warehouse import LOADER, connect
 from tests.conftest import query
@@ -110,7 +110,7 @@ def test_a_nightly_and_a_backfill_interleaved_on_the_same_survey_file(fresh_db, 
     drop(inbox, rel, (SAMPLE_INBOX / rel).read_bytes())
 
     assert surveys.extract(NIGHTLY, inbox=str(inbox))["new"] == 1
-    assert replay.register(BACKFILL, surveys.SOURCE) == {"replayed": 1}
+    assert from_archive.register(BACKFILL, surveys.SOURCE) == {"replayed": 1}
     checked = {ctx.run_id: gate.validate(ctx, surveys.SOURCE, surveys.prepare) for ctx in (NIGHTLY, BACKFILL)}
     loaded = {ctx.run_id: gate.load(ctx, surveys.SOURCE) for ctx in (BACKFILL, NIGHTLY)}
 

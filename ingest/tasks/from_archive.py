@@ -1,9 +1,15 @@
-"""Backfill mode: rebuild what was known on a logical date from the raw archive, without downloading.
+"""Batches from the raw archive: archived receipts registered again as received batches of this run.
 
-For each source object (Eurostat dataset, survey file) the latest receipt on or before the logical date is
-registered again as a received batch; validation and load then run exactly as in a nightly run, decoding
-from the archive. Loads replace partitions atomically under per-partition advisory locks, so a backfill
-overlapping a nightly run cannot duplicate or lose rows.
+Backfill mode (``plan``, ``register``): rebuild what was known on a logical date without downloading. For each
+source object (Eurostat dataset, survey file) the latest receipt on or before the logical date is registered
+again as a received batch; validation and load then run exactly as in a nightly run, decoding from the archive.
+Loads replace partitions atomically under per-partition advisory locks, so a backfill overlapping a nightly run
+cannot duplicate or lose rows.
+
+Nightly mode (``reconcile``): each partition of raw that does not hold its current batch gets it back from the
+archive the same way.
+
+(Not to be confused with :mod:`ingest.eurostat.replay`, the loopback Eurostat look-alike server.)
 """
 
 from __future__ import annotations
