@@ -42,8 +42,8 @@ bench: install
 	$(BIN)/python -m bench
 
 samples: install
-	$(BIN)/python -m ingest.eurostat.samples
-	$(BIN)/python -m ingest.surveys.samples
+	$(BIN)/python -m tools.eurostat_samples
+	$(BIN)/python -m tools.survey_samples
 
 compose-config:
 	docker-compose -f docker-compose.yml config -q

@@ -9,18 +9,46 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_DIR = PACKAGE_DIR.parent
 SAMPLES_DIR = PACKAGE_DIR / "samples"
 CATALOGUE_PATH = PACKAGE_DIR / "catalogue.yml"
-DBT_PROJECT_DIR = REPO_DIR / "dbt_project"
-# What Cosmos renders the dbt tasks from; written by `ss4gl dbt manifest` (make install).
-DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
-EXPECTATIONS_DIR = REPO_DIR / "expectations"
+# The root of the repository: meaningful only when CHECKOUT (else the folder ``ingest`` was installed into).
+REPO_DIR = PACKAGE_DIR.parent
+# Running from a checkout (editable install, or the tree on sys.path): the dbt project, the GX suites and the DAGs
+# are read where they are in the repository. Installed from a wheel (`pip install .`): from the copies the wheel
+# carries under ingest/_bundled/ (pyproject.toml [tool.setuptools.package-dir]), and local state goes to the
+# user's state folder, never into the installation.
+CHECKOUT = (REPO_DIR / "pyproject.toml").is_file() and (REPO_DIR / "dbt_project" / "dbt_project.yml").is_file()
+
+
+def _project_dir(name: str) -> Path:
+    """A folder at the repository root (checkout), else its copy in the installed package."""
+    if CHECKOUT:
+        return REPO_DIR / name
+    return Path(str(files("ingest").joinpath("_bundled", name)))  # wheels install unzipped: a real folder
+
+
+def state_dir() -> Path:
+    """The one folder for all local state (warehouse, Airflow home, archive, logs): ``SS4GL_HOME``, else
+    ``.state/`` in a checkout (git-ignored), else ``$XDG_STATE_HOME/ss4gl`` (``~/.local/state/ss4gl``)."""
+    if os.environ.get("SS4GL_HOME"):
+        return Path(os.environ["SS4GL_HOME"]).resolve()
+    if CHECKOUT:
+        return (REPO_DIR / ".state").resolve()
+    return (Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "ss4gl").resolve()
+
+
+DBT_PROJECT_DIR = _project_dir("dbt_project")
+EXPECTATIONS_DIR = _project_dir("expectations")
+DAGS_DIR = _project_dir("dags")
+# What Cosmos renders the dbt tasks from; written by `ss4gl dbt manifest` (make install): beside the project in a
+# checkout, under the state folder (as it is when ingest.config is imported) when installed.
+DBT_MANIFEST = (DBT_PROJECT_DIR / "target" if CHECKOUT else state_dir() / "dbt" / "manifest") / "manifest.json"
 
 # The nightly DAG (also the run summary's dag_id and the prefix of every alert line).
 DAG_ID = "ss4gl_nightly"
@@ -36,11 +64,6 @@ def ensure_runtime_dir() -> None:
     path = Path(f"/tmp/ss4gl-runtime-{os.getuid()}")
     path.mkdir(mode=0o700, exist_ok=True)
     os.environ["XDG_RUNTIME_DIR"] = str(path)
-
-
-def state_dir() -> Path:
-    """The one folder for all local state (warehouse, Airflow home, archive, logs); git-ignored."""
-    return Path(os.environ.get("SS4GL_HOME", REPO_DIR / ".state")).resolve()
 
 
 def archive_dir() -> Path:

@@ -9,7 +9,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from ingest.config import DAG_ID, REPO_DIR, SAMPLES_DIR, load_catalogue, offline, state_dir
+from ingest.config import DAG_ID, DAGS_DIR, SAMPLES_DIR, load_catalogue, offline, state_dir
 
 
 class LocalRunError(RuntimeError):
@@ -21,7 +21,7 @@ def airflow_env() -> dict[str, str]:
     home = state_dir() / "airflow"
     env = {
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_DIR / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(state_dir() / "logs" / "airflow"),
@@ -65,7 +65,7 @@ def ensure_pool(slots: int) -> None:
 def load_dag(dag_id: str = DAG_ID):
     from airflow.models.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO_DIR / "dags"))
+    bag = DagBag(dag_folder=str(DAGS_DIR))
     if bag.import_errors:
         first = next(iter(bag.import_errors.items()))
         raise LocalRunError(f"DAG import error in {first[0]}: {str(first[1]).strip().splitlines()[-1]}")

@@ -5,6 +5,8 @@
 
 Entry points (``ingest.cli``, ``ingest.localrun``, ``*.commands``) may import anything below them except ``dags``;
 nothing else imports an entry point. A module may import its own layer or any layer below it, never one above.
+``ingest/`` and ``dags/`` are exactly what runs in production: they never import the development tools (``tools``:
+the generators of the committed samples and suites).
 
 Every ``import`` statement counts, wherever it is: at module level, inside a function (the lazy imports that keep
 DAG parsing light), under ``if TYPE_CHECKING`` or in a ``try``. Whether ``dags/`` imports anything heavy at parse
@@ -118,6 +120,22 @@ def import_graph(repo: Path = REPO, roots: tuple[str, ...] = ROOTS) -> tuple[dic
     return modules, [imp for name, path in modules.items() for imp in imports_of(name, path, modules, repo)]
 
 
+def tool_imports(repo: Path = REPO, roots: tuple[str, ...] = ROOTS) -> list[str]:
+    """``path:line: name`` of every import statement under the roots that names the ``tools`` package."""
+    found = []
+    for path in module_files(repo, roots).values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            found += [f"{path.relative_to(repo)}:{node.lineno}: {name}" for name in names
+                      if name == "tools" or name.startswith("tools.")]
+    return sorted(found)
+
+
 def unplaced(modules) -> list[str]:
     return sorted(m for m in modules if layer_of(m) is None)
 
@@ -215,6 +233,11 @@ def test_no_import_cycles():
     assert found == [], "import cycles between ingest modules:\n" + "\n".join(found)
 
 
+def test_product_never_imports_the_tools():
+    found = tool_imports()
+    assert found == [], "ingest/ or dags/ importing the development tools (tools/):\n" + "\n".join(found)
+
+
 # ------------------------------------------------------------------------------------------------- self-checks
 def _write(root: Path, files: dict[str, str]) -> None:
     for rel, text in files.items():
@@ -280,3 +303,18 @@ def test_self_check_clean_tree_passes(tmp_path):
     assert layer_violations(edges) == []
     assert cycles(edges) == []
     assert ("ingest.tasks.eurostat", "ingest.eurostat.errors") in {(i.source, i.target) for i in edges}
+
+
+def test_self_check_catches_tool_imports(tmp_path):
+    _write(tmp_path, {
+        "ingest/__init__.py": "",
+        "ingest/config.py": "import toolsy\nfrom . import tools\n",  # neither is the tools package
+        "ingest/eurostat/replay.py": "def main():\n    from tools.eurostat_samples import OUT_DIR\n",
+        "dags/d.py": "import tools\n",
+        "tools/__init__.py": "",
+        "tools/eurostat_samples.py": "from ingest.config import X\n",  # tools may import the product
+    })
+    assert tool_imports(tmp_path) == [
+        "dags/d.py:1: tools",
+        "ingest/eurostat/replay.py:2: tools.eurostat_samples",
+    ]

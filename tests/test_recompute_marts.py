@@ -16,13 +16,13 @@ from fractions import Fraction
 
 import pytest
 
-from ingest.surveys.samples import CORRECTION_SME_MEMBERS
 from tests.conftest import create_database, drop_database, query
 from tests.recompute.compare import compare, published
 from tests.recompute.exact import FULL, SAME, Round, matches, round_half_away
 from tests.recompute.inputs import load
 from tests.recompute.marts import MARTS, matchmaking_members
 from tests.test_nightly import DATE, ss4gl
+from tools.survey_samples import CORRECTION_SME_MEMBERS
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -5,7 +5,8 @@ dimension query parameter and ``sinceTimePeriod``/``untilTimePeriod``), ``/sdmx/
 (gzip of ``{dataset}.tsv``, or TSV rendered from the JSON), ``/catalogue/toc/txt`` (``toc.txt``),
 ``/1.0/async/status/{id}`` and ``/1.0/async/data/{id}``. Tests script failures per path prefix with
 :meth:`ReplayServer.script` and inspect :attr:`ReplayServer.requests`.
-CLI: ``python -m ingest.eurostat.replay --samples DIR --port N``.
+CLI: ``python -m ingest.eurostat.replay --samples DIR --port N`` (default: the bundled samples,
+:data:`BUNDLED_SAMPLES`, which ``python -m tools.eurostat_samples`` regenerates).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import orjson
 
+from ingest.config import SAMPLES_DIR
+
+BUNDLED_SAMPLES = SAMPLES_DIR / "eurostat"  # the synthetic samples served in offline mode (tools/eurostat_samples.py)
 RESET = "reset"  # close the connection abruptly (TCP RST), no response
 TRUNCATE = "truncate"  # send the normal response's headers, then only half of its body, then close
 
@@ -145,6 +149,30 @@ def filter_jsonstat(doc: dict, query: dict[str, list[str]]) -> dict:
     out = dict(doc)
     out.update(size=new_sizes, dimension=new_dims, value=sub(doc.get("value")), status=sub(doc.get("status")))
     return out
+
+
+def jsonstat_to_tsv(doc: dict[str, Any]) -> bytes:
+    """Render a JSON-stat document (time last) as SDMX 2.1 TSV, series in cube order, empty series omitted."""
+    ids, sizes = doc["id"], doc["size"]
+    codes = [
+        sorted(doc["dimension"][d]["category"]["index"], key=doc["dimension"][d]["category"]["index"].get)
+        for d in ids
+    ]
+    values, status = doc.get("value", {}), doc.get("status", {})
+    n_t = sizes[-1]
+    head = ",".join(ids[:-1]) + "\\TIME_PERIOD\t" + "\t".join(f"{t} " for t in codes[-1])
+    lines = [head]
+    for s, series in enumerate(np.ndindex(*sizes[:-1])):
+        cells, any_data = [], False
+        for t in range(n_t):
+            k = str(s * n_t + t)
+            v, f = values.get(k), status.get(k, "")
+            f = f.replace("|", "")
+            any_data |= v is not None or bool(f)
+            cells.append(f"{':' if v is None else v} {f}")
+        if any_data:
+            lines.append(",".join(codes[i][p] for i, p in enumerate(series)) + "\t" + "\t".join(cells))
+    return ("\n".join(lines) + "\n").encode()
 
 
 class ReplayServer:
@@ -271,8 +299,6 @@ class ReplayServer:
             doc = self._file(f"{dataset}.json")
             if doc is None:
                 return Reply(404, "text/plain", b"Dataset not found")
-            from ingest.eurostat.samples import jsonstat_to_tsv
-
             raw = jsonstat_to_tsv(orjson.loads(doc))
         return Reply(
             200,
@@ -361,9 +387,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.samples is None:
-        from ingest.eurostat.samples import OUT_DIR
-
-        args.samples = OUT_DIR
+        args.samples = BUNDLED_SAMPLES
     server = ReplayServer(args.samples, port=args.port, max_cells=args.max_cells)
     with server:
         print(server.base_url, flush=True)

@@ -85,13 +85,16 @@ def run_dbt(command: list[str], ctx: RunContext | None = None, extra_vars: dict 
 
 
 def write_manifest() -> Path:
-    """`dbt parse` into dbt_project/target/manifest.json: what Cosmos renders the dbt tasks from."""
+    """`dbt parse` into ``DBT_MANIFEST`` (dbt_project/target/manifest.json in a checkout): what Cosmos renders the
+    dbt tasks from."""
     from dbt.cli.main import dbtRunner
 
     for key, value in ConnectionParts("127.0.0.1", 5432, "parse-only", "", "parse-only").dbt_env().items():
         os.environ.setdefault(key, value)  # parsing renders the profile but never connects
+    # Logs under the state folder, as every dbt invocation's: an installed project folder may be read-only.
     res = dbtRunner().invoke(["parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                              "--target-path", str(DBT_MANIFEST.parent), "--quiet"])
+                              "--target-path", str(DBT_MANIFEST.parent),
+                              "--log-path", str(state_dir() / "logs" / "dbt"), "--quiet"])
     if not res.success:
         raise DbtFailed(f"dbt parse failed: {res.exception}")
     return DBT_MANIFEST

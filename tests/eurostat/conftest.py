@@ -10,13 +10,12 @@ import pytest
 
 from ingest.archive import Received
 from ingest.eurostat.client import EurostatClient
-from ingest.eurostat.replay import ReplayServer
-from ingest.eurostat.samples import OUT_DIR
+from ingest.eurostat.replay import BUNDLED_SAMPLES, ReplayServer
 
 
 @pytest.fixture
 def samples_dir() -> Path:
-    return OUT_DIR
+    return BUNDLED_SAMPLES
 
 
 @pytest.fixture

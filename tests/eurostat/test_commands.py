@@ -11,8 +11,7 @@ import pytest
 from eurostat_testutil import REPO
 
 from ingest.eurostat.commands import register
-from ingest.eurostat.replay import async_warning, error_json
-from ingest.eurostat.samples import OUT_DIR
+from ingest.eurostat.replay import BUNDLED_SAMPLES, async_warning, error_json
 
 
 def run(*argv: str) -> int:
@@ -24,7 +23,7 @@ def run(*argv: str) -> int:
 
 def test_decode_to_file(tmp_path, capsys):
     out = tmp_path / "out.csv"
-    assert run("eurostat", "decode", str(OUT_DIR / "nama_10r_2gdp.json"), "-o", str(out)) == 0
+    assert run("eurostat", "decode", str(BUNDLED_SAMPLES / "nama_10r_2gdp.json"), "-o", str(out)) == 0
     df = pd.read_csv(out, dtype=str)
     assert (
         list(df.columns)[:4] == ["dataset", "freq", "unit", "geo"]
@@ -33,7 +32,7 @@ def test_decode_to_file(tmp_path, capsys):
 
 
 def test_decode_to_stdout(capsys):
-    assert run("eurostat", "decode", str(OUT_DIR / "nrg_ind_ren.json")) == 0
+    assert run("eurostat", "decode", str(BUNDLED_SAMPLES / "nrg_ind_ren.json")) == 0
     out = capsys.readouterr().out
     assert out.startswith(
         "dataset,freq,nrg_bal,unit,geo,time,value,obs_status,conf_status,source_updated_at\n"

@@ -12,8 +12,7 @@ from eurostat_testutil import shared_dir
 
 from ingest.eurostat.decode import decode, split_flag
 from ingest.eurostat.errors import EurostatPayloadError
-from ingest.eurostat.replay import async_warning, error_json, sync_envelope
-from ingest.eurostat.samples import OUT_DIR, jsonstat_to_tsv
+from ingest.eurostat.replay import BUNDLED_SAMPLES, async_warning, error_json, jsonstat_to_tsv, sync_envelope
 
 COLUMNS = [
     "dataset",
@@ -194,7 +193,7 @@ def test_truncated_tsv_raises():
         decode(tsv, "t")
 
 
-@pytest.mark.parametrize("path", sorted(OUT_DIR.glob("*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(BUNDLED_SAMPLES.glob("*.json")), ids=lambda p: p.stem)
 def test_jsonstat_and_tsv_of_the_same_cube_decode_identically(path):
     doc = orjson.loads(path.read_bytes())
     from_json = decode(path.read_bytes(), path.stem)

@@ -9,7 +9,7 @@ import pytest
 from ingest.config import load_catalogue
 from ingest.eurostat.client import parse_toc
 from ingest.eurostat.decode import decode
-from ingest.eurostat.samples import (
+from tools.eurostat_samples import (
     LEGACY_LAST_YEAR,
     NUTS_2024_RECODED,
     OUT_DIR,
@@ -25,9 +25,9 @@ GENERATED = generate()
 
 def test_files_on_disk_equal_fresh_output():
     on_disk = {p.name: p.read_bytes() for p in OUT_DIR.iterdir() if p.is_file()}
-    assert on_disk.keys() == GENERATED.keys(), "run: python -m ingest.eurostat.samples"
+    assert on_disk.keys() == GENERATED.keys(), "run: python -m tools.eurostat_samples"
     stale = [name for name in GENERATED if on_disk[name] != GENERATED[name]]
-    assert not stale, f"stale samples {stale}: run python -m ingest.eurostat.samples"
+    assert not stale, f"stale samples {stale}: run python -m tools.eurostat_samples"
     assert GENERATED == generate()  # deterministic
     assert sum(len(b) for b in GENERATED.values()) < 2_000_000
 

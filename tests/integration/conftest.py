@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from ingest.config import load_catalogue
-from ingest.surveys.samples import sample_people
 from ingest.tasks import gate, surveys
 from ingest.tasks.common import RunContext
 from tests.integration._support import SAMPLE_INBOX, Stage, copy_sample_inbox, drop, isolated_stage
 from tests.surveys.conftest import edit_csv, edit_json, edit_xlsx, sample_bytes, set_cell, spec_of
+from tools.survey_samples import sample_people
 
 DATE = "2026-11-26"
 EPSI_FILE = "epsi/sme_needs/results-survey771203.csv"

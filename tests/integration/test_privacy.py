@@ -2,7 +2,7 @@
 no sample e-mail, phone or contact name in any warehouse table (every text/json column of every table of
 every non-system schema, audit included), in the run's log output, in the quarantine JSON files, or in the
 GX Data Docs. The contact details are read from the sample files themselves (codebook contact columns and
-e-mail addresses anywhere in the text), then cross-checked with the generator (ingest/surveys/samples.py)."""
+e-mail addresses anywhere in the text), then cross-checked with the generator (tools/survey_samples.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import openpyxl
 import pytest
 
 from ingest.surveys.privacy import EMAIL_RE
-from ingest.surveys.samples import SAMPLES, sample_path, sample_people
 from ingest.surveys.spec import codebook, norm
 from tests.integration._support import query
 from tests.surveys.conftest import spec_of
+from tools.survey_samples import SAMPLES, sample_path, sample_people
 
 CONTACT_FIELDS = {"contact_name": "names", "contact_email": "emails", "contact_phone": "phones"}
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "ARRAY", "USER-DEFINED")

@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 
 from ingest.surveys.parse import ParseResult, parse_file
-from ingest.surveys.samples import INBOX, SAMPLES, SampleSpec, sample_path
+from tools.survey_samples import INBOX, SAMPLES, SampleSpec, sample_path
 
 KEY = b"unit-test-key-0123456789"
 

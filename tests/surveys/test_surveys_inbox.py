@@ -12,7 +12,7 @@ from conftest import INBOX, KEY
 
 from ingest.surveys.inbox import list_inbox, quarantine_document, read, write_reason
 from ingest.surveys.parse import parse_file
-from ingest.surveys.samples import SAMPLES
+from tools.survey_samples import SAMPLES
 
 
 def test_lists_the_sample_inbox() -> None:

@@ -9,8 +9,8 @@ import random
 import pytest
 from conftest import assert_located, edit_xlsx, parse, sample_bytes
 
-from ingest.surveys.samples import SAMPLES, sample_path
 from ingest.surveys.spec import codebook, load_codebooks
+from tools.survey_samples import SAMPLES, sample_path
 
 
 @pytest.mark.parametrize("spec", SAMPLES[::2], ids=lambda s: s.filename)

@@ -12,8 +12,8 @@ import pytest
 from conftest import KEY, parse
 
 from ingest.surveys.parse import ParseResult, parse_file
-from ingest.surveys.samples import INBOX, SAMPLES, SampleSpec, render, sample_path, sample_people
 from ingest.surveys.spec import contract_instruments, load_contract
+from tools.survey_samples import INBOX, SAMPLES, SampleSpec, render, sample_path, sample_people
 
 MIGRATION = Path(__file__).resolve().parents[2] / "ingest" / "migrations" / "0002_surveys.sql"
 SERVICES = 13
@@ -58,7 +58,7 @@ def test_only_expected_warnings_in_samples() -> None:
 
 @pytest.mark.parametrize("spec", SAMPLES, ids=lambda s: f"{s.cluster}/{s.filename}")
 def test_regeneration_is_byte_identical(spec: SampleSpec) -> None:
-    assert render(spec) == sample_path(spec).read_bytes(), "run: python -m ingest.surveys.samples"
+    assert render(spec) == sample_path(spec).read_bytes(), "run: python -m tools.survey_samples"
 
 
 def test_samples_cover_all_clusters_both_instruments_and_stay_small() -> None:

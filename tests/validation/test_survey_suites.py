@@ -10,7 +10,7 @@ import pytest
 from ingest.config import EXPECTATIONS_DIR
 from ingest.validation import Validator
 from ingest.validation.suites import load_suite, named_code_list
-from ingest.validation.survey_suites import EMAIL_REGEX, PHONE_REGEX, generate, render
+from tools.survey_suites import EMAIL_REGEX, PHONE_REGEX, generate, render
 
 SUITES = sorted(generate())
 CLUSTER = "sports_technology"
@@ -121,9 +121,9 @@ def validator(tmp_path_factory: pytest.TempPathFactory) -> Validator:
 @pytest.mark.parametrize("suite", SUITES)
 def test_committed_suite_matches_the_contract(suite: str) -> None:
     path = EXPECTATIONS_DIR / f"{suite}.json"
-    assert path.is_file(), "run: python -m ingest.validation.survey_suites"
+    assert path.is_file(), "run: python -m tools.survey_suites"
     assert path.read_text(encoding="utf-8") == render(generate()[suite]), (
-        f"{path.name} is out of date with the contract: run python -m ingest.validation.survey_suites"
+        f"{path.name} is out of date with the contract: run python -m tools.survey_suites"
     )
 
 

@@ -151,10 +151,14 @@ weight_year_candidates as (
 
     from geo_values
     inner join (
-        select cluster_id, indicator_code, year, count(*) as n_geos_needing_weight
-        from geo_values
-        where aggregation = 'weighted_mean' and weight_basis <> 'equal'
-        group by cluster_id, indicator_code, year
+        select
+            needing_weight.cluster_id,
+            needing_weight.indicator_code,
+            needing_weight.year,
+            count(*) as n_geos_needing_weight
+        from geo_values as needing_weight
+        where needing_weight.aggregation = 'weighted_mean' and needing_weight.weight_basis <> 'equal'
+        group by needing_weight.cluster_id, needing_weight.indicator_code, needing_weight.year
     ) as needs
         on needs.cluster_id = geo_values.cluster_id
         and needs.indicator_code = geo_values.indicator_code
@@ -181,7 +185,7 @@ weight_year_choice as (
 
     from weight_year_candidates
     where n_geos_weighted = n_geos_needing_weight
-    order by cluster_id, indicator_code, year, abs(weight_year - year), weight_year desc
+    order by cluster_id asc, indicator_code asc, year asc, abs(weight_year - year) asc, weight_year desc
 
 ),
 

@@ -48,8 +48,9 @@ joined as (
         kpis.cross_sector_collaborations,
         kpis.members_joined,
         kpis.members_left,
-        concat_ws(',', profile.batch_id, case when kpis.batch_id is distinct from profile.batch_id then kpis.batch_id end)
-            as batch_ids
+        concat_ws(
+            ',', profile.batch_id, case when kpis.batch_id is distinct from profile.batch_id then kpis.batch_id end
+        ) as batch_ids
 
     from profile
     full outer join kpis

@@ -57,7 +57,7 @@ indicators as (
         source_dataset,
         computation,
         (
-            select coalesce(jsonb_object_agg(split_part(kv, '=', 1), split_part(kv, '=', 2)), '{}'::jsonb)
+            select coalesce(jsonb_object_agg(split_part(kv, '=', 1), split_part(kv, '=', 2)), cast('{}' as jsonb))
             from unnest(string_to_array(dims_filter, ';')) as kv
             where kv <> ''
         ) as dims_filter_json,
@@ -306,7 +306,8 @@ geo_classified as (
         coalesce(
             nuts_regions.geo_type,
             case
-                when indicator_values.geo_code like '%\_%' or indicator_values.geo_code ~ '^(EU|EA|EFTA)' then 'aggregate'
+                when indicator_values.geo_code like '%\_%' or indicator_values.geo_code ~ '^(EU|EA|EFTA)'
+                    then 'aggregate'
                 when indicator_values.geo_code ~ 'ZZZ?$' then 'extra_regio'
                 when length(indicator_values.geo_code) = 2 then 'country'
                 when length(indicator_values.geo_code) = 3 then 'nuts1'

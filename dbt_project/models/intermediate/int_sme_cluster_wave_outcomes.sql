@@ -80,7 +80,9 @@ final as (
         {{ clean_numeric('rating_totals.mean_gap') }} as mean_gap,
         {{ clean_numeric('rating_totals.mean_impact') }} as mean_impact
         {%- for sector in var('cross_sectors') %},
-        {{ clean_numeric(safe_divide('coalesce(interest_totals.n_interest_' ~ sector ~ ', 0)', 'respondent_totals.n_respondents')) }}
+        {{ clean_numeric(safe_divide(
+            'coalesce(interest_totals.n_interest_' ~ sector ~ ', 0)', 'respondent_totals.n_respondents'
+        )) }}
             as interest_share_{{ sector }}
         {%- endfor %},
         respondent_totals.batch_ids

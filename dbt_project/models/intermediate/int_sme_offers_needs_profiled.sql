@@ -64,7 +64,7 @@ member_interests as (
     from interests
     inner join interest_bits
         on interest_bits.cross_sector = interests.cross_sector
-    group by 1, 2, 3
+    group by interests.cluster_id, interests.wave, interests.respondent_pid
 
 ),
 

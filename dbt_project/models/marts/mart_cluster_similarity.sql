@@ -61,7 +61,7 @@ latest_indicator_values as (
         value
 
     from indicator_values
-    order by cluster_id, indicator_code, year desc
+    order by cluster_id asc, indicator_code asc, year desc
 
 ),
 
@@ -82,7 +82,9 @@ latest_needs as (
     select needs.cluster_id, needs.service_code, needs.gap
     from needs
     inner join (
-        select cluster_id, max(wave) as wave from needs group by cluster_id
+        select by_wave.cluster_id, max(by_wave.wave) as wave
+        from needs as by_wave
+        group by by_wave.cluster_id
     ) as latest_wave
         on latest_wave.cluster_id = needs.cluster_id
         and latest_wave.wave = needs.wave
@@ -183,7 +185,9 @@ latest_swot as (
     select swot.*
     from swot
     inner join (
-        select cluster_id, max(year) as year from swot group by cluster_id
+        select by_year.cluster_id, max(by_year.year) as year
+        from swot as by_year
+        group by by_year.cluster_id
     ) as latest_year
         on latest_year.cluster_id = swot.cluster_id
         and latest_year.year = swot.year

@@ -49,10 +49,10 @@ picked as (
         offer.n_shared_interests,
         array_to_string(
             array(
-                select unnest(string_to_array(nullif(offer.cross_sectors, ''), ','))
+                select unnest(string_to_array(nullif(offer.cross_sectors, ''), ',')) as sector
                 intersect
-                select unnest(string_to_array(nullif(need.cross_sectors, ''), ','))
-                order by 1
+                select unnest(string_to_array(nullif(need.cross_sectors, ''), ',')) as sector
+                order by sector
             ), ','
         ) as shared_interests,
         need.is_priority as is_need_priority,
@@ -65,7 +65,7 @@ picked as (
         select
             candidate.*,
             row_number() over (
-                order by candidate.n_shared_interests desc, candidate.pair_hash, candidate.respondent_pid
+                order by candidate.n_shared_interests desc, candidate.pair_hash asc, candidate.respondent_pid asc
             ) as pick_rank
 
         from (

@@ -79,7 +79,7 @@ computed as (
         *,
         -- the index compares intensive values (ratios, per head, %); an additive total is not indexed
         case
-            when aggregation is distinct from 'sum'
+            when (aggregation is distinct from 'sum')  -- parenthesised for sqlfluff's parser
                 then 100 * {{ safe_divide('value', 'eu27_value') }}
         end as index_vs_eu_raw,
         {{ safe_divide('value - baseline_value', 'target_value - baseline_value') }} as progress_raw,

@@ -1,7 +1,8 @@
 """Write ``expectations/survey_<table>.json`` from the survey data contract (``ingest/surveys/contract``).
 
 The suites are generated once and committed (reviewed like code); ``tests/validation`` fails when they drift
-from the contract. Regenerate with ``python -m ingest.validation.survey_suites``.
+from the contract. Regenerate with ``python -m tools.survey_suites``. The product reads the committed suites
+(``ingest.validation``); this generator is a development tool, not part of the product.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def suite_for(
         "suite": table_name,
         "format": "ss4gl-suite/1",
         "generated_from": f"ingest/surveys/contract/{instrument}.yml"
-        + " (python -m ingest.validation.survey_suites)",
+        + " (python -m tools.survey_suites)",
         "description": f"Raw survey table raw.{table_name} ({instrument}, section {table.get('from')}).",
         "row_label": [c for c in ["cluster", "wave", "respondent_pid", "source_row"] if c in fields],
         "resolution": {
