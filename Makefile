@@ -7,7 +7,12 @@ DATE   ?=
 OFFLINE ?=
 export OFFLINE
 
-.PHONY: install run test lint bench compose-config clean-state samples docs-formulas
+.PHONY: help install run test test-fast lint bench compose-config clean-state samples docs-formulas
+.DEFAULT_GOAL := help
+
+## List the commands (this help).
+help:
+	@awk '/^## /{doc = substr($$0, 4); next} /^[a-z-]+:/{if (doc != "") {split($$1, t, ":"); printf "  make %-14s %s\n", t[1], doc}; doc = ""}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +26,7 @@ MANIFEST := dbt_project/target/manifest.json
 $(MANIFEST): $(STAMP) $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 	$(BIN)/ss4gl dbt manifest
 
+## Create .venv from requirements.lock (uv) and write the dbt manifest Cosmos renders the DAG from.
 install: $(STAMP) $(MANIFEST)
 
 ## Run the nightly pipeline once (DATE=YYYY-MM-DD, default yesterday; OFFLINE=1 replays bundled samples).
@@ -31,20 +37,31 @@ run: install
 test: install
 	$(BIN)/pytest
 
+## Unit and component tests only: no whole-DAG runs, no scheduler, no bad-input corpus (pytest -m "not slow").
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+## Quality gate (first step of .ci/run; pre-commit too): ruff lint + format, sqlfluff (dbt), import contracts.
 lint: install
 	$(BIN)/ruff check ingest dags tests bench tools
+	$(BIN)/ruff format --check ingest dags tests bench tools
+	cd dbt_project && ../$(BIN)/sqlfluff lint --nocolor models macros snapshots tests
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_import_contracts.py
 
 ## Rewrite the formula sections of README.md and dbt_project/README.md from the model YAML (--check: report drift).
 docs-formulas: $(STAMP)
 	$(BIN)/python tools/formulas.py
 
+## Benchmarks; results and commands in bench/RESULTS.md.
 bench: install
 	$(BIN)/python -m bench
 
+## Regenerate the bundled synthetic samples (deterministic; tools/).
 samples: install
 	$(BIN)/python -m tools.eurostat_samples
 	$(BIN)/python -m tools.survey_samples
 
+## Validate docker-compose.yml (docker-compose, no engine needed).
 compose-config:
 	docker-compose -f docker-compose.yml config -q
 

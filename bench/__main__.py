@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_eurostat_decode.py", "bench_load.py", "bench_nightly.py", "bench_dbt_scale.py",
-           "bench_bombs.py"]
+SCRIPTS = ["bench_eurostat_decode.py", "bench_load.py", "bench_nightly.py", "bench_dbt_scale.py", "bench_bombs.py"]
 
 
 def main(argv: list[str]) -> int:

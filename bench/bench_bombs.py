@@ -64,25 +64,50 @@ def _sample(path: Path) -> Path:
 
 
 CASES = [
-    Case("baseline: bundled sample XLSX (parses)", "A1:BK87", _sample,
-         lambda p: bombs.probe_survey(p, *INDESCAT)),
-    Case("XLSX declaring A1:XFD1048576 (sample cells)", "17,179,869,184 cells", bombs.declared_dimension_xlsx,
-         lambda p: bombs.probe_survey(p, *INDESCAT)),
-    Case("XLSX with real cells in A and XFD, 400 rows", "6,553,600 cells", bombs.wide_rows_xlsx,
-         lambda p: bombs.probe_survey(p, *INDESCAT)),
-    Case("XLSX zip bomb (sheet XML member)", "1 GiB uncompressed", bombs.zip_bomb_xlsx,
-         lambda p: bombs.probe_survey(p, *INDESCAT)),
-    Case("Kobo JSON, 100,000 nested arrays", "depth 100,000", _bytes(bombs.deep_json(100_000)),
-         lambda p: bombs.probe_survey(p, *KOBO, name="kobo.json")),
-    Case("CSV of 9.9 M blank lines (19.8 MB)", "9,900,000 records", _bytes(b"id,NACE\r\n" + b"\r\n" * 9_900_000),
-         lambda p: bombs.probe_survey(p, *EPSI, name="results.csv")),
-    Case("CSV with one 5 M-field row (10 MB)", "5,000,000 cells", _bytes(b"id,NACE\r\n" + b"a," * 5_000_000),
-         lambda p: bombs.probe_survey(p, *EPSI, name="results.csv")),
-    Case("Eurostat gzip bomb, zeros (decode)", "2 GiB", lambda p: bombs.gzip_bomb(p, 2 * bombs.GIB),
-         bombs.probe_eurostat),
+    Case("baseline: bundled sample XLSX (parses)", "A1:BK87", _sample, lambda p: bombs.probe_survey(p, *INDESCAT)),
+    Case(
+        "XLSX declaring A1:XFD1048576 (sample cells)",
+        "17,179,869,184 cells",
+        bombs.declared_dimension_xlsx,
+        lambda p: bombs.probe_survey(p, *INDESCAT),
+    ),
+    Case(
+        "XLSX with real cells in A and XFD, 400 rows",
+        "6,553,600 cells",
+        bombs.wide_rows_xlsx,
+        lambda p: bombs.probe_survey(p, *INDESCAT),
+    ),
+    Case(
+        "XLSX zip bomb (sheet XML member)",
+        "1 GiB uncompressed",
+        bombs.zip_bomb_xlsx,
+        lambda p: bombs.probe_survey(p, *INDESCAT),
+    ),
+    Case(
+        "Kobo JSON, 100,000 nested arrays",
+        "depth 100,000",
+        _bytes(bombs.deep_json(100_000)),
+        lambda p: bombs.probe_survey(p, *KOBO, name="kobo.json"),
+    ),
+    Case(
+        "CSV of 9.9 M blank lines (19.8 MB)",
+        "9,900,000 records",
+        _bytes(b"id,NACE\r\n" + b"\r\n" * 9_900_000),
+        lambda p: bombs.probe_survey(p, *EPSI, name="results.csv"),
+    ),
+    Case(
+        "CSV with one 5 M-field row (10 MB)",
+        "5,000,000 cells",
+        _bytes(b"id,NACE\r\n" + b"a," * 5_000_000),
+        lambda p: bombs.probe_survey(p, *EPSI, name="results.csv"),
+    ),
+    Case(
+        "Eurostat gzip bomb, zeros (decode)", "2 GiB", lambda p: bombs.gzip_bomb(p, 2 * bombs.GIB), bombs.probe_eurostat
+    ),
     Case("Eurostat gzip under the ratio cap (decode)", "320 MiB", _dense_gzip, bombs.probe_eurostat),
-    Case("oversized inbox file (surveys.extract)", "640 MiB", _inbox,
-         lambda p: bombs.probe_extract(p, OUT / "archive")),
+    Case(
+        "oversized inbox file (surveys.extract)", "640 MiB", _inbox, lambda p: bombs.probe_extract(p, OUT / "archive")
+    ),
 ]
 
 

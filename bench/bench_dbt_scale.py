@@ -62,8 +62,11 @@ def extended_project(dest: Path, clusters: int, geos: set[str]) -> Path:
 
     def cluster_copies(row):
         for c in range(1, clusters):
-            yield row | {"cluster_id": f"{row['cluster_id']}_{c}", "role": "partner",
-                         "cluster_name": f"{row['cluster_name']} (synthetic {c})"}
+            yield row | {
+                "cluster_id": f"{row['cluster_id']}_{c}",
+                "role": "partner",
+                "cluster_name": f"{row['cluster_name']} (synthetic {c})",
+            }
 
     def region_copies(row):
         for c in range(1, clusters):
@@ -76,8 +79,10 @@ def extended_project(dest: Path, clusters: int, geos: set[str]) -> Path:
     def nuts_copies(row):
         if row["nuts_level"] in ("1", "2", "3") and row["nuts_code"] in geos:
             for k in range(1, 100):
-                yield row | {"nuts_code": f"{row['nuts_code']}X{k:02d}",
-                             "nuts_name": f"{row['nuts_name']} (synthetic {k})"}
+                yield row | {
+                    "nuts_code": f"{row['nuts_code']}X{k:02d}",
+                    "nuts_name": f"{row['nuts_name']} (synthetic {k})",
+                }
 
     extend("clusters.csv", cluster_copies)
     extend("cluster_regions.csv", region_copies)
@@ -92,8 +97,13 @@ def with_db(url: str, db: str) -> str:
 
 def build(url: str, home: Path, project: Path) -> tuple[float, list[dict]]:
     env = {k: v for k, v in os.environ.items() if k not in ("AIRFLOW_CONN_WAREHOUSE",)}
-    env.update(WAREHOUSE_URL=url, SS4GL_HOME=str(home), PYTHONPATH=str(REPO), DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-               BENCH_DBT_PROJECT=str(project))
+    env.update(
+        WAREHOUSE_URL=url,
+        SS4GL_HOME=str(home),
+        PYTHONPATH=str(REPO),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        BENCH_DBT_PROJECT=str(project),
+    )
     t0 = time.perf_counter()
     res = subprocess.run([PY, "-c", BUILD], env=env, cwd=REPO, capture_output=True, text=True)
     took = time.perf_counter() - t0
@@ -164,30 +174,44 @@ def main() -> int:
     raw1 = sum(counts1.values())
     rawb = sum(countsb.values())
     lines = [
-        HEADING, "",
-        f"Run {now()} on {machine_note()}. Command:", "",
-        "  .venv/bin/python bench/bench_dbt_scale.py" + (f" --factor {args.factor}" if args.factor != 100 else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 2 else ""), "",
+        HEADING,
+        "",
+        f"Run {now()} on {machine_note()}. Command:",
+        "",
+        "  .venv/bin/python bench/bench_dbt_scale.py"
+        + (f" --factor {args.factor}" if args.factor != 100 else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 2 else ""),
+        "",
         f"Throwaway embedded Postgres, two databases: `vol1` = migrations + bundled samples ({raw1:,} raw rows), "
         f"`{big}` = the same × {args.factor} by `bench/gen_volume.py` ({rawb:,} raw rows: "
         f"{countsb['eurostat_observations']:,} Eurostat observations, "
         f"{countsb['survey_sme_respondents']:,} SME respondent-files over {args.factor // 5} clusters × 5 waves). "
         "`ingest.tasks.transform.run_dbt(['build'])` in its own process per build, rounds interleaved "
-        "(round 1 = first build: creates tables and the snapshot; later rounds = nightly rebuild).", "",
+        "(round 1 = first build: creates tables and the snapshot; later rounds = nightly rebuild).",
+        "",
         "Both databases build the same copy of `dbt_project` whose seeds also list the synthetic clusters "
         f"({args.factor // 5} in all, each with its copies of the original regions and targets) and 99 copies of every "
         "NUTS 1-3 region of the 1× observations (`bench_dbt_scale.extended_project`), so the volume flows through "
-        "every mart.", "",
-        f"| round | vol1 s | {big} s | ratio |", "|---:|---:|---:|---:|",
+        "every mart.",
+        "",
+        f"| round | vol1 s | {big} s | ratio |",
+        "|---:|---:|---:|---:|",
     ]
     for i in range(args.repeats):
-        lines.append(f"| {i + 1} | {times['vol1'][i]:.1f} | {times[big][i]:.1f} | "
-                     f"{times[big][i] / times['vol1'][i]:.2f} |")
+        lines.append(
+            f"| {i + 1} | {times['vol1'][i]:.1f} | {times[big][i]:.1f} | {times[big][i] / times['vol1'][i]:.2f} |"
+        )
     verdict = "met" if ratio_last <= TARGET else "**missed**"
-    lines += ["", f"- **{args.factor}× / 1× = {ratio_last:.2f}×** on the nightly rebuild (first build "
-              f"{ratio_first:.2f}×), target ≤ {TARGET}×: {verdict}.", "",
-              f"Slowest nodes at {args.factor}× (last round, `run_results.json` execution_time):", "",
-              f"| node | {big} s | vol1 s |", "|---|---:|---:|"]
+    lines += [
+        "",
+        f"- **{args.factor}× / 1× = {ratio_last:.2f}×** on the nightly rebuild (first build "
+        f"{ratio_first:.2f}×), target ≤ {TARGET}×: {verdict}.",
+        "",
+        f"Slowest nodes at {args.factor}× (last round, `run_results.json` execution_time):",
+        "",
+        f"| node | {big} s | vol1 s |",
+        "|---|---:|---:|",
+    ]
     for r in slow:
         lines.append(f"| `{r['id']}` | {r['t']:.2f} | {small.get(r['id'], 0):.2f} |")
     write_section(HEADING, "\n".join(lines))

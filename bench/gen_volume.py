@@ -32,8 +32,15 @@ from _common import REPO  # noqa: E402
 
 BENCH_KEY = "bench-pseudonym-key-not-a-secret-0123456789"
 SURVEY_TABLES = [
-    "survey_sme_respondents", "survey_sme_service_ratings", "survey_sme_interests", "survey_sme_offers_needs",
-    "survey_soa_profile", "survey_soa_kpis", "survey_soa_goals", "survey_soa_figures", "survey_soa_swot",
+    "survey_sme_respondents",
+    "survey_sme_service_ratings",
+    "survey_sme_interests",
+    "survey_sme_offers_needs",
+    "survey_soa_profile",
+    "survey_soa_kpis",
+    "survey_soa_goals",
+    "survey_soa_figures",
+    "survey_soa_swot",
     "survey_soa_practices",
 ]
 
@@ -75,8 +82,11 @@ def load_samples(url: str) -> dict[str, int]:
 
 
 def _columns(cur, table: str) -> list[str]:
-    cur.execute("select column_name from information_schema.columns where table_schema = 'raw' "
-                "and table_name = %s order by ordinal_position", (table,))
+    cur.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' "
+        "and table_name = %s order by ordinal_position",
+        (table,),
+    )
     return [r[0] for r in cur.fetchall()]
 
 
@@ -90,8 +100,10 @@ def scale(url: str, factor: int = 100, waves: int = 5) -> dict[str, int]:
     with conn, conn.cursor() as cur:
         cols = _columns(cur, "eurostat_observations")
         sel = ", ".join("e.geo || 'X' || lpad(k::text, 2, '0')" if c == "geo" else f"e.{c}" for c in cols)
-        cur.execute(f"insert into raw.eurostat_observations ({', '.join(cols)}) select {sel} "  # noqa: S608
-                    f"from raw.eurostat_observations e cross join generate_series(1, {factor - 1}) k")
+        cur.execute(
+            f"insert into raw.eurostat_observations ({', '.join(cols)}) select {sel} "  # noqa: S608
+            f"from raw.eurostat_observations e cross join generate_series(1, {factor - 1}) k"
+        )
         for table in SURVEY_TABLES:
             cols = _columns(cur, table)
             expr = {
@@ -102,9 +114,11 @@ def scale(url: str, factor: int = 100, waves: int = 5) -> dict[str, int]:
                 "respondent_pid": "case when c = 0 then s.respondent_pid else s.respondent_pid || '-' || c end",
             }
             sel = ", ".join(expr.get(c, f"s.{c}") for c in cols)
-            cur.execute(f"insert into raw.{table} ({', '.join(cols)}) select {sel} from raw.{table} s "  # noqa: S608
-                        f"cross join generate_series(0, {clusters - 1}) c cross join generate_series(0, {waves - 1}) w "
-                        "where c > 0 or w > 0")
+            cur.execute(
+                f"insert into raw.{table} ({', '.join(cols)}) select {sel} from raw.{table} s "  # noqa: S608
+                f"cross join generate_series(0, {clusters - 1}) c cross join generate_series(0, {waves - 1}) w "
+                "where c > 0 or w > 0"
+            )
         for table in ["eurostat_observations", *SURVEY_TABLES]:
             cur.execute(f"select count(*) from raw.{table}")  # noqa: S608
             counts[table] = cur.fetchone()[0]

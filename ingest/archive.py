@@ -110,8 +110,15 @@ class Archive:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-            meta = {"source": source, "url": url, "status": status, "headers": dict(headers or {}),
-                    "fetched_at": fetched_at or datetime.now(UTC).isoformat(), "sha256": sha, "size": size}
+            meta = {
+                "source": source,
+                "url": url,
+                "status": status,
+                "headers": dict(headers or {}),
+                "fetched_at": fetched_at or datetime.now(UTC).isoformat(),
+                "sha256": sha,
+                "size": size,
+            }
             meta_dir = self.root / "meta" / sha
             meta_dir.mkdir(parents=True, exist_ok=True)
             self._atomic_write(meta_dir / f"{uuid.uuid4().hex}.json", json.dumps(meta, sort_keys=True).encode())

@@ -10,8 +10,13 @@ import sys
 import warnings
 
 # Each module below may offer `register(subparsers)` for its own sub-commands.
-_COMMAND_MODULES = ("ingest.eurostat.commands", "ingest.surveys.commands", "ingest.dashboard.commands",
-                    "ingest.quarantine", "ingest.partnership")
+_COMMAND_MODULES = (
+    "ingest.eurostat.commands",
+    "ingest.surveys.commands",
+    "ingest.dashboard.commands",
+    "ingest.quarantine",
+    "ingest.partnership",
+)
 
 
 # Exit status of `ss4gl run` / `ss4gl backfill`: a data problem is told apart from a broken pipeline.
@@ -38,8 +43,11 @@ def _print_run(ok: bool, summary: dict | None, log_file, alerts: list[str]) -> i
         print(f"RUN FAILED: see the alerts above and {log_file}", file=sys.stderr)
         return EXIT_FAILED
     if summary and summary.get("quarantined"):
-        print(f"COMPLETED WITH {len(summary['quarantined'])} QUARANTINED: every other batch loaded and the marts"
-              " were built; see `ss4gl quarantine list`", file=sys.stderr)
+        print(
+            f"COMPLETED WITH {len(summary['quarantined'])} QUARANTINED: every other batch loaded and the marts"
+            " were built; see `ss4gl quarantine list`",
+            file=sys.stderr,
+        )
         return EXIT_QUARANTINED
     return EXIT_OK
 

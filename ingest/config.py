@@ -204,15 +204,24 @@ def _load_catalogue(path: Path) -> Catalogue:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     clusters = tuple(
         Cluster(
-            id=c["id"], name=c["name"], country=c["country"], regions=tuple(c["regions"]),
-            seat=c.get("seat"), language=c.get("language", "en"), role=c.get("role", "partner"),
-            benchmark_level=c.get("benchmark_level", "region"), sectors=tuple(c.get("sectors", ())),
+            id=c["id"],
+            name=c["name"],
+            country=c["country"],
+            regions=tuple(c["regions"]),
+            seat=c.get("seat"),
+            language=c.get("language", "en"),
+            role=c.get("role", "partner"),
+            benchmark_level=c.get("benchmark_level", "region"),
+            sectors=tuple(c.get("sectors", ())),
         )
         for c in raw["clusters"]
     )
     datasets = tuple(
         EurostatDataset(
-            code=d["code"], theme=d["theme"], title=d["title"], geo=d.get("geo", "countries"),
+            code=d["code"],
+            theme=d["theme"],
+            title=d["title"],
+            geo=d.get("geo", "countries"),
             filters={k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in d.get("filters", {}).items()},
         )
         for d in raw["eurostat_datasets"]

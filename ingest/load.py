@@ -53,9 +53,7 @@ def partition_lock(cur, table: str, partition: Mapping[str, object]) -> None:
 
 
 def delete_partition(cur, table: str, partition: Mapping[str, object], schema: str = "raw") -> int:
-    where = sql.SQL(" and ").join(
-        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder()) for k in partition
-    )
+    where = sql.SQL(" and ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder()) for k in partition)
     cur.execute(
         sql.SQL("delete from {}.{} where {}").format(sql.Identifier(schema), sql.Identifier(table), where),
         list(partition.values()),
@@ -63,9 +61,13 @@ def delete_partition(cur, table: str, partition: Mapping[str, object], schema: s
     return cur.rowcount
 
 
-def replace_partitions(conn, tables: Mapping[str, pd.DataFrame], partition: Mapping[str, object],
-                       schema: str = "raw", then: Callable[[object, dict[str, int]], None] | None = None
-                       ) -> dict[str, int]:
+def replace_partitions(
+    conn,
+    tables: Mapping[str, pd.DataFrame],
+    partition: Mapping[str, object],
+    schema: str = "raw",
+    then: Callable[[object, dict[str, int]], None] | None = None,
+) -> dict[str, int]:
     """Replace one partition in several tables atomically; ``then(cursor, loaded)`` runs in the same
     transaction (audit bookkeeping). Return rows loaded per table."""
     loaded: dict[str, int] = {}

@@ -46,8 +46,13 @@ def prepare_airflow() -> None:
 
     marker = home / f".migrated-{airflow.__version__}"
     if not marker.exists():
-        res = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True,
-                             env=os.environ.copy(), check=False)
+        res = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            check=False,
+        )
         if res.returncode != 0:
             raise LocalRunError(f"airflow db migrate failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
         marker.touch()
@@ -58,8 +63,9 @@ def ensure_pool(slots: int) -> None:
 
     from ingest.orchestration import EUROSTAT_POOL
 
-    Pool.create_or_update_pool(EUROSTAT_POOL, slots=slots, description="Concurrent Eurostat API calls",
-                               include_deferred=False)
+    Pool.create_or_update_pool(
+        EUROSTAT_POOL, slots=slots, description="Concurrent Eurostat API calls", include_deferred=False
+    )
 
 
 def load_dag(dag_id: str = DAG_ID):
@@ -167,12 +173,14 @@ def run_dates(dates: list[str], conf: dict | None = None) -> list[tuple[bool, di
         for logical_date in dates:
             log_file = state_dir() / "logs" / f"run-{logical_date}.log"
             log_file.unlink(missing_ok=True)
-            when = pendulum.parse(logical_date).replace(hour=1, minute=30,
-                                                        tzinfo=pendulum.timezone(TIMEZONE))
+            when = pendulum.parse(logical_date).replace(hour=1, minute=30, tzinfo=pendulum.timezone(TIMEZONE))
             with output_to(log_file):
                 dagrun = dag.test(logical_date=when, run_conf=conf or None)
-            alerts = [ln.split("ALERT ", 1)[1].split(" [ss4gl]")[0].strip()
-                      for ln in log_file.read_text(errors="replace").splitlines() if "ALERT ss4gl" in ln]
+            alerts = [
+                ln.split("ALERT ", 1)[1].split(" [ss4gl]")[0].strip()
+                for ln in log_file.read_text(errors="replace").splitlines()
+                if "ALERT ss4gl" in ln
+            ]
             ok = str(dagrun.state) in ("success", "DagRunState.SUCCESS")
             results.append((ok, read_summary(dagrun.run_id), log_file, alerts))
     return results

@@ -95,15 +95,22 @@ def dbt_task_group(group_id: str = "dbt", **kwargs):
         raise FileNotFoundError(f"dbt manifest missing at {DBT_MANIFEST}: run `make install` (ss4gl dbt manifest)")
     group = DbtTaskGroup(
         group_id=group_id,
-        project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=DBT_MANIFEST,
-                                     project_name="ss4gl"),
-        profile_config=ProfileConfig(profile_name="ss4gl", target_name="default",
-                                     profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
-        execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
-                                         invocation_mode=InvocationMode.DBT_RUNNER),
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT_DIR, manifest_path=DBT_MANIFEST, project_name="ss4gl"
+        ),
+        profile_config=ProfileConfig(
+            profile_name="ss4gl", target_name="default", profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER
+        ),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
-        operator_args={"retries": 0, "install_deps": False, "pre_execute": dbt_env_hook,
-                       "interceptors": [dbt_run_vars]},
+        operator_args={
+            "retries": 0,
+            "install_deps": False,
+            "pre_execute": dbt_env_hook,
+            "interceptors": [dbt_run_vars],
+        },
         default_args={**DEFAULT_ARGS, "on_failure_callback": alert},
         **kwargs,
     )
@@ -212,8 +219,10 @@ def quarantine_report(**context) -> dict:
     for line in lines:
         notify(f"ALERT {DAG_ID} quarantined {line}")
     if lines:
-        raise pub.DataQuarantined(f"completed with {len(lines)} quarantined batch(es); every other batch loaded"
-                                  " (`ss4gl quarantine list`):\n" + "\n".join(lines))
+        raise pub.DataQuarantined(
+            f"completed with {len(lines)} quarantined batch(es); every other batch loaded"
+            " (`ss4gl quarantine list`):\n" + "\n".join(lines)
+        )
     return {"quarantined": 0}
 
 
@@ -245,8 +254,11 @@ def build_docs(**context) -> dict:
     docs, dashboard = dbt_target_dir() / "index.html", dashboard_dir() / "index.html"
     # dbt_needed pushes True when the group runs; a short-circuited (False) result is not pushed
     if context["ti"].xcom_pull(task_ids="dbt_needed") is not True and docs.exists() and dashboard.exists():
-        return {"skipped": "no dbt build in this run: docs and dashboard are current",
-                "dbt_docs": str(docs), "dashboard": str(dashboard)}
+        return {
+            "skipped": "no dbt build in this run: docs and dashboard are current",
+            "dbt_docs": str(docs),
+            "dashboard": str(dashboard),
+        }
     transform.run_dbt(["docs", "generate"], ctx)
     index = build_dashboard(warehouse_url(), dashboard_dir())
     return {"dbt_docs": str(dbt_target_dir() / "index.html"), "dashboard": str(index)}

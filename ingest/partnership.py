@@ -27,7 +27,6 @@ from ingest.config import CATALOGUE_PATH, DBT_PROJECT_DIR, load_catalogue
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 
 
-
 def _seed(name: str, seeds: Path) -> list[dict[str, str]]:
     with (seeds / f"{name}.csv").open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -41,10 +40,14 @@ def check_configuration(catalogue_path: Path | None = None, seeds: Path = SEEDS_
     """Every configuration problem of the catalogue and the dbt seeds, one line each (empty: consistent)."""
     path = Path(catalogue_path or os.environ.get("SS4GL_CATALOGUE") or CATALOGUE_PATH)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    problems = [f"{path.name}: cluster id {c!r} is defined twice"
-                for c in _duplicates([c.get("id") for c in raw.get("clusters") or []])]
-    problems += [f"{path.name}: dataset {d!r} is listed twice"
-                 for d in _duplicates([d.get("code") for d in raw.get("datasets") or []])]
+    problems = [
+        f"{path.name}: cluster id {c!r} is defined twice"
+        for c in _duplicates([c.get("id") for c in raw.get("clusters") or []])
+    ]
+    problems += [
+        f"{path.name}: dataset {d!r} is listed twice"
+        for d in _duplicates([d.get("code") for d in raw.get("datasets") or []])
+    ]
     catalogue = load_catalogue(path)
     nuts = {r["nuts_code"]: r for r in _seed("nuts_regions", seeds)}
     regions = {(r["cluster_id"], r["nuts_code"]): r for r in _seed("cluster_regions", seeds)}
@@ -60,15 +63,21 @@ def check_configuration(catalogue_path: Path | None = None, seeds: Path = SEEDS_
             if row is None:
                 problems.append(f"{where}: region {code} missing from seed cluster_regions.csv")
             elif known is not None and known.get(f"in_nuts_{row['nuts_version']}") != "true":
-                problems.append(f"{where}: region {code} is not a NUTS {row['nuts_version']} code "
-                                f"(cluster_regions.csv nuts_version)")
+                problems.append(
+                    f"{where}: region {code} is not a NUTS {row['nuts_version']} code "
+                    f"(cluster_regions.csv nuts_version)"
+                )
         if cluster.seat and cluster.seat not in nuts:
             problems.append(f"{where}: seat {cluster.seat} is no NUTS 2021 or NUTS 2024 code")
     configured = {(c.id, r) for c in catalogue.clusters for r in c.regions}
-    problems += [f"cluster_regions.csv: {c} {r} is not a region of cluster {c} in {path.name}"
-                 for c, r in sorted(set(regions) - configured)]
-    problems += [f"clusters.csv: cluster {c} is not in {path.name}"
-                 for c in sorted(seeded_clusters - {c.id for c in catalogue.clusters})]
+    problems += [
+        f"cluster_regions.csv: {c} {r} is not a region of cluster {c} in {path.name}"
+        for c, r in sorted(set(regions) - configured)
+    ]
+    problems += [
+        f"clusters.csv: cluster {c} is not in {path.name}"
+        for c in sorted(seeded_clusters - {c.id for c in catalogue.clusters})
+    ]
     indicators = {r["indicator_code"] for r in _seed("indicators", seeds)}
     clusters = {c.id for c in catalogue.clusters}
     targets = _seed("strategy_targets", seeds)
@@ -82,8 +91,9 @@ def check_configuration(catalogue_path: Path | None = None, seeds: Path = SEEDS_
             problems.append(f"{where}: unknown indicator {t['indicator_code']} (seed indicators.csv)")
         try:
             if int(t["baseline_year"]) >= int(t["target_year"]):
-                problems.append(f"{where}: baseline year {t['baseline_year']} is not before target year "
-                                f"{t['target_year']}")
+                problems.append(
+                    f"{where}: baseline year {t['baseline_year']} is not before target year {t['target_year']}"
+                )
             float(t["baseline_value"]), float(t["target_value"])
         except ValueError:
             problems.append(f"{where}: years and values must be numbers")
@@ -120,11 +130,14 @@ def check_baselines() -> list[str] | None:
             rows = cur.fetchall()
     finally:
         conn.close()
-    return [f"strategy target {cluster} {indicator}: no data in its baseline year {year} "
-            f"(baseline {_number(base)}; {check})" if observed is None else
-            f"strategy target {cluster} {indicator}: baseline {_number(base)} ({year}) differs from the observed "
-            f"{_number(observed)} by more than var baseline_tolerance ({check})"
-            for cluster, indicator, year, base, check, observed in rows]
+    return [
+        f"strategy target {cluster} {indicator}: no data in its baseline year {year} "
+        f"(baseline {_number(base)}; {check})"
+        if observed is None
+        else f"strategy target {cluster} {indicator}: baseline {_number(base)} ({year}) differs from the observed "
+        f"{_number(observed)} by more than var baseline_tolerance ({check})"
+        for cluster, indicator, year, base, check, observed in rows
+    ]
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -150,8 +163,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     cat = sub.add_parser("catalogue", help="the partnership's configuration (catalogue.yml and dbt seeds)")
     actions = cat.add_subparsers(dest="action", required=True)
-    check = actions.add_parser("check", help="check the catalogue, the seeds and the strategy baselines; one line"
-                                              " per problem")
+    check = actions.add_parser(
+        "check", help="check the catalogue, the seeds and the strategy baselines; one line per problem"
+    )
     check.add_argument("--catalogue", type=Path, help="catalogue file (default: SS4GL_CATALOGUE or the bundled one)")
     check.add_argument("--no-data", action="store_true", help="configuration only: do not read the warehouse")
     check.add_argument("--strict", action="store_true", help="baseline warnings fail the check too")

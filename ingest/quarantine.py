@@ -29,8 +29,9 @@ def open_quarantines(source: str | None = None) -> list[dict]:
         rows = cur.fetchall()
     conn.close()
     keys = ("batch_id", "source", "object", "logical_date", "reason", "codes")
-    return [dict(zip(keys, (*r[:3], r[3].isoformat() if r[3] else None, r[4], sorted(r[5])), strict=True))
-            for r in rows]
+    return [
+        dict(zip(keys, (*r[:3], r[3].isoformat() if r[3] else None, r[4], sorted(r[5])), strict=True)) for r in rows
+    ]
 
 
 def release(source: str, obj: str) -> list[str]:
@@ -76,8 +77,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_release(args: argparse.Namespace) -> int:
     ids = release(args.source, args.object)
     if not ids:
-        print(f"error: no quarantined {args.source} batch {args.object!r} (see `ss4gl quarantine list`)",
-              file=sys.stderr)
+        print(
+            f"error: no quarantined {args.source} batch {args.object!r} (see `ss4gl quarantine list`)", file=sys.stderr
+        )
         return 1
     for batch_id in ids:
         print(f"released {batch_id}: the next run tries it again")

@@ -179,10 +179,28 @@ class EmbeddedServer:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
         res = self._run(
             [
-                self._bin("initdb"), "-D", str(self.pgdata), "-U", SUPERUSER, f"--pwfile={pwfile}",
-                "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C",
-                "-c", f"port={port}", "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-                "-c", "max_connections=100", "-c", "shared_buffers=128MB", "-c", "fsync=on",
+                self._bin("initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "-c",
+                f"port={port}",
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "max_connections=100",
+                "-c",
+                "shared_buffers=128MB",
+                "-c",
+                "fsync=on",
             ],
             user,
             timeout=180,
@@ -308,8 +326,11 @@ def connect(url: str | None = None, *, role: str | None, **kwargs):
         raise WarehouseError(
             f"cannot connect to the warehouse at {parts.host}:{parts.port} (database {parts.dbname!r}): "
             f"{_last_line(str(exc))}"
-            + (f" (acting as role {role}: run `ss4gl warehouse migrate` as the administrator)"
-               if role and "role" in str(exc) else "")
+            + (
+                f" (acting as role {role}: run `ss4gl warehouse migrate` as the administrator)"
+                if role and "role" in str(exc)
+                else ""
+            )
         ) from None
 
 

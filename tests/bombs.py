@@ -79,8 +79,27 @@ def _write_zip(path: Path, members: list[tuple[str, Iterator[bytes], int, int, i
             for piece in pieces:
                 fh.write(piece)
             central.append(
-                struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, csize, usize,
-                            len(raw), 0, 0, 0, 0, 0, offset) + raw
+                struct.pack(
+                    "<IHHHHHHIIIHHHHHII",
+                    0x02014B50,
+                    20,
+                    20,
+                    0,
+                    8,
+                    0,
+                    0x21,
+                    crc,
+                    csize,
+                    usize,
+                    len(raw),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    offset,
+                )
+                + raw
             )
         start = fh.tell()
         for entry in central:
@@ -222,7 +241,11 @@ def probe(setup: str, run: str, env: dict[str, str] | None = None, timeout: floa
     reason it set and its peak RSS (VmHWM of the child, which includes the interpreter and imports)."""
     code = _PROBE.format(repo=str(REPO), setup=setup, run=run)
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
         env={**os.environ, **(env or {})},
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE ")), None)
@@ -233,8 +256,10 @@ def probe(setup: str, run: str, env: dict[str, str] | None = None, timeout: floa
 
 
 def probe_survey(path: Path, cluster: str, instrument: str, name: str | None = None) -> Probe:
-    return probe(SURVEY_SETUP.format(path=str(path)),
-                 SURVEY_RUN.format(name=name or path.name, cluster=cluster, instrument=instrument))
+    return probe(
+        SURVEY_SETUP.format(path=str(path)),
+        SURVEY_RUN.format(name=name or path.name, cluster=cluster, instrument=instrument),
+    )
 
 
 def probe_eurostat(path: Path, module: str = "decode", func: str = "decode") -> Probe:

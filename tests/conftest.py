@@ -47,6 +47,25 @@ def pytest_configure(config: pytest.Config) -> None:
         _SESSION["server"] = server
 
 
+# Whole-DAG runs (dag.test, a real scheduler and workers) and the large bad-input corpus: `make test` runs them,
+# `make test-fast` (pytest -m "not slow": unit and component tests) leaves them out.
+SLOW_MODULES = (
+    "tests.ops.",
+    "tests.test_backfill.",
+    "tests.test_bad_input_corpus.",
+    "tests.test_history.",
+    "tests.test_never_regresses.",
+    "tests.test_nightly.",
+    "tests.test_recompute_marts.",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and f"{item.module.__name__}.".startswith(SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     server = _SESSION.get("server")
     if server is not None:

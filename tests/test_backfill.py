@@ -25,8 +25,15 @@ def backfills(warehouse_url, tmp_path_factory):
     first = ss4gl(["backfill", "--from", FROM, "--to", TO], env)
     first_sums = mart_checksums(url)
     second = ss4gl(["backfill", "--from", FROM, "--to", TO], env)
-    yield {"url": url, "nightly": nightly, "first": first, "second": second, "nightly_sums": nightly_sums,
-           "first_sums": first_sums, "second_sums": mart_checksums(url)}
+    yield {
+        "url": url,
+        "nightly": nightly,
+        "first": first,
+        "second": second,
+        "nightly_sums": nightly_sums,
+        "first_sums": first_sums,
+        "second_sums": mart_checksums(url),
+    }
     drop_database(warehouse_url, url)
 
 
@@ -61,21 +68,32 @@ def test_a_backfill_builds_its_date_into_history_once(backfills):
     """The first backfill builds each date's marts into history (the current marts untouched: see above); the
     second finds them current and skips dbt."""
     url = backfills["url"]
-    built = query(url, "select logical_date::text, summary->'dbt_nodes' ? 'success' from audit.run_summaries"
-                       " where logical_date > %s order by finished_at", NIGHTLY)
+    built = query(
+        url,
+        "select logical_date::text, summary->'dbt_nodes' ? 'success' from audit.run_summaries"
+        " where logical_date > %s order by finished_at",
+        NIGHTLY,
+    )
     assert built == [(d, True) for d in ("2026-11-24", "2026-11-25", "2026-11-26")] + [
-        (d, False) for d in ("2026-11-24", "2026-11-25", "2026-11-26")]
+        (d, False) for d in ("2026-11-24", "2026-11-25", "2026-11-26")
+    ]
 
 
 def test_history_as_of_each_date_equals_what_was_known_then(backfills):
     """Nothing new was received after the nightly: every mart as of each backfilled date equals the current one."""
     url = backfills["url"]
-    marts = [r[0] for r in query(url, "select table_name from information_schema.tables"
-                                      " where table_schema = 'history' order by 1")]
+    marts = [
+        r[0]
+        for r in query(
+            url, "select table_name from information_schema.tables where table_schema = 'history' order by 1"
+        )
+    ]
     assert "mart_cluster_kpis" in marts and "mart_eurostat_revisions" not in marts
     current = "select md5(string_agg(r, '|' order by r)) from (select to_jsonb(t)::text as r from marts.{} t) x"
-    as_of = ("select md5(string_agg(r, '|' order by r)) from (select (to_jsonb(h) - 'logical_date')::text as r"
-             " from history.{} h where logical_date = %s) x")
+    as_of = (
+        "select md5(string_agg(r, '|' order by r)) from (select (to_jsonb(h) - 'logical_date')::text as r"
+        " from history.{} h where logical_date = %s) x"
+    )
     for mart in marts:
         (want,) = query(url, sql.SQL(current).format(sql.Identifier(mart)))[0]
         for date in ("2026-11-24", "2026-11-26"):
@@ -89,5 +107,6 @@ def test_backfill_before_anything_was_received_loads_nothing(backfills, tmp_path
     assert "batches: loaded" not in res.stdout
     # The marts as of that date are empty (nothing was known), not the current marts' counts
     assert "mart history.mart_cluster_kpis as of 2026-01-01: 0 rows" in res.stdout
-    assert query(backfills["url"], "select count(*) from history.mart_cluster_kpis"
-                                   " where logical_date = '2026-01-01'") == [(0,)]
+    assert query(
+        backfills["url"], "select count(*) from history.mart_cluster_kpis where logical_date = '2026-01-01'"
+    ) == [(0,)]

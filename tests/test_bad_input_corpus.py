@@ -87,7 +87,7 @@ def _xlsx_bomb() -> bytes:
                     chunk = b"<!--" + b" " * (1 << 20) + b"-->"
                     for _ in range(1024):
                         fh.write(chunk)
-                    fh.write(body[body.rindex(b"</sheetData>"):])
+                    fh.write(body[body.rindex(b"</sheetData>") :])
             else:
                 dst.writestr(item, body)
     return out.getvalue()
@@ -99,13 +99,17 @@ def _turnover_inf() -> bytes:
 
 # rel path -> (content, the one problem code it must be quarantined with)
 NEW_SURVEY_CASES = {
-    "epsi/state_of_affairs/employees-3e9.csv": (lambda: _soa_csv("member employees", "3000000000"),
-                                                "value_out_of_range"),
+    "epsi/state_of_affairs/employees-3e9.csv": (
+        lambda: _soa_csv("member employees", "3000000000"),
+        "value_out_of_range",
+    ),
     "epsi/state_of_affairs/turnover-inf.csv": (_turnover_inf, "value_out_of_range"),
     "epsi/sme_needs/nul-in-comment.csv": (lambda: _epsi_sme("COMMENTS", "very\x00useful"), "invalid_character"),
     "epsi/sme_needs/long-comment.csv": (lambda: _epsi_sme("COMMENTS", "useful " * 3000), "text_too_long"),
     "mse_cluster/sme_needs/nul-in-text.json": (
-        lambda: _kobo(lambda d: d["results"][1].__setitem__("megjegyzes", "hasznos\x00")), "invalid_character"),
+        lambda: _kobo(lambda d: d["results"][1].__setitem__("megjegyzes", "hasznos\x00")),
+        "invalid_character",
+    ),
     "mse_cluster/sme_needs/deep.json": (_deep_kobo, "json_too_deep"),
     "indescat/sme_needs/bomb.xlsx": (_xlsx_bomb, "compression_bomb"),
 }
@@ -143,17 +147,28 @@ def _nul_in_geo(doc: dict) -> dict:
 
 # code -> (reply maker (catalogue -> Reply | bytes), the one problem code)
 EUROSTAT_CASES = {
-    "zz_html": (lambda cat: Reply(200, "text/html", b"<html><title>Maintenance</title><body>back soon</body></html>"),
-                "body_html"),
+    "zz_html": (
+        lambda cat: Reply(200, "text/html", b"<html><title>Maintenance</title><body>back soon</body></html>"),
+        "body_html",
+    ),
     "zz_error": (lambda cat: Reply(404, JSON, error_json(404, 100, "No results found")), "body_error"),
     "zz_empty": (lambda cat: Reply(200, JSON, b""), "body_empty"),
-    "zz_truncated_gzip": (lambda cat: Reply(200, JSON, gzip.compress(orjson.dumps(_base_doc(cat, BASE)))[:200]),
-                          "body_truncated"),
+    "zz_truncated_gzip": (
+        lambda cat: Reply(200, JSON, gzip.compress(orjson.dumps(_base_doc(cat, BASE)))[:200]),
+        "body_truncated",
+    ),
     "zz_garbage": (lambda cat: Reply(200, JSON, bytes(range(256)) * 8), "body_unknown"),
     "zz_not_jsonstat": (lambda cat: Reply(200, JSON, b"[1, 2, 3]"), "body_unknown"),
-    "zz_soap_fault": (lambda cat: Reply(200, XML, b"<?xml version='1.0'?><soap:Envelope><soap:Body><soap:Fault>"
-                                                  b"<faultstring>Internal error</faultstring></soap:Fault>"
-                                                  b"</soap:Body></soap:Envelope>"), "body_unknown"),
+    "zz_soap_fault": (
+        lambda cat: Reply(
+            200,
+            XML,
+            b"<?xml version='1.0'?><soap:Envelope><soap:Body><soap:Fault>"
+            b"<faultstring>Internal error</faultstring></soap:Fault>"
+            b"</soap:Body></soap:Envelope>",
+        ),
+        "body_unknown",
+    ),
     "zz_gzip_bomb": (lambda cat: Reply(200, JSON, _gzip_bomb()), "body_too_large"),
     "zz_oversize": (lambda cat: Reply(200, JSON, b'{"id": []' + b" " * MAX_BODY + b"}"), "body_too_large"),
     "zz_value_text": (_jsonstat(value_not_numeric), "undecodable"),
@@ -177,8 +192,10 @@ def _test_catalogue(path: Path) -> Path:
 
 def _toc_with(samples: Path) -> None:
     toc = samples / "toc.txt"
-    lines = [f'"    bad input {code}"\t"{code}"\t"dataset"\t"01.11.2026"\t"01.11.2026"\t"2015"\t"2024"\t"10"'
-             for code in EUROSTAT_CASES]
+    lines = [
+        f'"    bad input {code}"\t"{code}"\t"dataset"\t"01.11.2026"\t"01.11.2026"\t"2015"\t"2024"\t"10"'
+        for code in EUROSTAT_CASES
+    ]
     toc.write_text(toc.read_text(encoding="utf-8").rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -200,15 +217,29 @@ def corpus(warehouse_url, tmp_path_factory):
             reply = make(cat)
             reply = reply if isinstance(reply, Reply) else Reply(200, JSON, reply)
             server.script(f"/statistics/1.0/data/{code}", [reply] * 6)  # the client retries transient ones
-        env = {**os.environ, "WAREHOUSE_URL": url, "SS4GL_HOME": str(tmp / "state"), "SURVEY_INBOX": str(inbox),
-               "EUROSTAT_BASE_URL": server.base_url, "SS4GL_CATALOGUE": str(catalogue)}
+        env = {
+            **os.environ,
+            "WAREHOUSE_URL": url,
+            "SS4GL_HOME": str(tmp / "state"),
+            "SURVEY_INBOX": str(inbox),
+            "EUROSTAT_BASE_URL": server.base_url,
+            "SS4GL_CATALOGUE": str(catalogue),
+        }
         env.pop("OFFLINE", None)
         first = ss4gl(["run", "--date", NIGHT1], env, timeout=1500)
         seen = len(server.requests)
         second = ss4gl(["run", "--date", NIGHT2], env, timeout=900)
         requests_night2 = [r.path for r in server.requests[seen:]]
-    yield {"url": url, "inbox": inbox, "good": good, "bad": bad, "first": first, "second": second,
-           "catalogue": catalogue, "requests": requests_night2}
+    yield {
+        "url": url,
+        "inbox": inbox,
+        "good": good,
+        "bad": bad,
+        "first": first,
+        "second": second,
+        "catalogue": catalogue,
+        "requests": requests_night2,
+    }
     drop_database(warehouse_url, url)
 
 
@@ -217,8 +248,12 @@ def _run_ids(url: str) -> list[str]:
 
 
 def _batch(url: str, source: str, obj: str) -> tuple[str, str, str | None]:
-    rows = query(url, "select batch_id, status, reason from audit.batches where source = %s and object = %s"
-                      " order by updated_at desc", source, obj)
+    rows = query(
+        url,
+        "select batch_id, status, reason from audit.batches where source = %s and object = %s order by updated_at desc",
+        source,
+        obj,
+    )
     assert rows, f"no batch for {source} {obj}"
     return rows[0]
 
@@ -228,8 +263,12 @@ def _object(rel: str) -> str:
 
 
 def _error_codes(url: str, batch_id: str) -> set[str]:
-    return {r[0] for r in query(url, "select code from audit.quarantine where batch_id = %s"
-                                     " and severity in ('error', 'critical')", batch_id)}
+    return {
+        r[0]
+        for r in query(
+            url, "select code from audit.quarantine where batch_id = %s and severity in ('error', 'critical')", batch_id
+        )
+    }
 
 
 def test_first_night_completes_with_every_bad_input_quarantined(corpus):
@@ -240,8 +279,9 @@ def test_first_night_completes_with_every_bad_input_quarantined(corpus):
     assert f"COMPLETED WITH {n} QUARANTINED" in res.stderr
     assert f"completed with {n} quarantined" in res.stdout
     assert "Traceback" not in res.stdout + res.stderr
-    summary = query(corpus["url"], "select summary from audit.run_summaries where run_id = %s",
-                    _run_ids(corpus["url"])[0])[0][0]
+    summary = query(
+        corpus["url"], "select summary from audit.run_summaries where run_id = %s", _run_ids(corpus["url"])[0]
+    )[0][0]
     assert summary["outcome"] == "completed_with_quarantine" and summary["failed_tasks"] == []
     assert len(summary["quarantined"]) == n
     # one alert line per quarantined batch
@@ -274,8 +314,9 @@ def test_bad_eurostat_body_quarantined_with_its_reason(corpus, code):
 def test_every_good_input_loaded_and_marts_built(corpus):
     url = corpus["url"]
     good = {p.relative_to(corpus["inbox"]).as_posix() for p in corpus["good"]}
-    loaded = {r[0] for r in query(url, "select object from audit.batches where source = 'surveys'"
-                                       " and status = 'loaded'")}
+    loaded = {
+        r[0] for r in query(url, "select object from audit.batches where source = 'surveys' and status = 'loaded'")
+    }
     assert good <= loaded
     real = {d.code for d in load_catalogue().datasets}
     datasets = {r[0] for r in query(url, "select distinct dataset from raw.eurostat_observations")}

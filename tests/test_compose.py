@@ -12,12 +12,29 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
-REQUIRED_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                     "airflow-triggerer", "airflow-worker", "airflow-db", "warehouse", "redis"}
+REQUIRED_SERVICES = {
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "airflow-db",
+    "warehouse",
+    "redis",
+}
 # Environment names the DAGs and the `ingest` package read, identical to local mode.
-REQUIRED_ENV = {"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_CONN_WAREHOUSE", "SS4GL_HOME", "SS4GL_PSEUDONYM_KEY",
-                "SURVEY_INBOX", "EUROSTAT_BASE_URL", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__EXECUTOR",
-                "AIRFLOW__CELERY__BROKER_URL"}
+REQUIRED_ENV = {
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW_CONN_WAREHOUSE",
+    "SS4GL_HOME",
+    "SS4GL_PSEUDONYM_KEY",
+    "SURVEY_INBOX",
+    "EUROSTAT_BASE_URL",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__CELERY__BROKER_URL",
+}
 
 
 def _resolved() -> dict:
@@ -26,8 +43,14 @@ def _resolved() -> dict:
         if os.environ.get("SS4GL_REQUIRE_COMPOSE"):
             pytest.fail("docker-compose is required here (SS4GL_REQUIRE_COMPOSE=1) but not installed")
         return yaml.safe_load(COMPOSE.read_text())  # anchors and merges resolved by PyYAML
-    out = subprocess.run([exe, "-f", str(COMPOSE), "config"], capture_output=True, text=True, check=False,
-                         cwd=REPO, env={**os.environ, "WAREHOUSE_PASSWORD": "x", "AIRFLOW_JWT_SECRET": "x"})
+    out = subprocess.run(
+        [exe, "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "WAREHOUSE_PASSWORD": "x", "AIRFLOW_JWT_SECRET": "x"},
+    )
     assert out.returncode == 0, out.stderr
     return yaml.safe_load(out.stdout)
 

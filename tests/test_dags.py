@@ -43,8 +43,9 @@ PROBE = textwrap.dedent(
 def dagbag(tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("airflow")
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO / "dags")], capture_output=True, text=True,
-                         env=env, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(REPO / "dags")], capture_output=True, text=True, env=env, check=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -86,8 +87,18 @@ def test_dag_shape(dagbag):
     tasks = set(dagbag["dags"]["ss4gl_nightly"]["tasks"])
     # Cosmos renders one task per dbt model (run + tests) from the manifest.
     assert {"dbt.mart_partnership_indicators.run", "dbt.mart_partnership_indicators.test"} <= tasks
-    for stage in ("eurostat.extract", "eurostat.validate", "eurostat.load", "surveys.extract", "surveys.validate",
-                  "surveys.load", "dbt_needed", "dbt.dbt_producer_watcher", "build_docs", "publish"):
+    for stage in (
+        "eurostat.extract",
+        "eurostat.validate",
+        "eurostat.load",
+        "surveys.extract",
+        "surveys.validate",
+        "surveys.load",
+        "dbt_needed",
+        "dbt.dbt_producer_watcher",
+        "build_docs",
+        "publish",
+    ):
         assert stage in tasks
 
 

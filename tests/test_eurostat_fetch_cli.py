@@ -13,8 +13,14 @@ from ingest.eurostat.replay import ReplayServer
 
 
 def _fetch(dataset: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ingest.cli", "eurostat", "fetch", dataset], capture_output=True,
-                          text=True, env=env, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "eurostat", "fetch", dataset],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_fetch_loads_one_dataset(fresh_db, tmp_path):
@@ -28,8 +34,9 @@ def test_fetch_loads_one_dataset(fresh_db, tmp_path):
         assert again.returncode == 0, again.stderr
     conn = psycopg2.connect(fresh_db)
     with conn, conn.cursor() as cur:
-        cur.execute("select count(*), count(distinct batch_id) from raw.eurostat_observations"
-                    " where dataset = 'nrg_ind_ren'")
+        cur.execute(
+            "select count(*), count(distinct batch_id) from raw.eurostat_observations where dataset = 'nrg_ind_ren'"
+        )
         rows, batches = cur.fetchone()
         cur.execute("select count(*) from raw.eurostat_observations where dataset <> 'nrg_ind_ren'")
         others = cur.fetchone()[0]

@@ -28,15 +28,25 @@ FIX = "epsi/state_of_affairs/state_of_affairs_2025-fix.csv"  # sorts before SOA:
 
 
 def _employees(url: str) -> tuple[list, list]:
-    raw = query(url, "select member_employees from raw.survey_soa_profile where cluster = 'epsi' and wave = 2025"
-                     " order by member_employees")
+    raw = query(
+        url,
+        "select member_employees from raw.survey_soa_profile where cluster = 'epsi' and wave = 2025"
+        " order by member_employees",
+    )
     mart = query(url, "select member_employees from marts.mart_cluster_kpis where cluster_id = 'epsi' and year = 2025")
     return [r[0] for r in raw], [r[0] for r in mart]
 
 
 def _history(url: str, as_of: str) -> list:
-    return [r[0] for r in query(url, "select member_employees from history.mart_cluster_kpis where logical_date = %s"
-                                     " and cluster_id = 'epsi' and year = 2025", as_of)]
+    return [
+        r[0]
+        for r in query(
+            url,
+            "select member_employees from history.mart_cluster_kpis where logical_date = %s"
+            " and cluster_id = 'epsi' and year = 2025",
+            as_of,
+        )
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +55,13 @@ def history(warehouse_url, tmp_path_factory):
     inbox = tmp / "inbox"
     copy_sample_inbox(inbox)
     url = create_database(warehouse_url)
-    env = {**os.environ, "WAREHOUSE_URL": url, "SS4GL_HOME": str(tmp / "state"), "SURVEY_INBOX": str(inbox),
-           "OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "WAREHOUSE_URL": url,
+        "SS4GL_HOME": str(tmp / "state"),
+        "SURVEY_INBOX": str(inbox),
+        "OFFLINE": "1",
+    }
     out: dict = {"url": url, "env": env}
     out["night1"] = ss4gl(["run", "--date", "2026-11-20"], env)
     out["after1"] = _employees(url)
@@ -74,9 +89,12 @@ def test_correction_loads(history):
 
 
 def test_the_superseded_file_keeps_its_lineage(history):
-    rows = query(history["url"], "select p.member_employees, b.object, b.status from raw.survey_soa_profile p"
-                                 " join audit.batches b using (batch_id) where p.cluster = 'epsi' and p.wave = 2025"
-                                 " order by 1")
+    rows = query(
+        history["url"],
+        "select p.member_employees, b.object, b.status from raw.survey_soa_profile p"
+        " join audit.batches b using (batch_id) where p.cluster = 'epsi' and p.wave = 2025"
+        " order by 1",
+    )
     assert rows == [(2088, SOA, "loaded"), (2100, FIX, "loaded")]
 
 

@@ -25,8 +25,17 @@ ROOTS = ("ingest", "dags")
 LAYERS = ("config", "domain", "tasks", "orchestration", "dags")  # lowest first
 ENTRY = "entry point"
 # ingest.quarantine and ingest.partnership also offer `register(subparsers)` to the CLI: domain modules all the same.
-DOMAIN = ("ingest.eurostat", "ingest.surveys", "ingest.validation", "ingest.dashboard", "ingest.warehouse",
-          "ingest.archive", "ingest.load", "ingest.quarantine", "ingest.partnership")
+DOMAIN = (
+    "ingest.eurostat",
+    "ingest.surveys",
+    "ingest.validation",
+    "ingest.dashboard",
+    "ingest.warehouse",
+    "ingest.archive",
+    "ingest.load",
+    "ingest.quarantine",
+    "ingest.partnership",
+)
 ENTRY_POINTS = ("ingest.cli", "ingest.localrun")
 
 
@@ -131,8 +140,11 @@ def tool_imports(repo: Path = REPO, roots: tuple[str, ...] = ROOTS) -> list[str]
                 names = [node.module or ""]
             else:
                 continue
-            found += [f"{path.relative_to(repo)}:{node.lineno}: {name}" for name in names
-                      if name == "tools" or name.startswith("tools.")]
+            found += [
+                f"{path.relative_to(repo)}:{node.lineno}: {name}"
+                for name in names
+                if name == "tools" or name.startswith("tools.")
+            ]
     return sorted(found)
 
 
@@ -248,24 +260,27 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 def test_self_check_catches_function_level_violations_and_cycles(tmp_path):
     """A synthetic tree with the kinds of violation this test exists for: each must be reported."""
-    _write(tmp_path, {
-        "ingest/__init__.py": "",
-        "ingest/config.py": "",
-        "ingest/orchestration.py": "def f():\n    from ingest.tasks import transform\n",
-        "ingest/tasks/transform.py": (
-            "from ingest.config import X\n"
-            "def g():\n    from ingest.orchestration import DBT_MANIFEST\n"  # upward, inside a function
-            "    from . import publish\n"  # relative
-        ),
-        "ingest/tasks/publish.py": "import ingest.tasks.transform\n",
-        "ingest/eurostat/__init__.py": "",
-        "ingest/eurostat/client.py": "from ingest.tasks import common\n",  # domain importing tasks
-        "ingest/eurostat/commands.py": "from ingest.tasks import common\n",  # an entry point: allowed
-        "ingest/tasks/common.py": "",
-        "ingest/warehouse.py": "def h():\n    import ingest.localrun\n",  # importing an entry point
-        "ingest/localrun.py": "from ingest.orchestration import f\n",
-        "dags/d.py": "from ingest import orchestration\n",
-    })
+    _write(
+        tmp_path,
+        {
+            "ingest/__init__.py": "",
+            "ingest/config.py": "",
+            "ingest/orchestration.py": "def f():\n    from ingest.tasks import transform\n",
+            "ingest/tasks/transform.py": (
+                "from ingest.config import X\n"
+                "def g():\n    from ingest.orchestration import DBT_MANIFEST\n"  # upward, inside a function
+                "    from . import publish\n"  # relative
+            ),
+            "ingest/tasks/publish.py": "import ingest.tasks.transform\n",
+            "ingest/eurostat/__init__.py": "",
+            "ingest/eurostat/client.py": "from ingest.tasks import common\n",  # domain importing tasks
+            "ingest/eurostat/commands.py": "from ingest.tasks import common\n",  # an entry point: allowed
+            "ingest/tasks/common.py": "",
+            "ingest/warehouse.py": "def h():\n    import ingest.localrun\n",  # importing an entry point
+            "ingest/localrun.py": "from ingest.orchestration import f\n",
+            "dags/d.py": "from ingest import orchestration\n",
+        },
+    )
     modules, edges = import_graph(tmp_path)
     assert unplaced(modules) == []
     assert {(i.source, i.target) for i in edges} >= {
@@ -276,8 +291,10 @@ def test_self_check_catches_function_level_violations_and_cycles(tmp_path):
     }
     violations = layer_violations(edges)
     assert len(violations) == 3, violations
-    assert any(v.startswith("ingest/tasks/transform.py:3: ingest.tasks.transform imports ingest.orchestration")
-               for v in violations), violations
+    assert any(
+        v.startswith("ingest/tasks/transform.py:3: ingest.tasks.transform imports ingest.orchestration")
+        for v in violations
+    ), violations
     assert any("ingest.eurostat.client imports ingest.tasks.common" in v for v in violations), violations
     assert any("ingest.warehouse imports ingest.localrun" in v for v in violations), violations
     found = cycles(edges)
@@ -288,16 +305,19 @@ def test_self_check_catches_function_level_violations_and_cycles(tmp_path):
 
 
 def test_self_check_clean_tree_passes(tmp_path):
-    _write(tmp_path, {
-        "ingest/__init__.py": "",
-        "ingest/config.py": "import os\n",
-        "ingest/eurostat/__init__.py": "from ingest.eurostat.errors import E\n",  # a package and its submodule
-        "ingest/eurostat/errors.py": "from ingest.config import X\n",
-        "ingest/tasks/eurostat.py": "from ingest.eurostat import errors\n",
-        "ingest/orchestration.py": "def f():\n    from ingest.tasks import eurostat\n",
-        "ingest/cli.py": "def main():\n    from ingest import orchestration\n",
-        "dags/d.py": "from ingest import orchestration as o\n",
-    })
+    _write(
+        tmp_path,
+        {
+            "ingest/__init__.py": "",
+            "ingest/config.py": "import os\n",
+            "ingest/eurostat/__init__.py": "from ingest.eurostat.errors import E\n",  # a package and its submodule
+            "ingest/eurostat/errors.py": "from ingest.config import X\n",
+            "ingest/tasks/eurostat.py": "from ingest.eurostat import errors\n",
+            "ingest/orchestration.py": "def f():\n    from ingest.tasks import eurostat\n",
+            "ingest/cli.py": "def main():\n    from ingest import orchestration\n",
+            "dags/d.py": "from ingest import orchestration as o\n",
+        },
+    )
     modules, edges = import_graph(tmp_path)
     assert unplaced(modules) == []
     assert layer_violations(edges) == []
@@ -306,14 +326,17 @@ def test_self_check_clean_tree_passes(tmp_path):
 
 
 def test_self_check_catches_tool_imports(tmp_path):
-    _write(tmp_path, {
-        "ingest/__init__.py": "",
-        "ingest/config.py": "import toolsy\nfrom . import tools\n",  # neither is the tools package
-        "ingest/eurostat/replay.py": "def main():\n    from tools.eurostat_samples import OUT_DIR\n",
-        "dags/d.py": "import tools\n",
-        "tools/__init__.py": "",
-        "tools/eurostat_samples.py": "from ingest.config import X\n",  # tools may import the product
-    })
+    _write(
+        tmp_path,
+        {
+            "ingest/__init__.py": "",
+            "ingest/config.py": "import toolsy\nfrom . import tools\n",  # neither is the tools package
+            "ingest/eurostat/replay.py": "def main():\n    from tools.eurostat_samples import OUT_DIR\n",
+            "dags/d.py": "import tools\n",
+            "tools/__init__.py": "",
+            "tools/eurostat_samples.py": "from ingest.config import X\n",  # tools may import the product
+        },
+    )
     assert tool_imports(tmp_path) == [
         "dags/d.py:1: tools",
         "ingest/eurostat/replay.py:2: tools.eurostat_samples",

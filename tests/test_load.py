@@ -11,19 +11,29 @@ from ingest.load import replace_partitions
 
 def _frame(dataset: str, values: list) -> pd.DataFrame:
     n = len(values)
-    return pd.DataFrame({
-        "dataset": [dataset] * n, "series_key": ["freq=A,unit=PC"] * n, "dims": ['{"freq":"A","unit":"PC"}'] * n,
-        "geo": ["NL41"] * n, "time": [str(2015 + i) for i in range(n)], "value": values,
-        "obs_status": [None] * n, "conf_status": [None] * n, "source_updated_at": ["2026-02-10T11:00:00+01:00"] * n,
-        "batch_id": [f"eurostat:{dataset}:b1"] * n,
-    })
+    return pd.DataFrame(
+        {
+            "dataset": [dataset] * n,
+            "series_key": ["freq=A,unit=PC"] * n,
+            "dims": ['{"freq":"A","unit":"PC"}'] * n,
+            "geo": ["NL41"] * n,
+            "time": [str(2015 + i) for i in range(n)],
+            "value": values,
+            "obs_status": [None] * n,
+            "conf_status": [None] * n,
+            "source_updated_at": ["2026-02-10T11:00:00+01:00"] * n,
+            "batch_id": [f"eurostat:{dataset}:b1"] * n,
+        }
+    )
 
 
 def _rows(url: str, dataset: str) -> list[tuple]:
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
-        cur.execute("select time, value::text, obs_status from raw.eurostat_observations where dataset = %s"
-                    " order by time", (dataset,))
+        cur.execute(
+            "select time, value::text, obs_status from raw.eurostat_observations where dataset = %s order by time",
+            (dataset,),
+        )
         rows = cur.fetchall()
     conn.close()
     return rows
@@ -35,8 +45,12 @@ def test_same_batch_twice_leaves_same_rows_and_exact_values(fresh_db):
     for _ in range(2):
         replace_partitions(conn, {"eurostat_observations": frame}, {"dataset": "d1"})
     conn.close()
-    assert _rows(fresh_db, "d1") == [("2015", "0.1", None), ("2016", "12345.678", None), ("2017", None, None),
-                                     ("2018", "0.0000001", None)]
+    assert _rows(fresh_db, "d1") == [
+        ("2015", "0.1", None),
+        ("2016", "12345.678", None),
+        ("2017", None, None),
+        ("2018", "0.0000001", None),
+    ]
 
 
 def test_failed_load_keeps_previous_rows_and_other_partitions(fresh_db):

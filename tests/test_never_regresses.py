@@ -31,8 +31,10 @@ pytestmark = pytest.mark.timeout(3600)
 
 FIRST_NIGHT = dt.date(2026, 11, 20)
 NIGHTS = 3
-HELD_BACK = ("sports_technology/sme_needs/behoeftepeiling_mkb_2025.xlsx",
-             "indescat/sme_needs/indescat_necesidades_pymes_2025.xlsx")  # arrive on a later night
+HELD_BACK = (
+    "sports_technology/sme_needs/behoeftepeiling_mkb_2025.xlsx",
+    "indescat/sme_needs/indescat_necesidades_pymes_2025.xlsx",
+)  # arrive on a later night
 CORRECTABLE = ("epsi/state_of_affairs/state_of_affairs_2024.csv", "epsi/state_of_affairs/state_of_affairs_2025.csv")
 REVISABLE = ("nama_10r_2gdp", "demo_r_d2jan", "sbs_sc_ovw")
 KEY = "property-test-pseudonym-key-0123456789"  # both warehouses pseudonymise alike
@@ -75,8 +77,9 @@ def apply(change: tuple, inbox: Path, samples: Path, when: str, k: int) -> None:
         shutil.copyfile(SAMPLES_DIR / "inbox" / change[1], target)
     elif kind == "correction":  # a re-submitted file: another name, one number changed
         rel, value = change[1], change[2]
-        data = re.sub(rb"member employees,\d+", b"member employees,%d" % value, (SAMPLES_DIR / "inbox" / rel)
-                      .read_bytes())
+        data = re.sub(
+            rb"member employees,\d+", b"member employees,%d" % value, (SAMPLES_DIR / "inbox" / rel).read_bytes()
+        )
         (inbox / rel).with_name(f"{Path(rel).stem}_fix{k}.csv").write_bytes(data)
     elif kind == "revision":  # Eurostat revises a value silently; its table of contents says when
         dataset, index, pct = change[1:]
@@ -89,8 +92,10 @@ def apply(change: tuple, inbox: Path, samples: Path, when: str, k: int) -> None:
         path.write_bytes(orjson.dumps(doc))
         stamp = dt.date.fromisoformat(when).strftime("%d.%m.%Y")
         toc = samples / "toc.txt"
-        toc.write_text(re.sub(rf'("{dataset}"\t"dataset"\t)"[^"]*"', rf'\1"{stamp}"', toc.read_text(encoding="utf-8")),
-                       encoding="utf-8")
+        toc.write_text(
+            re.sub(rf'("{dataset}"\t"dataset"\t)"[^"]*"', rf'\1"{stamp}"', toc.read_text(encoding="utf-8")),
+            encoding="utf-8",
+        )
 
 
 class World:
@@ -101,8 +106,14 @@ class World:
         self.home = root / "state"
 
     def env(self, inputs: Path, base_url: str) -> dict:
-        env = {**os.environ, "WAREHOUSE_URL": self.url, "SS4GL_HOME": str(self.home),
-               "SURVEY_INBOX": str(inputs / "inbox"), "EUROSTAT_BASE_URL": base_url, "SS4GL_PSEUDONYM_KEY": KEY}
+        env = {
+            **os.environ,
+            "WAREHOUSE_URL": self.url,
+            "SS4GL_HOME": str(self.home),
+            "SURVEY_INBOX": str(inputs / "inbox"),
+            "EUROSTAT_BASE_URL": base_url,
+            "SS4GL_PSEUDONYM_KEY": KEY,
+        }
         env.pop("OFFLINE", None)
         return env
 
@@ -140,8 +151,10 @@ def check_sequence(seed: int, server_url: str, tmp: Path) -> None:
             fresh.run(["run", "--date", night(i)], night_inputs)
             got, want = (mart_checksums(w.url, ignore=WALL_CLOCK) for w in (seen, fresh))
             differ = sorted(m for m in set(got) | set(want) if got.get(m) != want.get(m))
-            assert not differ, (f"seed {seed}: after {trace[-1]} the marts differ from a fresh replay: "
-                                f"{differ}\nsequence:\n  " + "\n  ".join(trace))
+            assert not differ, (
+                f"seed {seed}: after {trace[-1]} the marts differ from a fresh replay: "
+                f"{differ}\nsequence:\n  " + "\n  ".join(trace)
+            )
     finally:
         seen.drop()
         fresh.drop()
@@ -152,8 +165,9 @@ def test_plans_mix_nightlies_changes_and_backfills():
         steps = plan(seed)
         kinds = [s[0] for s in steps]
         assert kinds[0] == "night" and kinds[-1] == "night" and "backfill" in kinds
-        assert all(s[1] <= max(n[1] for n in steps[:j] if n[0] == "night")
-                   for j, s in enumerate(steps) if s[0] == "backfill")  # only dates that already ran
+        assert all(
+            s[1] <= max(n[1] for n in steps[:j] if n[0] == "night") for j, s in enumerate(steps) if s[0] == "backfill"
+        )  # only dates that already ran
     changes = {c[0] for seed in range(50) for s in plan(seed) if s[0] == "night" for c in s[2]}
     assert changes == {"new_file", "correction", "revision"}
 

@@ -24,8 +24,7 @@ DATE = "2026-11-26"
 
 
 def ss4gl(args: list[str], env: dict, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(SS4GL + args, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout,
-                          check=False)
+    return subprocess.run(SS4GL + args, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout, check=False)
 
 
 # Per cluster: its share of mart_matchmaking's candidate rows and its share of the eligible offers.
@@ -47,9 +46,13 @@ def mart_checksums(url: str, ignore: tuple[str, ...] = ()) -> dict[str, str]:
     with conn, conn.cursor() as cur:
         cur.execute("select table_name from information_schema.tables where table_schema = 'marts' order by 1")
         for (table,) in cur.fetchall():
-            cur.execute(sql.SQL("select count(*), md5(coalesce(string_agg(r, '|' order by r), '')) from"
-                                " (select (to_jsonb(t) - %s::text[])::text as r from marts.{} t) x")
-                        .format(sql.Identifier(table)), (list(ignore),))
+            cur.execute(
+                sql.SQL(
+                    "select count(*), md5(coalesce(string_agg(r, '|' order by r), '')) from"
+                    " (select (to_jsonb(t) - %s::text[])::text as r from marts.{} t) x"
+                ).format(sql.Identifier(table)),
+                (list(ignore),),
+            )
             n, digest = cur.fetchone()
             out[table] = f"{n} rows {digest}"
     conn.close()
@@ -65,8 +68,15 @@ def runs(warehouse_url, tmp_path_factory):
     first = ss4gl(["run", "--date", DATE], env)
     first_sums = mart_checksums(url)
     second = ss4gl(["run", "--date", DATE], env)
-    yield {"url": url, "env": env, "home": home, "first": first, "second": second, "first_sums": first_sums,
-           "second_sums": mart_checksums(url)}
+    yield {
+        "url": url,
+        "env": env,
+        "home": home,
+        "first": first,
+        "second": second,
+        "first_sums": first_sums,
+        "second_sums": mart_checksums(url),
+    }
     drop_database(warehouse_url, url)
 
 
@@ -156,8 +166,10 @@ def test_unreachable_eurostat_without_offline_says_so(tmp_path, warehouse_url):
 def test_bi_reader_reads_marts_only(runs):
     from psycopg2 import errors
 
-    marts = [r[0] for r in query(runs["url"], "select table_name from information_schema.tables"
-                                                " where table_schema = 'marts'")]
+    marts = [
+        r[0]
+        for r in query(runs["url"], "select table_name from information_schema.tables where table_schema = 'marts'")
+    ]
     assert marts
     conn = psycopg2.connect(runs["url"])
     conn.autocommit = True
@@ -166,8 +178,12 @@ def test_bi_reader_reads_marts_only(runs):
         for table in marts:
             cur.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(table)))
             assert cur.fetchone()[0] >= 0
-        for forbidden in ("raw.eurostat_observations", "audit.batches", "audit.run_summaries",
-                          "raw.survey_sme_respondents"):
+        for forbidden in (
+            "raw.eurostat_observations",
+            "audit.batches",
+            "audit.run_summaries",
+            "raw.survey_sme_respondents",
+        ):
             with pytest.raises(errors.InsufficientPrivilege):
                 cur.execute(f"select 1 from {forbidden} limit 1")  # noqa: S608 - fixed names
     conn.close()
@@ -176,10 +192,13 @@ def test_bi_reader_reads_marts_only(runs):
 def test_every_dbt_relation_was_built_by_the_transformer_role(runs):
     """dbt acts as `transformer` (the run would fail if a stage needed more than its role): whatever dbt built in
     this real run belongs to it; raw and audit belong to the administrator who migrated, not to a stage."""
-    owners = query(runs["url"], "select n.nspname, pg_get_userbyid(c.relowner), count(*) from pg_class c"
-                                " join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'v')"
-                                " and n.nspname in ('raw', 'audit', 'staging', 'intermediate', 'marts', 'reference',"
-                                " 'snapshots') group by 1, 2")
+    owners = query(
+        runs["url"],
+        "select n.nspname, pg_get_userbyid(c.relowner), count(*) from pg_class c"
+        " join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'v')"
+        " and n.nspname in ('raw', 'audit', 'staging', 'intermediate', 'marts', 'reference',"
+        " 'snapshots') group by 1, 2",
+    )
     by_schema = {}
     for schema, owner, n in owners:
         by_schema.setdefault(schema, {})[owner] = n
@@ -198,8 +217,9 @@ def test_bi_reader_login_command(runs):
     from ingest.warehouse import ConnectionParts
 
     t = ConnectionParts.from_url(runs["url"])
-    conn = psycopg2.connect(host=t.host, port=t.port, dbname=t.dbname, user="bi_reader",
-                            password="test-only-bi-password")
+    conn = psycopg2.connect(
+        host=t.host, port=t.port, dbname=t.dbname, user="bi_reader", password="test-only-bi-password"
+    )
     with conn.cursor() as cur:
         cur.execute("select count(*) from marts.mart_partnership_indicators")
         assert cur.fetchone()[0] > 0

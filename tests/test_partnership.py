@@ -26,14 +26,17 @@ def broken_copy(tmp_path: Path) -> tuple[Path, Path]:
     path = tmp_path / "catalogue.yml"
     path.write_text(yaml.safe_dump(cat, allow_unicode=True), encoding="utf-8")
     regions = (seeds / "cluster_regions.csv").read_text(encoding="utf-8")
-    (seeds / "cluster_regions.csv").write_text(regions.replace("sports_technology,NL36,2024",
-                                                               "sports_technology,NL36,2021")
-                                               .replace("mse_cluster,HU32,2021", "mse_cluster,NL36,2021"),
-                                               encoding="utf-8")
+    (seeds / "cluster_regions.csv").write_text(
+        regions.replace("sports_technology,NL36,2024", "sports_technology,NL36,2021").replace(
+            "mse_cluster,HU32,2021", "mse_cluster,NL36,2021"
+        ),
+        encoding="utf-8",
+    )
     targets = (seeds / "strategy_targets.csv").read_text(encoding="utf-8").rstrip("\n") + "\n"
     with (seeds / "strategy_targets.csv").open("w", encoding="utf-8") as fh:
-        fh.write(targets + "nobody,GDP_EUR_HAB,2020,1,2025,2\nepsi,NO_SUCH,2020,1,2025,2\n"
-                 "epsi,DIG_INT_HI,2025,20,2025,30\n")
+        fh.write(
+            targets + "nobody,GDP_EUR_HAB,2020,1,2025,2\nepsi,NO_SUCH,2020,1,2025,2\nepsi,DIG_INT_HI,2025,20,2025,30\n"
+        )
     return path, seeds
 
 
@@ -62,11 +65,21 @@ def test_every_problem_is_one_line_naming_what_and_where(tmp_path):
 
 def test_the_command_exits_1_with_one_line_per_problem_and_no_traceback(tmp_path):
     path, _ = broken_copy(tmp_path)
-    ok = subprocess.run([sys.executable, "-m", "ingest.cli", "catalogue", "check", "--no-data"], cwd=REPO,
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "catalogue", "check", "--no-data"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0 and ok.stdout.strip() == "catalogue and seeds consistent", ok.stdout + ok.stderr
-    bad = subprocess.run([sys.executable, "-m", "ingest.cli", "catalogue", "check", "--no-data", "--catalogue",
-                          str(path)], cwd=REPO, capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "catalogue", "check", "--no-data", "--catalogue", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 1 and "Traceback" not in bad.stdout + bad.stderr
     lines = bad.stdout.splitlines()
     assert lines and all(line.startswith("error: ") for line in lines)

@@ -70,6 +70,7 @@ def test_published_mart_equals_the_recomputation(mart, night, inputs):
 
 # The comparison rules themselves (no warehouse): the findings of issue #20 would be caught.
 
+
 def test_a_share_rounded_inside_its_formula_does_not_match():
     exact = 100 * Fraction(63, 82)  # MEMBERS_SME_SHARE: 76.829268…
     assert matches(Decimal("76.829268"), exact, Round(6))
@@ -92,6 +93,7 @@ def test_round_half_away_from_zero_like_postgres():
 
 # The bundled samples exercise each rule (issue #20.6); each test shows the rule doing its job on the bundled night.
 
+
 def test_bundled_partner_region_with_a_nuts_2024_only_code(night):
     """Sports & Technology's region NL36 (Zuid-Holland) exists in NUTS 2024 only; the regional samples also carry
     the NUTS 2021 code it replaced (NL33) for the years up to 2020. One NUTS version per indicator and country is
@@ -100,15 +102,30 @@ def test_bundled_partner_region_with_a_nuts_2024_only_code(night):
     url = night["url"]
     legacy = query(url, "select count(*), max(time) from raw.eurostat_observations where geo = 'NL33'")[0]
     assert legacy[0] > 0 and legacy[1] <= "2020", legacy
-    versions = dict(query(url, "select geo_code, string_agg(distinct nuts_version, ',')"
-                               " from marts.mart_region_benchmarks"
-                               " where geo_code in ('NL31', 'NL33', 'NL35', 'NL36') group by 1"))
+    versions = dict(
+        query(
+            url,
+            "select geo_code, string_agg(distinct nuts_version, ',')"
+            " from marts.mart_region_benchmarks"
+            " where geo_code in ('NL31', 'NL33', 'NL35', 'NL36') group by 1",
+        )
+    )
     assert versions == {"NL35": "2024", "NL36": "2024"}
-    regions = dict(query(url, "select year, sum(value) from marts.mart_region_benchmarks where indicator_code = 'POP'"
-                              " and geo_code in ('NL34', 'NL36', 'NL41', 'NL42') group by year"
-                              " having count(*) = 4"))
-    cluster = dict(query(url, "select year, value from marts.mart_partnership_indicators"
-                              " where cluster_id = 'sports_technology' and indicator_code = 'POP'"))
+    regions = dict(
+        query(
+            url,
+            "select year, sum(value) from marts.mart_region_benchmarks where indicator_code = 'POP'"
+            " and geo_code in ('NL34', 'NL36', 'NL41', 'NL42') group by year"
+            " having count(*) = 4",
+        )
+    )
+    cluster = dict(
+        query(
+            url,
+            "select year, value from marts.mart_partnership_indicators"
+            " where cluster_id = 'sports_technology' and indicator_code = 'POP'",
+        )
+    )
     assert cluster and cluster == {year: regions[year] for year in cluster}
 
 
@@ -116,24 +133,35 @@ def test_bundled_resubmitted_file_supersedes_the_original(night):
     """MSE's 2025 state of affairs arrives twice: the original and a corrected file with 4 more SME members. Both
     stay in raw (lineage); the file received last is current, so the marts show the corrected count."""
     url = night["url"]
-    raw = query(url, "select b.object, p.members_sme from raw.survey_soa_profile p"
-                     " join audit.batches b using (batch_id) join audit.batch_receipts r using (batch_id)"
-                     " where p.cluster = 'mse_cluster' and p.wave = 2025"
-                     " order by r.receipt_id")
-    assert [name.rsplit("/", 1)[1] for name, _ in raw] == ["state_of_affairs_2025.xlsx",
-                                                          "state_of_affairs_2025_javitott.xlsx"]
+    raw = query(
+        url,
+        "select b.object, p.members_sme from raw.survey_soa_profile p"
+        " join audit.batches b using (batch_id) join audit.batch_receipts r using (batch_id)"
+        " where p.cluster = 'mse_cluster' and p.wave = 2025"
+        " order by r.receipt_id",
+    )
+    assert [name.rsplit("/", 1)[1] for name, _ in raw] == [
+        "state_of_affairs_2025.xlsx",
+        "state_of_affairs_2025_javitott.xlsx",
+    ]
     (_, original), (_, corrected) = raw
     assert corrected == original + CORRECTION_SME_MEMBERS
-    assert query(url, "select members_sme from marts.mart_cluster_kpis"
-                      " where cluster_id = 'mse_cluster' and year = 2025") == [(corrected,)]
+    assert query(
+        url, "select members_sme from marts.mart_cluster_kpis where cluster_id = 'mse_cluster' and year = 2025"
+    ) == [(corrected,)]
 
 
 def test_bundled_inconsistent_size_class_total_publishes_no_share(night):
     """Spain's 2023 enterprise total in the sample is 26 % above the sum of its size classes (all reported): no
     share is published for INDESCAT that year, the flag names the reason; consistent years are published."""
-    rows = dict((year, (value, flag)) for year, value, flag in query(
-        night["url"], "select year, value, quality_flag from marts.mart_partnership_indicators"
-                      " where cluster_id = 'indescat' and indicator_code = 'SME_ENT_SHARE'"))
+    rows = dict(
+        (year, (value, flag))
+        for year, value, flag in query(
+            night["url"],
+            "select year, value, quality_flag from marts.mart_partnership_indicators"
+            " where cluster_id = 'indescat' and indicator_code = 'SME_ENT_SHARE'",
+        )
+    )
     assert rows[2023] == (None, "value:share_components_inconsistent")
     assert 99 < rows[2022][0] < 100 and rows[2022][1] is None
 
@@ -147,27 +175,39 @@ def test_bundled_matchmaking_ties_are_broken_by_the_pair_hash(inputs):
     offers = [m for m in members if m["direction"] == "offer"]
     tied = differs = 0
     for need in (m for m in members if m["direction"] == "need"):
-        scored = [(1 + Fraction(1, 4) * len(o["interests"] & need["interests"]), o) for o in offers
-                  if o["code"] == need["code"] and o["cluster"] != need["cluster"]]
+        scored = [
+            (1 + Fraction(1, 4) * len(o["interests"] & need["interests"]), o)
+            for o in offers
+            if o["code"] == need["code"] and o["cluster"] != need["cluster"]
+        ]
         if len(scored) <= per_need:
             continue
         scores = sorted((s for s, _ in scored), reverse=True)
         if scores[per_need - 1] != scores[per_need]:
             continue
         tied += 1
-        by_hash = sorted(scored, key=lambda so: (-so[0], hashlib.md5(
-            f"{need['respondent_pid']}|{so[1]['respondent_pid']}".encode()).hexdigest()))  # noqa: S324 - the rule
+        by_hash = sorted(
+            scored,
+            key=lambda so: (
+                -so[0],
+                hashlib.md5(f"{need['respondent_pid']}|{so[1]['respondent_pid']}".encode()).hexdigest(),
+            ),
+        )  # noqa: S324 - the rule
         by_cluster = sorted(scored, key=lambda so: (-so[0], so[1]["cluster"], so[1]["respondent_pid"]))
-        differs += ({o["respondent_pid"] for _, o in by_hash[:per_need]}
-                    != {o["respondent_pid"] for _, o in by_cluster[:per_need]})
+        differs += {o["respondent_pid"] for _, o in by_hash[:per_need]} != {
+            o["respondent_pid"] for _, o in by_cluster[:per_need]
+        }
     assert tied >= 100 and differs >= tied // 2, (tied, differs)
 
 
 def test_catalogue_check_warns_about_every_baseline_the_mart_flags(night):
     """`ss4gl catalogue check` reports, one line each, the strategy targets whose baseline disagrees with the data
     (the rule of mart_partnership_indicators.baseline_check): warnings (exit 0), or failures with --strict."""
-    flagged = query(night["url"], "select distinct cluster_id, indicator_code, baseline_check"
-                                  " from marts.mart_partnership_indicators where baseline_check is not null")
+    flagged = query(
+        night["url"],
+        "select distinct cluster_id, indicator_code, baseline_check"
+        " from marts.mart_partnership_indicators where baseline_check is not null",
+    )
     assert ("sports_technology", "GDP_EUR_HAB", "baseline_differs_from_observed") in flagged
     assert ("cluster_montagne", "EMP_R93_REG", "baseline_year_without_data") in flagged
     env = {**os.environ, "WAREHOUSE_URL": night["url"]}

@@ -30,8 +30,12 @@ STATEMENTS = [
     (TRANSFORMER, "create table marts.probe_mart as select 1 as x", True),
     (TRANSFORMER, "create view staging.probe_view as select count(*) as n from raw.survey_soa_profile", True),
     (TRANSFORMER, "select count(*) from audit.batches", True),
-    (TRANSFORMER, "insert into raw.eurostat_observations (dataset, series_key, dims, geo, time, batch_id)"
-                  " values ('x', 'x', '{}', 'x', '2020', 'x')", False),
+    (
+        TRANSFORMER,
+        "insert into raw.eurostat_observations (dataset, series_key, dims, geo, time, batch_id)"
+        " values ('x', 'x', '{}', 'x', '2020', 'x')",
+        False,
+    ),
     (TRANSFORMER, "delete from audit.batches", False),
     (TRANSFORMER, "select count(*) from audit.quarantine", False),
     (TRANSFORMER, "select count(*) from audit.run_summaries", False),
@@ -115,10 +119,12 @@ def test_dbt_objects_belong_to_the_transformer_after_migration(fresh_db):
     assert "0007_least_privilege" in migrate(fresh_db)
     conn = connect(fresh_db, role=ADMIN)
     with conn.cursor() as cur:
-        cur.execute("select n.nspname, c.relname, pg_get_userbyid(c.relowner) from pg_class c"
-                    " join pg_namespace n on n.oid = c.relnamespace"
-                    " where n.nspname in ('staging', 'intermediate', 'marts', 'reference', 'snapshots')"
-                    " and c.relkind in ('r', 'v', 'm')")
+        cur.execute(
+            "select n.nspname, c.relname, pg_get_userbyid(c.relowner) from pg_class c"
+            " join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname in ('staging', 'intermediate', 'marts', 'reference', 'snapshots')"
+            " and c.relkind in ('r', 'v', 'm')"
+        )
         owners = {f"{s}.{r}": o for s, r, o in cur.fetchall()}
     conn.close()
     assert owners == {"marts.legacy_mart": "transformer"}

@@ -47,8 +47,11 @@ def test_every_module_folder_is_a_listed_package():
     }
     assert sorted(folders - listed) == [], "add these to [tool.setuptools] packages in pyproject.toml"
     bundled = dict(_pyproject()["package-dir"])
-    assert bundled == {"ingest._bundled.dags": "dags", "ingest._bundled.dbt_project": "dbt_project",
-                       "ingest._bundled.expectations": "expectations"}
+    assert bundled == {
+        "ingest._bundled.dags": "dags",
+        "ingest._bundled.dbt_project": "dbt_project",
+        "ingest._bundled.expectations": "expectations",
+    }
     assert set(bundled) <= listed
 
 
@@ -58,7 +61,10 @@ def test_checkout_reads_the_repository_folders():
 
     assert config.CHECKOUT and config.REPO_DIR == REPO
     assert (config.DBT_PROJECT_DIR, config.EXPECTATIONS_DIR, config.DAGS_DIR) == (
-        REPO / "dbt_project", REPO / "expectations", REPO / "dags")
+        REPO / "dbt_project",
+        REPO / "expectations",
+        REPO / "dags",
+    )
     assert config.DBT_MANIFEST == REPO / "dbt_project" / "target" / "manifest.json"
 
 
@@ -72,8 +78,9 @@ class Installed:
     env: dict[str, str]
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(list(args), cwd=self.work, env=self.env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            list(args), cwd=self.work, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
 
     def ss4gl(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return self.run(str(self.venv / "bin" / "ss4gl"), *args, timeout=timeout)
@@ -117,21 +124,35 @@ def installed(tmp_path_factory) -> Installed:
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
-    site_packages = Path(subprocess.run(
-        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True, env=_clean_env(),
-    ).stdout.strip())
+    site_packages = Path(
+        subprocess.run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=_clean_env(),
+        ).stdout.strip()
+    )
     # The dependencies: this venv's site-packages, appended to sys.path (its own .pth files stay unprocessed).
     deps = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
     (site_packages / "ss4gl-test-deps.pth").write_text("".join(f"{d}\n" for d in deps), encoding="utf-8")
-    res = subprocess.run([sys.executable, "-m", "uv", "pip", "install", "--offline", "--no-deps", "--python", str(py),
-                          str(wheel)], capture_output=True, text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "uv", "pip", "install", "--offline", "--no-deps", "--python", str(py), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
 
     work = root / "work"
     work.mkdir()
-    env = _clean_env(SS4GL_HOME=str(root / "state"), AIRFLOW_HOME=str(root / "airflow"),
-                     AIRFLOW__CORE__LOAD_EXAMPLES="False", XDG_STATE_HOME=str(root / "xdg-state"))
+    env = _clean_env(
+        SS4GL_HOME=str(root / "state"),
+        AIRFLOW_HOME=str(root / "airflow"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        XDG_STATE_HOME=str(root / "xdg-state"),
+    )
     return Installed(source, wheel, venv, site_packages.resolve(), work, env)
 
 
@@ -156,16 +177,28 @@ def test_wheel_carries_what_the_product_reads(installed):
     missing = sorted(_expected_files(installed.source) - names)
     assert missing == [], f"not in the wheel (pyproject.toml [tool.setuptools.package-data]): {missing}"
     # The named essentials, in case the tree itself lost them.
-    for name in ("dbt_project/dbt_project.yml", "dbt_project/profiles.yml", "dags/ss4gl_nightly.py",
-                 "expectations/eurostat_observations.json", "expectations/survey_soa_profile.json",
-                 "expectations/reference/geo.json"):
+    for name in (
+        "dbt_project/dbt_project.yml",
+        "dbt_project/profiles.yml",
+        "dags/ss4gl_nightly.py",
+        "expectations/eurostat_observations.json",
+        "expectations/survey_soa_profile.json",
+        "expectations/reference/geo.json",
+    ):
         assert f"{_BUNDLED}/{name}" in names
     assert any(n.startswith(f"{_BUNDLED}/dbt_project/models/marts/") and n.endswith(".sql") for n in names)
     assert any(n.startswith(f"{_BUNDLED}/dbt_project/seeds/") and n.endswith(".csv") for n in names)
-    for name in ("dashboard/templates/base.html.j2", "dashboard/templates/overview.html.j2",
-                 "dashboard/static/dashboard.css", "dashboard/static/dashboard.js", "catalogue.yml",
-                 "migrations/0001_init.sql", "samples/eurostat/toc.txt", "surveys/contract/codes.yml",
-                 "surveys/reference/nuts3.csv"):
+    for name in (
+        "dashboard/templates/base.html.j2",
+        "dashboard/templates/overview.html.j2",
+        "dashboard/static/dashboard.css",
+        "dashboard/static/dashboard.js",
+        "catalogue.yml",
+        "migrations/0001_init.sql",
+        "samples/eurostat/toc.txt",
+        "surveys/contract/codes.yml",
+        "surveys/reference/nuts3.csv",
+    ):
         assert f"ingest/{name}" in names
     assert any(n.startswith("ingest/samples/inbox/") and n.endswith(".xlsx") for n in names)
     assert any(n.startswith("ingest/surveys/codebooks/") and n.endswith(".yml") for n in names)
@@ -204,13 +237,21 @@ def test_installed_paths_are_the_packaged_copies(installed):
         assert not path.is_relative_to(REPO)
     assert (Path(got["dbt_project"]) / "dbt_project.yml").is_file()
     assert sorted(p.name for p in Path(got["expectations"]).glob("*.json")) == sorted(
-        p.name for p in (installed.source / "expectations").glob("*.json"))
+        p.name for p in (installed.source / "expectations").glob("*.json")
+    )
     assert Path(got["state"]) == Path(installed.env["SS4GL_HOME"])
     assert Path(got["manifest"]) == Path(installed.env["SS4GL_HOME"]) / "dbt" / "manifest" / "manifest.json"
     # Without SS4GL_HOME: the user's state folder, never the installation.
     env = {k: v for k, v in installed.env.items() if k != "SS4GL_HOME"}
-    res = subprocess.run([str(installed.venv / "bin" / "python"), "-c", PROBE], cwd=installed.work, env=env,
-                         capture_output=True, text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [str(installed.venv / "bin" / "python"), "-c", PROBE],
+        cwd=installed.work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout.strip().splitlines()[-1])["state"] == str(Path(env["XDG_STATE_HOME"]) / "ss4gl")
 

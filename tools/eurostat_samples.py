@@ -109,7 +109,7 @@ _EU27_NUTS2_SUFFIXES = {
     "CY": "00",
     "CZ": "01 02 03 04 05 06 07 08",
     "DE": "11 12 13 14 21 22 23 24 25 26 27 30 40 50 60 71 72 73 80 91 92 93 94 A1 A2 A3 A4 A5 B1 B2 B3 C0 D2 D4 "
-          "D5 E0 F0 G0",
+    "D5 E0 F0 G0",
     "DK": "01 02 03 04 05",
     "EE": "00",
     "EL": "30 41 42 43 51 52 53 54 61 62 63 64 65",
@@ -141,9 +141,7 @@ NUTS_2024_RECODED = {"NL31": "NL35", "NL33": "NL36"}
 LEGACY_LAST_YEAR = 2020
 # A published total its size classes do not add up to (as Spain's 2024 enterprise count once jumped 26 % while the
 # classes did not): the dbt share rule must publish no share there, with the flag share_components_inconsistent.
-INCONSISTENT_TOTALS = (
-    ("sbs_sc_ovw", {"indic_sbs": "ENT_NR", "size_emp": "TOTAL", "geo": "ES", "time": "2023"}, 1.26),
-)
+INCONSISTENT_TOTALS = (("sbs_sc_ovw", {"indic_sbs": "ENT_NR", "size_emp": "TOTAL", "geo": "ES", "time": "2023"}, 1.26),)
 STATUS_LABEL = {
     "b": "break in time series",
     "d": "definition differs (see metadata)",
@@ -237,12 +235,7 @@ def _base(code: str, unit: str | None, cell: dict[str, str], geo: str, rng: np.r
     if unit == "EUR_HAB":
         return float(gdp)
     if unit == "PPS_EU27_2020_HAB":
-        return (
-            gdp
-            * (33000 / GDP_HAB["EU27_2020"])
-            * rng.uniform(0.95, 1.15)
-            * (1.25 if geo.startswith("HU") else 1)
-        )
+        return gdp * (33000 / GDP_HAB["EU27_2020"]) * rng.uniform(0.95, 1.15) * (1.25 if geo.startswith("HU") else 1)
     if unit == "MIO_EUR":
         return gdp * pop / 1e6
     if unit == "NR":
@@ -282,9 +275,7 @@ def _cube(ds: EurostatDataset, geos: list[str], rng: np.random.Generator) -> tup
             pos = start + t
             y = int(year)
             trend = (1 + g) ** (y - 2020) * (0.94 if y == 2020 and unit in ("EUR_HAB", "MIO_EUR") else 1.0)
-            value = (
-                level * trend * (rng.normal(1.0, 0.01) if unit not in ("EUR_HAB", "NR", "MIO_EUR") else 1.0)
-            )
+            value = level * trend * (rng.normal(1.0, 0.01) if unit not in ("EUR_HAB", "NR", "MIO_EUR") else 1.0)
             if unit and unit.startswith("PC") or indic.startswith("E_") or indic == "BRTH_RT":
                 value = min(max(value, 0.0), 100.0)
             r = rng.random()
@@ -330,8 +321,11 @@ def _append_geos(a: tuple[list, dict, dict], b: tuple[list, dict, dict]) -> tupl
         return {str(int(k)): v for k, v in zip(np.ravel_multi_index(tuple(coords), sizes), part.values(), strict=True)}
 
     n_a = len(dims_a[axis][1])
-    return (dims, moved(values_a, dims_a, 0) | moved(values_b, dims_b, n_a),
-            moved(status_a, dims_a, 0) | moved(status_b, dims_b, n_a))
+    return (
+        dims,
+        moved(values_a, dims_a, 0) | moved(values_b, dims_b, n_a),
+        moved(status_a, dims_a, 0) | moved(status_b, dims_b, n_a),
+    )
 
 
 def sample_geos(ds: EurostatDataset, catalogue: Catalogue) -> tuple[list[str], list[str], list[str]]:
@@ -370,12 +364,11 @@ def build(ds: EurostatDataset, catalogue: Catalogue) -> dict[str, Any]:
     # sample; the NUTS 2021 codes it replaced carry data up to LEGACY_LAST_YEAR only.
     first, others, recoded = sample_geos(ds, catalogue)
     dims, values, status = _cube(ds, first, rng)
-    updated = (
-        f"2026-0{1 + rng.integers(0, 2)}-{10 + rng.integers(0, 18):02d}T{rng.choice([11, 23])}:00:00+0100"
-    )
+    updated = f"2026-0{1 + rng.integers(0, 2)}-{10 + rng.integers(0, 18):02d}T{rng.choice([11, 23])}:00:00+0100"
     if others:
-        legacy = _drop_years_after(_cube(ds, others, _rng(f"{ds.code}/all_regions")), set(NUTS_2024_RECODED),
-                                   LEGACY_LAST_YEAR)
+        legacy = _drop_years_after(
+            _cube(ds, others, _rng(f"{ds.code}/all_regions")), set(NUTS_2024_RECODED), LEGACY_LAST_YEAR
+        )
         dims, values, status = _append_geos((dims, values, status), legacy)
     for geo in recoded:
         dims, values, status = _append_geos((dims, values, status), _cube(ds, [geo], _rng(f"{ds.code}/{geo}")))
@@ -436,7 +429,7 @@ def _tie_totals(values: dict, dims: list, sizes: list[int], dim: str, total: str
         coords = list(np.unravel_index(int(key), sizes))
         if coords[axis] != t_idx:
             continue
-        part_keys = [str(np.ravel_multi_index(tuple(coords[:axis] + [i] + coords[axis + 1:]), sizes)) for i in parts]
+        part_keys = [str(np.ravel_multi_index(tuple(coords[:axis] + [i] + coords[axis + 1 :]), sizes)) for i in parts]
         if cap_only:
             for k in part_keys:
                 if k in values and values[k] > values[key]:
@@ -494,9 +487,7 @@ def toc_text(docs: dict[str, dict], catalogue: Catalogue) -> bytes:
             )
         )
     ]
-    lines.append(
-        "\t".join(q(x) for x in (f"Database by themes ({SYNTHETIC})", "data", "folder", "", "", "", "", ""))
-    )
+    lines.append("\t".join(q(x) for x in (f"Database by themes ({SYNTHETIC})", "data", "folder", "", "", "", "", "")))
     for ds in catalogue.datasets:
         doc = docs[ds.code]
         upd = doc["updated"][:10].split("-")
@@ -519,9 +510,7 @@ def generate(catalogue: Catalogue | None = None) -> dict[str, bytes]:
     """File name → bytes of every sample (one JSON per catalogue dataset, plus ``toc.txt``)."""
     catalogue = catalogue or load_catalogue()
     docs = {ds.code: build(ds, catalogue) for ds in catalogue.datasets}
-    out = {
-        f"{code}.json": orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n" for code, doc in docs.items()
-    }
+    out = {f"{code}.json": orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n" for code, doc in docs.items()}
     out["toc.txt"] = toc_text(docs, catalogue)
     return out
 

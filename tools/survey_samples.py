@@ -47,21 +47,11 @@ class SampleSpec:
 
 
 SAMPLES: tuple[SampleSpec, ...] = (
-    SampleSpec(
-        "indescat", "sme_needs", "sme_needs.xlsx.es", 2025, 86, "indescat_necesidades_pymes_2025.xlsx"
-    ),
-    SampleSpec(
-        "indescat", "sme_needs", "sme_needs.xlsx.es", 2024, 72, "indescat_necesidades_pymes_2024.xlsx"
-    ),
-    SampleSpec(
-        "cluster_montagne", "sme_needs", "sme_needs.limesurvey.fr", 2025, 112, "results-survey482915.csv"
-    ),
-    SampleSpec(
-        "sports_technology", "sme_needs", "sme_needs.xlsx.nl", 2025, 64, "behoeftepeiling_mkb_2025.xlsx"
-    ),
-    SampleSpec(
-        "sports_technology", "sme_needs", "sme_needs.xlsx.nl", 2024, 51, "behoeftepeiling_mkb_2024.xlsx"
-    ),
+    SampleSpec("indescat", "sme_needs", "sme_needs.xlsx.es", 2025, 86, "indescat_necesidades_pymes_2025.xlsx"),
+    SampleSpec("indescat", "sme_needs", "sme_needs.xlsx.es", 2024, 72, "indescat_necesidades_pymes_2024.xlsx"),
+    SampleSpec("cluster_montagne", "sme_needs", "sme_needs.limesurvey.fr", 2025, 112, "results-survey482915.csv"),
+    SampleSpec("sports_technology", "sme_needs", "sme_needs.xlsx.nl", 2025, 64, "behoeftepeiling_mkb_2025.xlsx"),
+    SampleSpec("sports_technology", "sme_needs", "sme_needs.xlsx.nl", 2024, 51, "behoeftepeiling_mkb_2024.xlsx"),
     SampleSpec("mse_cluster", "sme_needs", "sme_needs.kobo.hu", 2025, 41, "kobo_kkv_igenyfelmeres_2025.json"),
     SampleSpec("epsi", "sme_needs", "sme_needs.limesurvey.en", 2025, 57, "results-survey771203.csv"),
     *(
@@ -77,8 +67,15 @@ SAMPLES: tuple[SampleSpec, ...] = (
     ),
     # MSE re-submits its 2025 state of affairs with corrected member counts; both files land in the inbox, the
     # correction after the original (inbox path order), so it supersedes it and the original stays in raw.
-    SampleSpec("mse_cluster", "state_of_affairs", "state_of_affairs.xlsx.hu", 2025, 0,
-               "state_of_affairs_2025_javitott.xlsx", corrected=True),
+    SampleSpec(
+        "mse_cluster",
+        "state_of_affairs",
+        "state_of_affairs.xlsx.hu",
+        2025,
+        0,
+        "state_of_affairs_2025_javitott.xlsx",
+        corrected=True,
+    ),
 )
 
 CORRECTION_SME_MEMBERS = 4  # SME members added by a corrected state-of-affairs file
@@ -177,8 +174,7 @@ def fake_respondent(rng: random.Random, cluster: str, lang: str, wave: int, i: i
         "founding_year": rng.randint(1965, wave - 1),
         "used_12m": used,
         "importance": {
-            s: (None if rng.random() < 0.08 else rng.choices([1, 2, 3, 4, 5], [3, 7, 20, 40, 30])[0])
-            for s in services
+            s: (None if rng.random() < 0.08 else rng.choices([1, 2, 3, 4, 5], [3, 7, 20, 40, 30])[0]) for s in services
         },
         "satisfaction": {
             s: (rng.choices([1, 2, 3, 4, 5], [4, 10, 30, 38, 18])[0] if s in used else None) for s in services
@@ -197,9 +193,7 @@ def fake_respondent(rng: random.Random, cluster: str, lang: str, wave: int, i: i
         "contact_name": f"{fn} {ln}",
         "contact_email": email,
         "contact_phone": phone,
-        "submitted": datetime(
-            wave, rng.randint(2, 5), rng.randint(1, 28), rng.randint(8, 19), rng.randint(0, 59)
-        ),
+        "submitted": datetime(wave, rng.randint(2, 5), rng.randint(1, 28), rng.randint(8, 19), rng.randint(0, 59)),
     }
     return r
 
@@ -364,9 +358,7 @@ def sample_people(spec: SampleSpec, cat: Catalogue | None = None) -> list[dict]:
     cat = cat or load_catalogue()
     rng = _rng(spec.cluster, spec.wave)
     lang = codebook(spec.codebook).language
-    return [
-        fake_respondent(rng, spec.cluster, lang, spec.wave, i, cat) for i in range(1, spec.respondents + 1)
-    ]
+    return [fake_respondent(rng, spec.cluster, lang, spec.wave, i, cat) for i in range(1, spec.respondents + 1)]
 
 
 def render_sme(spec: SampleSpec, cat: Catalogue) -> bytes:

@@ -30,9 +30,7 @@ TYPE_LISTS = {
 }
 # Kept in step with ingest/surveys/privacy.py (EMAIL_RE, PHONE_RE); a test compares them.
 EMAIL_REGEX = r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+"
-PHONE_REGEX = (
-    r"(?<![\w.])(?:(?:\+|00)\d{1,3}[\s./-]?(?:\(0\)[\s]?)?\d{1,4}|0\d{1,4})(?:[\s./-]?\d{2,4}){2,5}(?![\w])"
-)
+PHONE_REGEX = r"(?<![\w.])(?:(?:\+|00)\d{1,3}[\s./-]?(?:\(0\)[\s]?)?\d{1,4}|0\d{1,4})(?:[\s./-]?\d{2,4}){2,5}(?![\w])"
 COMMON = {  # leading columns of every survey raw table
     "file_sha256": {"type": "string", "required": True},
     "cluster": {"type": "code", "codes": "clusters", "required": True},
@@ -82,9 +80,7 @@ def _key(table_name: str, table: dict[str, Any], section: dict[str, Any]) -> lis
     return ["cluster", "wave"]
 
 
-def suite_for(
-    table_name: str, table: dict[str, Any], section: dict[str, Any], instrument: str
-) -> dict[str, Any]:
+def suite_for(table_name: str, table: dict[str, Any], section: dict[str, Any], instrument: str) -> dict[str, Any]:
     """The suite of one raw survey table."""
     fields = _table_fields(table, section)
     exps: list[dict[str, Any]] = []
@@ -170,8 +166,7 @@ def suite_for(
     return {
         "suite": table_name,
         "format": "ss4gl-suite/1",
-        "generated_from": f"ingest/surveys/contract/{instrument}.yml"
-        + " (python -m tools.survey_suites)",
+        "generated_from": f"ingest/surveys/contract/{instrument}.yml" + " (python -m tools.survey_suites)",
         "description": f"Raw survey table raw.{table_name} ({instrument}, section {table.get('from')}).",
         "row_label": [c for c in ["cluster", "wave", "respondent_pid", "source_row"] if c in fields],
         "resolution": {
@@ -195,9 +190,7 @@ def generate(contract_dir: Path = SURVEY_CONTRACT_DIR) -> dict[str, dict[str, An
         if "tables" not in doc:
             continue
         for name, table in doc["tables"].items():
-            out[name] = suite_for(
-                name, table, doc["sections"][table["from"]], doc.get("instrument", path.stem)
-            )
+            out[name] = suite_for(name, table, doc["sections"][table["from"]], doc.get("instrument", path.stem))
     return out
 
 

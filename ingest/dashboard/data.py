@@ -130,8 +130,9 @@ def read_marts(url: str) -> MartData:
             if _regclass(cur, "audit.dashboard_last_run"):
                 cur.execute("select run_id, logical_date, finished_at from audit.dashboard_last_run")
                 fresh["last_run"] = cur.fetchone()
-                cur.execute("select source, objects, last_loaded, source_updated from audit.dashboard_sources"
-                            " order by source")
+                cur.execute(
+                    "select source, objects, last_loaded, source_updated from audit.dashboard_sources order by source"
+                )
                 fresh["sources"] = cur.fetchall()
                 # Problem codes and counts only: messages (audit.batches.reason, audit.quarantine.message)
                 # name rows, columns and values of the files and stay in the warehouse.

@@ -42,12 +42,16 @@ def environment() -> jinja2.Environment:
 
 
 def _render(template: str, charts: ch.Charts, **context) -> str:
-    return environment().get_template(template).render(
-        charts=charts.specs,
-        css=Markup(static_text("dashboard.css")),  # our package file
-        js=Markup(static_text("dashboard.js")),  # our package file
-        bundle_src=BUNDLE_SRC,
-        **context,
+    return (
+        environment()
+        .get_template(template)
+        .render(
+            charts=charts.specs,
+            css=Markup(static_text("dashboard.css")),  # our package file
+            js=Markup(static_text("dashboard.js")),  # our package file
+            bundle_src=BUNDLE_SRC,
+            **context,
+        )
     )
 
 

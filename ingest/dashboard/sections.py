@@ -180,8 +180,11 @@ def quality(data: MartData, cluster_id: str | None, names: dict[str, str]) -> di
         ]
     elif flagged:
         view["by_indicator"] = [
-            {"name": text(r.get("indicator_name") or r.get("indicator_code")), "year": text(r.get("year")),
-             "flags": flags(r)}
+            {
+                "name": text(r.get("indicator_name") or r.get("indicator_code")),
+                "year": text(r.get("year")),
+                "flags": flags(r),
+            }
             for r in sorted(flagged, key=lambda r: r.get("indicator_code") or "")
         ]
     revisions = data.rows("mart_eurostat_revisions")

@@ -162,9 +162,7 @@ class EurostatClient:
             if status == "AVAILABLE":
                 data = self._get(f"{self.base_url}/1.0/async/data/{ident}", [], dataset, expect="tsv")
                 if sniff(unwrap(data.body, dataset)) == "xml":
-                    raise EurostatPayloadError(
-                        dataset, f"async data {ident} is an envelope, not data", kind="envelope"
-                    )
+                    raise EurostatPayloadError(dataset, f"async data {ident} is an envelope, not data", kind="envelope")
                 return data
             # EXPIRED / UNKNOWN_REQUEST: submit again
         raise EurostatPayloadError(
@@ -278,13 +276,9 @@ class EurostatClient:
                     if size > self.max_body_bytes:  # stop reading: the connection is dropped on close
                         break
         except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
-            problem = (
-                f"timed out after {self.timeout} s" if isinstance(exc, requests.exceptions.Timeout) else ""
-            )
+            problem = f"timed out after {self.timeout} s" if isinstance(exc, requests.exceptions.Timeout) else ""
             self._emit(resp, url, b"".join(chunks))  # archive the partial body too
-            err = EurostatPayloadError(
-                dataset, f"truncated body ({problem or _reason(exc)})", kind="truncated"
-            )
+            err = EurostatPayloadError(dataset, f"truncated body ({problem or _reason(exc)})", kind="truncated")
             raise _Transient(err) from exc
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
             self._emit(resp, url, b"".join(chunks))
@@ -345,15 +339,11 @@ class EurostatClient:
                 status=status,
             )
         if expect == "json" and kind != "json":
-            raise EurostatPayloadError(
-                dataset, f"expected JSON-stat, got {kind} ({ctype or 'no content type'})"
-            )
+            raise EurostatPayloadError(dataset, f"expected JSON-stat, got {kind} ({ctype or 'no content type'})")
         if expect == "json" and plain.rstrip()[-1:] != b"}":
             raise _Transient(EurostatPayloadError(dataset, "truncated JSON body", kind="truncated"))
         if expect == "tsv" and kind not in ("tsv", "xml", "sdmx-csv"):
-            raise EurostatPayloadError(
-                dataset, f"expected SDMX TSV, got {kind} ({ctype or 'no content type'})"
-            )
+            raise EurostatPayloadError(dataset, f"expected SDMX TSV, got {kind} ({ctype or 'no content type'})")
         if expect == "xml" and kind != "xml":
             raise EurostatPayloadError(dataset, f"expected an async status envelope, got {kind}")
 
@@ -364,9 +354,7 @@ def _json_problem(body: bytes, dataset: str) -> None:
         try:
             doc: Any = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise _Transient(
-                EurostatPayloadError(dataset, f"truncated JSON body ({exc})", kind="truncated")
-            ) from exc
+            raise _Transient(EurostatPayloadError(dataset, f"truncated JSON body ({exc})", kind="truncated")) from exc
         check_json_doc(doc, dataset)
         return
     head = body[:200].replace(b" ", b"")
@@ -403,9 +391,7 @@ def parse_toc(body: bytes) -> dict[str, TocEntry]:
     rows = csv.reader(io.StringIO(text), delimiter="\t", quotechar='"')
     header = [h.strip().lower() for h in next(rows, [])]
     if "code" not in header or "type" not in header:
-        raise EurostatPayloadError(
-            "toc", f"table of contents without code/type columns (header {header[:8]})"
-        )
+        raise EurostatPayloadError("toc", f"table of contents without code/type columns (header {header[:8]})")
     at = {h: i for i, h in enumerate(header)}
 
     def cell(row: list[str], name: str) -> str:

@@ -14,9 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     dec = sub.add_parser("decode", help="decode a Eurostat body (JSON-stat, TSV, SDMX-CSV; gzip ok) to CSV")
     dec.add_argument("file", type=Path)
     dec.add_argument("-o", "--output", type=Path, default=None, help="CSV file to write (default: stdout)")
-    dec.add_argument(
-        "--dataset", default=None, help="dataset code (default: from the body; TSV bodies have none)"
-    )
+    dec.add_argument("--dataset", default=None, help="dataset code (default: from the body; TSV bodies have none)")
     dec.set_defaults(func=cmd_decode)
     fetch = sub.add_parser("fetch", help="fetch one catalogue dataset into the archive and raw (validate-then-load)")
     fetch.add_argument("dataset", help="catalogue dataset code, e.g. nama_10r_2gdp")
@@ -40,8 +38,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     migrate()
-    ctx = RunContext(run_id=f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}__{args.dataset}",
-                     logical_date=date.today().isoformat())
+    ctx = RunContext(
+        run_id=f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}__{args.dataset}", logical_date=date.today().isoformat()
+    )
     step = lambda text: print(f"[{datetime.now():%H:%M:%S}] {args.dataset}: {text}", file=sys.stderr, flush=True)  # noqa: E731
     step(f"fetching from {load_catalogue().eurostat['base_url']}")
     try:

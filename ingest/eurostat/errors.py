@@ -19,9 +19,7 @@ class EurostatError(RuntimeError):
 class EurostatPayloadError(EurostatError):
     """A body is not data: error JSON, async warning or envelope, HTML, truncated or empty."""
 
-    def __init__(
-        self, dataset: str | None, problem: str, *, kind: str = "unknown", status: int | None = None
-    ) -> None:
+    def __init__(self, dataset: str | None, problem: str, *, kind: str = "unknown", status: int | None = None) -> None:
         self.dataset = dataset
         self.problem = one_line(problem)
         #: empty, truncated, error, async (warning 413), warning, envelope (SOAP queued), html, unknown,

@@ -74,8 +74,7 @@ def async_warning() -> bytes:
         {
             "warning": {
                 "status": 413,
-                "label": "ASYNCHRONOUS_RESPONSE. Your request will be "
-                "treated asynchronously. Please try again later.",
+                "label": "ASYNCHRONOUS_RESPONSE. Your request will be treated asynchronously. Please try again later.",
             }
         }
     )
@@ -140,9 +139,7 @@ def filter_jsonstat(doc: dict, query: dict[str, list[str]]) -> dict:
         coords = np.unravel_index(pos, sizes)
         new = [remap[i][c] for i, c in enumerate(coords)]
         ok = np.all([c >= 0 for c in new], axis=0) if new else np.zeros(0, bool)
-        flat = (
-            np.ravel_multi_index(tuple(c[ok] for c in new), new_sizes) if ok.any() else np.empty(0, np.int64)
-        )
+        flat = np.ravel_multi_index(tuple(c[ok] for c in new), new_sizes) if ok.any() else np.empty(0, np.int64)
         vals = [v for v, keep in zip(part.values(), ok, strict=True) if keep]
         return {str(int(p)): v for p, v in zip(flat, vals, strict=True)}
 
@@ -155,8 +152,7 @@ def jsonstat_to_tsv(doc: dict[str, Any]) -> bytes:
     """Render a JSON-stat document (time last) as SDMX 2.1 TSV, series in cube order, empty series omitted."""
     ids, sizes = doc["id"], doc["size"]
     codes = [
-        sorted(doc["dimension"][d]["category"]["index"], key=doc["dimension"][d]["category"]["index"].get)
-        for d in ids
+        sorted(doc["dimension"][d]["category"]["index"], key=doc["dimension"][d]["category"]["index"].get) for d in ids
     ]
     values, status = doc.get("value", {}), doc.get("status", {})
     n_t = sizes[-1]
@@ -178,9 +174,7 @@ def jsonstat_to_tsv(doc: dict[str, Any]) -> bytes:
 class ReplayServer:
     """Eurostat look-alike on ``127.0.0.1:<port>`` serving ``samples_dir``; use as a context manager."""
 
-    def __init__(
-        self, samples_dir: Path | None = None, *, port: int = 0, max_cells: int | None = None
-    ) -> None:
+    def __init__(self, samples_dir: Path | None = None, *, port: int = 0, max_cells: int | None = None) -> None:
         self.samples_dir = Path(samples_dir) if samples_dir is not None else None
         self.max_cells = max_cells  # answer HTTP 413 EXTRACTION_TOO_BIG above this many cells
         self.requests: list[Recorded] = []
@@ -240,9 +234,7 @@ class ReplayServer:
     # ------------------------------------------------------------------------------------------ serving
     def _next_scripted(self, path: str) -> tuple[bool, Any]:
         with self._lock:
-            best = max(
-                (p for p in self._scripts if path.startswith(p) and self._scripts[p]), key=len, default=None
-            )
+            best = max((p for p in self._scripts if path.startswith(p) and self._scripts[p]), key=len, default=None)
             if best is None:
                 return False, None
             return True, self._scripts[best].pop(0)
@@ -378,13 +370,9 @@ class ReplayServer:
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve Eurostat-shaped samples over loopback HTTP.")
-    parser.add_argument(
-        "--samples", type=Path, default=None, help="folder of {dataset}.json / .tsv / toc.txt"
-    )
+    parser.add_argument("--samples", type=Path, default=None, help="folder of {dataset}.json / .tsv / toc.txt")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument(
-        "--max-cells", type=int, default=None, help="answer 413 EXTRACTION_TOO_BIG above this"
-    )
+    parser.add_argument("--max-cells", type=int, default=None, help="answer 413 EXTRACTION_TOO_BIG above this")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.samples is None:
         args.samples = BUNDLED_SAMPLES

@@ -15,9 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``surveys check`` to an argparse subparsers object; handlers are stored as ``args.func``."""
     surveys = subparsers.add_parser("surveys", help="cluster survey files (SME needs, state of affairs)")
     sub = surveys.add_subparsers(dest="surveys_command", required=True)
-    check = sub.add_parser(
-        "check", help="parse one survey file and say whether it would load (writes nothing)"
-    )
+    check = sub.add_parser("check", help="parse one survey file and say whether it would load (writes nothing)")
     check.add_argument("file", type=Path)
     check.add_argument("--cluster", help="cluster id (default: from <cluster>/<instrument>/<file>)")
     check.add_argument("--instrument", help="state_of_affairs or sme_needs (default: from the path)")

@@ -32,9 +32,7 @@ IGNORED_TOP_LEVEL = ("README.md", "README.txt", "README")
 class InboxFile:
     cluster: str | None
     instrument: str | None
-    path: (
-        str  # local path, or the full URL (s3://…) on a remote filesystem; read() / write_reason() accept it
-    )
+    path: str  # local path, or the full URL (s3://…) on a remote filesystem; read() / write_reason() accept it
     name: str
     size: int
     problems: tuple[Problem, ...] = ()

@@ -208,9 +208,7 @@ def parse_file(
             found=known("OLE/CFB (D0 CF 11 E0)"),
         )
         return result
-    candidates = [
-        cb for cb in (codebooks or load_codebooks()) if cb.instrument == instrument and cb.family == layout
-    ]
+    candidates = [cb for cb in (codebooks or load_codebooks()) if cb.instrument == instrument and cb.family == layout]
     if not candidates:
         pr.error(
             "no_codebook",
@@ -279,4 +277,3 @@ def parse_file(
     result.wave = wave
     result.tables = tables if not pr.has_errors else {}
     return result
-

@@ -17,9 +17,7 @@ PSEUDONYM_LENGTH = 32
 _AT = r"\s*[(\[{<]\s*(?:at|@)\s*[)\]}>]\s*"  # jan(at)x.com, jan [at] x [dot] com
 _DOT = r"(?:\.|\s*[(\[{<]\s*(?:dot|punto|punt|point|pont)\s*[)\]}>]\s*)"
 # user@host.tld, user@localhost (no dot), and the obfuscated forms (which need a dot: "us (at) the fair" stays).
-EMAIL_RE = re.compile(
-    rf"[\w.+'-]+(?:(?:{_AT}|@)[\w-]+(?:{_DOT}[\w-]+)+|@[\w-]+)", re.UNICODE | re.IGNORECASE
-)
+EMAIL_RE = re.compile(rf"[\w.+'-]+(?:(?:{_AT}|@)[\w-]+(?:{_DOT}[\w-]+)+|@[\w-]+)", re.UNICODE | re.IGNORECASE)
 # International (+31 6 1234 5678, 0034 93 123 45 67, +1 (555) 123-4567), national with a leading 0
 # (06-12345678, (020) 123 4567), a parenthesised area code ((555) 123-4567), or national without a leading 0
 # in spaced groups (612 345 678, 91 123 45 67: group "spaced", checked by _phone so amounts stay).

@@ -201,9 +201,7 @@ def allowed_codes(list_name: str, cluster: str, catalogue: Catalogue) -> set[str
 def _merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = (
-            _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-        )
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
 
 
@@ -286,9 +284,7 @@ def load_codebooks(directory: Path = CODEBOOK_DIR) -> tuple[Codebook, ...]:
         merged.pop("extends", None)
         return merged
 
-    return tuple(
-        _codebook(resolved(cid), p) for cid, (_, p) in raws.items() if not raws[cid][0].get("abstract")
-    )
+    return tuple(_codebook(resolved(cid), p) for cid, (_, p) in raws.items() if not raws[cid][0].get("abstract"))
 
 
 def codebook(codebook_id: str) -> Codebook:

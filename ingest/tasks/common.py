@@ -39,9 +39,13 @@ class RunContext:
         params = context.get("params") or {}  # the DAG's params (trigger form), conf overrides them
         run_type = str(getattr(dag_run, "run_type", "") or "").lower()
         mode = "backfill" if ("backfill" in run_type or conf.get("mode") == "backfill") else "nightly"
-        return cls(run_id=context["run_id"], logical_date=ld.date().isoformat(), mode=mode,
-                   refetch=bool(conf.get("refetch", params.get("refetch", False))),
-                   rebuild=bool(conf.get("rebuild", params.get("rebuild", False))))
+        return cls(
+            run_id=context["run_id"],
+            logical_date=ld.date().isoformat(),
+            mode=mode,
+            refetch=bool(conf.get("refetch", params.get("refetch", False))),
+            rebuild=bool(conf.get("rebuild", params.get("rebuild", False))),
+        )
 
 
 @dataclass
@@ -78,8 +82,9 @@ def stage_path(batch: Batch, table: str, ctx: RunContext) -> Path:
     return path
 
 
-def record_fetch(cur, ctx: RunContext, source: str, obj: str, url: str | None, status: int | None,
-                 sha: str, size: int) -> None:
+def record_fetch(
+    cur, ctx: RunContext, source: str, obj: str, url: str | None, status: int | None, sha: str, size: int
+) -> None:
     cur.execute(
         "insert into audit.fetches (run_id, logical_date, source, object, url, http_status, sha256, size_bytes)"
         " values (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -87,8 +92,16 @@ def record_fetch(cur, ctx: RunContext, source: str, obj: str, url: str | None, s
     )
 
 
-def record_check(cur, ctx: RunContext, source: str, obj: str, decision: str, reason: str,
-                 toc_last_update=None, source_updated_at=None) -> None:
+def record_check(
+    cur,
+    ctx: RunContext,
+    source: str,
+    obj: str,
+    decision: str,
+    reason: str,
+    toc_last_update=None,
+    source_updated_at=None,
+) -> None:
     cur.execute(
         "insert into audit.dataset_checks (run_id, logical_date, source, object, decision, reason,"
         " toc_last_update, source_updated_at) values (%s, %s, %s, %s, %s, %s, %s, %s)"
@@ -123,8 +136,19 @@ def record_batch(cur, ctx: RunContext, batch: Batch, rows_loaded: int | None = N
       replay in one run never makes the content look new, or its partition unknown, to another.
     """
     lock_batch(cur, batch.batch_id)
-    row = (batch.batch_id, batch.source, batch.object, batch.sha256, ctx.run_id, ctx.logical_date, batch.status,
-           storable(batch.reason), batch.rows, rows_loaded, json.dumps(storable(batch.meta), default=str))
+    row = (
+        batch.batch_id,
+        batch.source,
+        batch.object,
+        batch.sha256,
+        ctx.run_id,
+        ctx.logical_date,
+        batch.status,
+        storable(batch.reason),
+        batch.rows,
+        rows_loaded,
+        json.dumps(storable(batch.meta), default=str),
+    )
     cur.execute(
         "insert into audit.run_batches (batch_id, source, object, sha256, run_id, logical_date, status, reason,"
         " rows_parsed, rows_loaded, meta) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -155,9 +179,19 @@ def record_quarantine(cur, batch: Batch, problems: list[dict]) -> None:
         cur.execute(
             "insert into audit.quarantine (batch_id, source, object, code, severity, message, file, row_number,"
             " column_name, expected, found) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (batch.batch_id, batch.source, batch.object, p.get("code", "invalid"), p.get("severity", "error"),
-             storable(p["message"]), storable(p.get("file")), p.get("row"), storable(p.get("column")),
-             storable(_text(p.get("expected"))), storable(_text(p.get("found")))),
+            (
+                batch.batch_id,
+                batch.source,
+                batch.object,
+                p.get("code", "invalid"),
+                p.get("severity", "error"),
+                storable(p["message"]),
+                storable(p.get("file")),
+                p.get("row"),
+                storable(p.get("column")),
+                storable(_text(p.get("expected"))),
+                storable(_text(p.get("found"))),
+            ),
         )
 
 
@@ -183,15 +217,18 @@ def run_batches(cur, ctx: RunContext, source: str, status: str) -> list[Batch]:
     content hash. Loads follow this order, so of two files replacing one partition the later arrival wins, in
     a nightly run and in any backfill alike (never the file name)."""
     cur.execute(
-        sql.SQL("select b.source, b.object, b.sha256, b.meta, b.status, b.reason, b.rows_parsed"
-                " from audit.run_batches b"
-                " left join {} where b.run_id = %s and b.source = %s and b.status = %s"
-                " order by a.logical_date nulls first, a.received_at nulls first, b.sha256, b.object"
-                ).format(LATEST_RECEIPT),
+        sql.SQL(
+            "select b.source, b.object, b.sha256, b.meta, b.status, b.reason, b.rows_parsed"
+            " from audit.run_batches b"
+            " left join {} where b.run_id = %s and b.source = %s and b.status = %s"
+            " order by a.logical_date nulls first, a.received_at nulls first, b.sha256, b.object"
+        ).format(LATEST_RECEIPT),
         (ctx.logical_date, ctx.run_id, source, status),
     )
-    return [Batch(source=s, object=o, sha256=list(sha), meta=m or {}, status=st, reason=r, rows=n)
-            for s, o, sha, m, st, r, n in cur.fetchall()]
+    return [
+        Batch(source=s, object=o, sha256=list(sha), meta=m or {}, status=st, reason=r, rows=n)
+        for s, o, sha, m, st, r, n in cur.fetchall()
+    ]
 
 
 def record_receipt(cur, ctx: RunContext, batch: Batch) -> None:
@@ -199,8 +236,15 @@ def record_receipt(cur, ctx: RunContext, batch: Batch) -> None:
     cur.execute(
         "insert into audit.batch_receipts (batch_id, source, object, sha256, meta, run_id, logical_date)"
         " values (%s, %s, %s, %s, %s, %s, %s)",
-        (batch.batch_id, batch.source, batch.object, batch.sha256, json.dumps(batch.meta, default=str),
-         ctx.run_id, ctx.logical_date),
+        (
+            batch.batch_id,
+            batch.source,
+            batch.object,
+            batch.sha256,
+            json.dumps(batch.meta, default=str),
+            ctx.run_id,
+            ctx.logical_date,
+        ),
     )
 
 

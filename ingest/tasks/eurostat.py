@@ -69,8 +69,10 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
             toc_date: date | None = entry.last_update if entry else None
             if toc_date is not None and held.get(ds.code) == toc_date.isoformat():
                 decision = "skip"
-                reason = (f"quarantined, unchanged since (table of contents: {toc_date}); retried when Eurostat"
-                          f" updates it or after `ss4gl quarantine release eurostat {ds.code}`")
+                reason = (
+                    f"quarantined, unchanged since (table of contents: {toc_date}); retried when Eurostat"
+                    f" updates it or after `ss4gl quarantine release eurostat {ds.code}`"
+                )
             elif entry is None:
                 decision, reason = "fetch", "not listed in the table of contents: fetching to check"
             elif ds.code not in loaded:
@@ -92,7 +94,9 @@ def quarantined_versions(cur) -> dict[str, str | None]:
     """Per dataset whose latest batch is quarantined (and not released): the TOC date it was fetched for."""
     cur.execute(
         "select distinct on (object) object, status, meta->>'toc_last_update' from audit.batches"
-        " where source = %s order by object, updated_at desc", (SOURCE,))
+        " where source = %s order by object, updated_at desc",
+        (SOURCE,),
+    )
     return {obj: toc for obj, status, toc in cur.fetchall() if status == "quarantined"}
 
 
@@ -116,8 +120,14 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     except (EurostatPayloadError, ExtractionTooBig) as exc:
         parts = [item for item, _sha in sink]
         kind = getattr(exc, "kind", "too_big")
-        problem = {"code": f"body_{kind}", "severity": "error", "file": code, "row": None, "column": None,
-                   "message": f"{code}: row -, column -: {getattr(exc, 'problem', None) or exc}"}
+        problem = {
+            "code": f"body_{kind}",
+            "severity": "error",
+            "file": code,
+            "row": None,
+            "column": None,
+            "message": f"{code}: row -, column -: {getattr(exc, 'problem', None) or exc}",
+        }
     finally:
         _record_fetches(ctx, code, sink)
     shas = list(dict.fromkeys(archive.put(p) for p in parts))  # put() is idempotent and records provenance
@@ -141,8 +151,12 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
             record_batch(cur, ctx, batch)
         record_receipt(cur, ctx, batch)
     conn.close()
-    return {"batch_id": batch.batch_id, "parts": len(shas), "bytes": sum(len(p.body) for p in parts),
-            "status": batch.status}
+    return {
+        "batch_id": batch.batch_id,
+        "parts": len(shas),
+        "bytes": sum(len(p.body) for p in parts),
+        "status": batch.status,
+    }
 
 
 def decode_batch(batch: Batch, archive: Archive | None = None) -> pd.DataFrame:
@@ -246,8 +260,15 @@ def prepare(batch: Batch):
     except EurostatPayloadError as exc:
         raise BatchRejected([{"code": "not_data", "message": str(exc), "file": batch.object}]) from None
     except (ValueError, TypeError, KeyError, IndexError) as exc:  # malformed JSON-stat (e.g. a text value)
-        raise BatchRejected([{"code": "undecodable", "message": f"{batch.object}: cannot decode the payload"
-                              f" ({type(exc).__name__}: {exc})", "file": batch.object}]) from None
+        raise BatchRejected(
+            [
+                {
+                    "code": "undecodable",
+                    "message": f"{batch.object}: cannot decode the payload ({type(exc).__name__}: {exc})",
+                    "file": batch.object,
+                }
+            ]
+        ) from None
     return Prepared(
         tables={"eurostat_observations": to_raw_rows(frame, batch.batch_id)},
         checks=[("eurostat_observations", frame, validation_context(batch, frame))],

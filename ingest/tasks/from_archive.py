@@ -33,8 +33,14 @@ def plan(ctx: RunContext, source: str) -> list[str]:
     with conn, conn.cursor() as cur:
         batches = receipts_as_of(cur, ctx, source)
         for b in batches:
-            record_check(cur, ctx, source, b.object, "replay",
-                         f"backfill {ctx.logical_date}: replaying batch {b.batch_id} from the archive")
+            record_check(
+                cur,
+                ctx,
+                source,
+                b.object,
+                "replay",
+                f"backfill {ctx.logical_date}: replaying batch {b.batch_id} from the archive",
+            )
     conn.close()
     return [b.object for b in batches]
 
@@ -57,8 +63,10 @@ def register(ctx: RunContext, source: str, objects: list[str] | None = None) -> 
                 continue
             for sha in batch.sha256:
                 if not archive.path_of(sha).exists():
-                    raise FileNotFoundError(f"{source} {batch.object}: archived object {sha} is missing from"
-                                            f" {archive.root}; rerun the backfill with --refetch")
+                    raise FileNotFoundError(
+                        f"{source} {batch.object}: archived object {sha} is missing from"
+                        f" {archive.root}; rerun the backfill with --refetch"
+                    )
             record_batch(cur, ctx, batch)
             n += 1
     conn.close()
@@ -79,11 +87,12 @@ def reconcile(ctx: RunContext, source: str) -> dict:
     replayed: list[str] = []
     with conn, conn.cursor() as cur:
         cur.execute(
-            sql.SQL("select distinct on (b.meta->'partition') b.object, b.sha256, b.meta, b.rows_parsed, b.batch_id"
-                    " from audit.batches b join {}"
-                    " where b.source = %s and b.status = 'loaded' and b.meta ? 'partition' and b.meta ? 'tables'"
-                    " order by b.meta->'partition', a.logical_date desc, a.received_at desc, b.sha256 desc"
-                    ).format(LATEST_RECEIPT),
+            sql.SQL(
+                "select distinct on (b.meta->'partition') b.object, b.sha256, b.meta, b.rows_parsed, b.batch_id"
+                " from audit.batches b join {}"
+                " where b.source = %s and b.status = 'loaded' and b.meta ? 'partition' and b.meta ? 'tables'"
+                " order by b.meta->'partition', a.logical_date desc, a.received_at desc, b.sha256 desc"
+            ).format(LATEST_RECEIPT),
             (ctx.logical_date, source),
         )
         expected = cur.fetchall()
@@ -94,19 +103,29 @@ def reconcile(ctx: RunContext, source: str) -> dict:
                 continue
             present = sql.SQL(" union all ").join(
                 sql.SQL("(select 1 from raw.{} where batch_id = %(b)s limit 1)").format(sql.Identifier(t))
-                for t in meta["tables"])
+                for t in meta["tables"]
+            )
             cur.execute(sql.SQL("select exists ({})").format(present), {"b": batch_id})
             if cur.fetchone()[0] or not all(archive.path_of(sha).exists() for sha in sha256):
                 continue
             batch = Batch(source=source, object=obj, sha256=list(sha256), meta=meta)
             record_batch(cur, ctx, batch)
-            record_check(cur, ctx, source, obj, "replay",
-                         f"raw does not hold the current batch {batch_id} (a backfill of an earlier date, or a"
-                         " repair): replayed from the archive")
+            record_check(
+                cur,
+                ctx,
+                source,
+                obj,
+                "replay",
+                f"raw does not hold the current batch {batch_id} (a backfill of an earlier date, or a"
+                " repair): replayed from the archive",
+            )
             replayed.append(obj)
     conn.close()
     if replayed:
-        log.warning("%s: %s partition(s) did not hold their current batch; replaying: %s", source, len(replayed),
-                    ", ".join(replayed))
+        log.warning(
+            "%s: %s partition(s) did not hold their current batch; replaying: %s",
+            source,
+            len(replayed),
+            ", ".join(replayed),
+        )
     return {"reconciled": len(replayed)}
-

@@ -35,8 +35,14 @@ class BatchRejected(Exception):
 def unexpected(obj: str, stage: str, exc: BaseException) -> dict:
     """A problem for a failure nobody anticipated: named by stage and exception type only (an exception's text
     can quote the data it choked on, which may be personal)."""
-    return {"code": f"{stage}_failed", "severity": "error", "file": obj, "row": None, "column": None,
-            "message": f"{obj}: row -, column -: {stage} failed unexpectedly ({type(exc).__name__})"}
+    return {
+        "code": f"{stage}_failed",
+        "severity": "error",
+        "file": obj,
+        "row": None,
+        "column": None,
+        "message": f"{obj}: row -, column -: {stage} failed unexpectedly ({type(exc).__name__})",
+    }
 
 
 @dataclass
@@ -50,8 +56,13 @@ class Prepared:
     meta: dict[str, object] = field(default_factory=dict)  # recorded with the batch (e.g. the pseudonym key id)
 
 
-def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
-             on_quarantine: Callable[[Batch, list[dict]], None] | None = None, combine: bool = True) -> dict:
+def validate(
+    ctx: RunContext,
+    source: str,
+    prepare: Callable[[Batch], Prepared],
+    on_quarantine: Callable[[Batch, list[dict]], None] | None = None,
+    combine: bool = True,
+) -> dict:
     """Parse and validate every received batch of this run; stage passing ones, quarantine the rest.
 
     A batch that fails at any point (parse, GX, staging) is quarantined on its own; the others go on. The
@@ -133,23 +144,31 @@ def validate(ctx: RunContext, source: str, prepare: Callable[[Batch], Prepared],
         with conn:
             record(conn, recorded, run_id=ctx.run_id, logical_date=ctx.logical_date)
         validator.build_docs()
-    passed = [item[4] for item, verdict in zip(pending, verdicts, strict=True)
-              if not isinstance(verdict, BaseException) and verdict.success]
+    passed = [
+        item[4]
+        for item, verdict in zip(pending, verdicts, strict=True)
+        if not isinstance(verdict, BaseException) and verdict.success
+    ]
     if passed:
         with conn, conn.cursor() as cur:
-            cur.executemany("insert into audit.validation_cache (batch_id, suite, suite_sha256, context_sha256)"
-                            " values (%s, %s, %s, %s) on conflict do nothing", passed)
+            cur.executemany(
+                "insert into audit.validation_cache (batch_id, suite, suite_sha256, context_sha256)"
+                " values (%s, %s, %s, %s) on conflict do nothing",
+                passed,
+            )
     conn.close()
     if failures:
-        counts["summary"] = storable(f"{counts['quarantined']} {source} batch(es) quarantined, nothing from them"
-                                     " loaded:\n" + "\n".join(failures))
+        counts["summary"] = storable(
+            f"{counts['quarantined']} {source} batch(es) quarantined, nothing from them loaded:\n" + "\n".join(failures)
+        )
         log.warning("%s", counts["summary"])
     return counts
 
 
 def expectation_problems(verdict, obj: str) -> list[dict]:
-    return [{"code": "expectation_failed", "severity": "critical", "message": m, "file": obj}
-            for m in verdict.problems()]
+    return [
+        {"code": "expectation_failed", "severity": "critical", "message": m, "file": obj} for m in verdict.problems()
+    ]
 
 
 def check_only(obj: str, checks: list[tuple[str, pd.DataFrame, dict]]) -> list[dict]:
@@ -183,14 +202,19 @@ def _run_checks(validator, pending: list[tuple], combine: bool) -> list:
         if combine and len(members) > 1:
             frames = [pending[i][2] for i in members]
             try:
-                combined = validator.validate(suite, f"{suite}:combined:{len(members)}",
-                                              pd.concat(frames, ignore_index=True), context=pending[members[0]][3])
+                combined = validator.validate(
+                    suite,
+                    f"{suite}:combined:{len(members)}",
+                    pd.concat(frames, ignore_index=True),
+                    context=pending[members[0]][3],
+                )
             except Exception:  # noqa: BLE001 - one batch broke the group: find it by validating each alone
                 combined = None
             if combined is not None and combined.success:
                 for i, frame in zip(members, frames, strict=True):
-                    verdicts[i] = dataclasses.replace(combined, batch_id=pending[i][0].batch_id,
-                                                      row_count=len(frame), validation_id=str(uuid.uuid4()))
+                    verdicts[i] = dataclasses.replace(
+                        combined, batch_id=pending[i][0].batch_id, row_count=len(frame), validation_id=str(uuid.uuid4())
+                    )
                 continue
         for i in members:
             batch, suite_i, frame, context, _key = pending[i]
@@ -211,15 +235,21 @@ def _partition_holds(conn, tables: dict[str, pd.DataFrame], partition: dict, bat
         for table, frame in tables.items():
             cur.execute(
                 sql.SQL("select count(*), count(*) filter (where batch_id = %s) from raw.{} where {}").format(
-                    sql.Identifier(table), where),
+                    sql.Identifier(table), where
+                ),
                 [batch_id, *partition.values()],
             )
             total, same = cur.fetchone()
             if total != len(frame) or same != total:
                 return False
             if "respondent_pid" in frame.columns:  # same file, another pseudonym key (a rotation): reload
-                cur.execute(sql.SQL("select coalesce(array_agg(respondent_pid order by respondent_pid), '{{}}')"
-                                    " from raw.{} where batch_id = %s").format(sql.Identifier(table)), [batch_id])
+                cur.execute(
+                    sql.SQL(
+                        "select coalesce(array_agg(respondent_pid order by respondent_pid), '{{}}')"
+                        " from raw.{} where batch_id = %s"
+                    ).format(sql.Identifier(table)),
+                    [batch_id],
+                )
                 if cur.fetchone()[0] != sorted(frame["respondent_pid"].astype(str)):
                     return False
     return True
@@ -235,8 +265,11 @@ def _cache_key(batch: Batch, suite: str, context: dict) -> tuple[str, str, str, 
 
 def _passed_before(conn, key: tuple[str, str, str, str]) -> bool:
     with conn, conn.cursor() as cur:
-        cur.execute("select 1 from audit.validation_cache where batch_id = %s and suite = %s"
-                    " and suite_sha256 = %s and context_sha256 = %s", key)
+        cur.execute(
+            "select 1 from audit.validation_cache where batch_id = %s and suite = %s"
+            " and suite_sha256 = %s and context_sha256 = %s",
+            key,
+        )
         return cur.fetchone() is not None
 
 
@@ -244,8 +277,12 @@ class LoadFailed(RuntimeError):
     """Raised after every batch was tried when some could not be loaded for a reason that is not their data."""
 
 
-def load(ctx: RunContext, source: str, after_load: Callable[[object, Batch], None] | None = None,
-         on_quarantine: Callable[[Batch, list[dict]], None] | None = None) -> dict:
+def load(
+    ctx: RunContext,
+    source: str,
+    after_load: Callable[[object, Batch], None] | None = None,
+    on_quarantine: Callable[[Batch, list[dict]], None] | None = None,
+) -> dict:
     """Load every validated batch of this run: one transaction per batch, replacing its partition.
 
     A batch whose rows the warehouse refuses (a value out of range, a NUL byte, a constraint) is quarantined
@@ -286,8 +323,9 @@ def load(ctx: RunContext, source: str, after_load: Callable[[object, Batch], Non
     return {"batches": len(batches), "rows": loaded_rows, "quarantined": quarantined}
 
 
-def _load_one(conn, ctx: RunContext, source: str, batch: Batch,
-              after_load: Callable[[object, Batch], None] | None) -> int:
+def _load_one(
+    conn, ctx: RunContext, source: str, batch: Batch, after_load: Callable[[object, Batch], None] | None
+) -> int:
     from ingest.load import replace_partitions
 
     tables = {t: pd.read_parquet(stage_path(batch, t, ctx)) for t in batch.meta["tables"]}
@@ -341,7 +379,14 @@ def refused(obj: str, exc: BaseException) -> dict:
     else:
         condition = type(exc).__name__
     in_table = f" of raw.{table}" if table else ""
-    return {"code": "load_refused", "severity": "error", "file": obj, "row": row, "column": column,
-            "expected": "a value the warehouse column accepts", "found": condition,
-            "message": f"{obj}: row {row if row is not None else '-'}{in_table}, column {column or '-'}: "
-                       f"the warehouse refused the value ({condition})"}
+    return {
+        "code": "load_refused",
+        "severity": "error",
+        "file": obj,
+        "row": row,
+        "column": column,
+        "expected": "a value the warehouse column accepts",
+        "found": condition,
+        "message": f"{obj}: row {row if row is not None else '-'}{in_table}, column {column or '-'}: "
+        f"the warehouse refused the value ({condition})",
+    }

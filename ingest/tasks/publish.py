@@ -25,8 +25,11 @@ def quarantined_in_run(ctx: RunContext) -> list[str]:
     """One line per batch this run quarantined: source, object and the first reason."""
     conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
-        cur.execute("select source, object, reason from audit.run_batches where run_id = %s and status = 'quarantined'"
-                    " order by source, object", (ctx.run_id,))
+        cur.execute(
+            "select source, object, reason from audit.run_batches where run_id = %s and status = 'quarantined'"
+            " order by source, object",
+            (ctx.run_id,),
+        )
         rows = cur.fetchall()
     conn.close()
     return [f"{source} {obj}: {reason}" for source, obj, reason in rows]
@@ -84,8 +87,11 @@ def collect(cur, ctx: RunContext) -> dict:
         )
         validation = {suite: {"passed": p, "failed": f} for suite, p, f in cur.fetchall()}
     marts = mart_rows(ctx)
-    expected = (history_marts() if ctx.mode == "backfill"
-                else [name for _kind, schema, name in project_relations() if schema == "marts"])
+    expected = (
+        history_marts()
+        if ctx.mode == "backfill"
+        else [name for _kind, schema, name in project_relations() if schema == "marts"]
+    )
     return {
         "run_id": ctx.run_id,
         "logical_date": ctx.logical_date,
@@ -111,12 +117,16 @@ def mart_rows(ctx: RunContext) -> dict[str, int]:
     conn = connect(role=READER)
     marts: dict[str, int] = {}
     with conn, conn.cursor() as cur:
-        cur.execute("select table_name from information_schema.tables where table_schema = %s order by table_name",
-                    ("history" if backfill else "marts",))
+        cur.execute(
+            "select table_name from information_schema.tables where table_schema = %s order by table_name",
+            ("history" if backfill else "marts",),
+        )
         for (table,) in cur.fetchall():
             if backfill:
-                cur.execute(sql.SQL("select count(*) from history.{} where logical_date = %s").format(
-                    sql.Identifier(table)), (ctx.logical_date,))
+                cur.execute(
+                    sql.SQL("select count(*) from history.{} where logical_date = %s").format(sql.Identifier(table)),
+                    (ctx.logical_date,),
+                )
             else:
                 cur.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(table)))
             marts[table] = cur.fetchone()[0]  # a backfill before anything was received: 0 rows as of its date
@@ -126,8 +136,13 @@ def mart_rows(ctx: RunContext) -> dict[str, int]:
 
 def task_report(crumbs: list[dict]) -> dict:
     """Failed tasks, dbt node results and seconds per task from the run's task breadcrumbs."""
-    failed = sorted({c["task_id"] for c in crumbs if str(c.get("state")) in ("failed", "upstream_failed")
-                     and c["task_id"] != QUARANTINE_TASK})
+    failed = sorted(
+        {
+            c["task_id"]
+            for c in crumbs
+            if str(c.get("state")) in ("failed", "upstream_failed") and c["task_id"] != QUARANTINE_TASK
+        }
+    )
     dbt: dict[str, int] = {}
     seconds: dict[str, float] = {}
     for c in crumbs:
@@ -147,20 +162,29 @@ def publish_history(ctx: RunContext) -> dict[str, int]:
     with conn, conn.cursor() as cur:
         for mart in history_marts():
             src, dst = sql.Identifier(f"{ASOF_PREFIX}marts", mart), sql.Identifier(HISTORY_SCHEMA, mart)
-            cur.execute("select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
-                        " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped"
-                        " order by a.attnum", (f"{ASOF_PREFIX}marts.{mart}",))
+            cur.execute(
+                "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
+                " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped"
+                " order by a.attnum",
+                (f"{ASOF_PREFIX}marts.{mart}",),
+            )
             columns = cur.fetchall()
             cur.execute(sql.SQL("create table if not exists {} (logical_date date not null)").format(dst))
-            cur.execute(sql.SQL("create index if not exists {} on {} (logical_date)").format(
-                sql.Identifier(f"{mart}_logical_date"), dst))
+            cur.execute(
+                sql.SQL("create index if not exists {} on {} (logical_date)").format(
+                    sql.Identifier(f"{mart}_logical_date"), dst
+                )
+            )
             for name, type_ in columns:  # type_ is format_type() of the asof column: the catalogue's own text
-                cur.execute(sql.SQL("alter table {} add column if not exists {} " + type_).format(
-                    dst, sql.Identifier(name)))
+                cur.execute(
+                    sql.SQL("alter table {} add column if not exists {} " + type_).format(dst, sql.Identifier(name))
+                )
             names = sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns)
             cur.execute(sql.SQL("delete from {} where logical_date = %s").format(dst), (ctx.logical_date,))
-            cur.execute(sql.SQL("insert into {} (logical_date, {}) select %s, {} from {}").format(
-                dst, names, names, src), (ctx.logical_date,))
+            cur.execute(
+                sql.SQL("insert into {} (logical_date, {}) select %s, {} from {}").format(dst, names, names, src),
+                (ctx.logical_date,),
+            )
             rows[mart] = cur.rowcount
     conn.close()
     return rows
@@ -196,8 +220,11 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
 def format_summary(summary: dict) -> str:
     """The short human summary printed at the end of ``make run``."""
     n = len(summary.get("quarantined", []))
-    state = {"success": "success", "failed": "FAILED",
-             "completed_with_quarantine": f"completed with {n} quarantined"}.get(summary.get("outcome"), "?")
+    state = {
+        "success": "success",
+        "failed": "FAILED",
+        "completed_with_quarantine": f"completed with {n} quarantined",
+    }.get(summary.get("outcome"), "?")
     lines = [f"{DAG_ID} {summary['logical_date']}  (run {summary['run_id']}): {state}"]
     for source, s in sorted(summary["sources"].items()):
         batches = ", ".join(f"{k} {v}" for k, v in sorted(s.get("batches", {}).items())) or "no new batches"

@@ -32,8 +32,10 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
     conn = connect(role=LOADER)
     new = seen = unreadable = 0
     with conn, conn.cursor() as cur:
-        cur.execute("select unnest(sha256) from audit.batches"
-                    " where source = %s and status in ('loaded', 'quarantined')", (SOURCE,))
+        cur.execute(
+            "select unnest(sha256) from audit.batches where source = %s and status in ('loaded', 'quarantined')",
+            (SOURCE,),
+        )
         done = {r[0] for r in cur.fetchall()}
         this_run: dict[str, str] = {}  # sha256 -> first inbox file with this content in this run
         for f in files:
@@ -52,23 +54,37 @@ def extract(ctx: RunContext, inbox: str | None = None) -> dict:
                     with open_file(f) as fh:
                         sha, size = archive.put_stream(fh, source=SOURCE, url=f.path)
             except OSError as exc:  # vanished or unreadable since it was listed: one file, tried again next run
-                log.warning("surveys %s: cannot be read (%s); left in the inbox for the next run", f.relative,
-                            type(exc).__name__)
+                log.warning(
+                    "surveys %s: cannot be read (%s); left in the inbox for the next run",
+                    f.relative,
+                    type(exc).__name__,
+                )
                 unreadable += 1
                 continue
             record_fetch(cur, ctx, SOURCE, f.path, f.path, None, sha, size)
-            batch = Batch(source=SOURCE, object=f"{f.cluster}/{f.instrument}/{f.name}", sha256=[sha],
-                          meta={"cluster": f.cluster, "instrument": f.instrument, "path": f.path, "name": f.name})
+            batch = Batch(
+                source=SOURCE,
+                object=f"{f.cluster}/{f.instrument}/{f.name}",
+                sha256=[sha],
+                meta={"cluster": f.cluster, "instrument": f.instrument, "path": f.path, "name": f.name},
+            )
             problems = [p.to_dict() for p in f.problems]
             if data is None and size > limit:
                 problems.append(too_large(f, size, limit).to_dict())
             if sha in this_run:  # the same file dropped twice (another name or folder): load it once
-                problems.append({
-                    "severity": "error", "code": "duplicate_file", "file": f.relative, "row": None, "column": None,
-                    "expected": "a file not received before", "found": f"same content as {this_run[sha]}",
-                    "message": f"{f.relative}: row -, column -: same content (sha256 {sha[:12]}) as "
-                               f"{this_run[sha]} received in this run; loaded once",
-                })
+                problems.append(
+                    {
+                        "severity": "error",
+                        "code": "duplicate_file",
+                        "file": f.relative,
+                        "row": None,
+                        "column": None,
+                        "expected": "a file not received before",
+                        "found": f"same content as {this_run[sha]}",
+                        "message": f"{f.relative}: row -, column -: same content (sha256 {sha[:12]}) as "
+                        f"{this_run[sha]} received in this run; loaded once",
+                    }
+                )
             if not problems:
                 this_run.setdefault(sha, f.relative)
             if problems:  # misplaced (wrong depth, unknown cluster folder or instrument), too large or duplicate
@@ -94,22 +110,28 @@ def prepare(batch: Batch):
     result = parse_file(data, batch.meta["name"], batch.meta["cluster"], batch.meta["instrument"], key=key)
     problems = [p.to_dict() if hasattr(p, "to_dict") else vars(p) for p in result.problems]
     if not result.ok:
-        raise BatchRejected([p for p in problems if p.get("severity") == "error"] +
-                            [p for p in problems if p.get("severity") != "error"])
+        raise BatchRejected(
+            [p for p in problems if p.get("severity") == "error"]
+            + [p for p in problems if p.get("severity") != "error"]
+        )
     # A load replaces only this file's rows: a corrected file re-submitted for the same cluster x wave is loaded
     # beside the one it supersedes (kept for lineage); dbt's latest_survey_file picks the later arrival.
-    return Prepared(tables=result.tables, checks=checks_for(result.tables, batch.meta["cluster"]),
-                    partition={"file_sha256": batch.sha256[0]},
-                    warnings=[p for p in problems if p.get("severity") != "error"],
-                    meta={"pseudonym_key_id": key_id(key)})
+    return Prepared(
+        tables=result.tables,
+        checks=checks_for(result.tables, batch.meta["cluster"]),
+        partition={"file_sha256": batch.sha256[0]},
+        warnings=[p for p in problems if p.get("severity") != "error"],
+        meta={"pseudonym_key_id": key_id(key)},
+    )
 
 
 def checks_for(tables: dict, cluster: str) -> list[tuple[str, object, dict]]:
     """The GX checks of a parsed survey file: one suite per raw table, named after it."""
     from ingest.validation.suites import uses_cluster_context
 
-    return [(table, frame, {"cluster": cluster} if uses_cluster_context(table) else {})
-            for table, frame in tables.items()]
+    return [
+        (table, frame, {"cluster": cluster} if uses_cluster_context(table) else {}) for table, frame in tables.items()
+    ]
 
 
 def write_reason(batch: Batch, problems: list[dict]) -> None:

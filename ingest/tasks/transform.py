@@ -54,11 +54,16 @@ def dbt_args(command: list[str], ctx: RunContext | None = None, extra_vars: dict
     dbt_vars_.update(extra_vars or {})
     return [
         *command,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(dbt_target_dir()),
-        "--log-path", str(state_dir() / "logs" / "dbt"),
-        "--vars", json.dumps(dbt_vars_),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(dbt_target_dir()),
+        "--log-path",
+        str(state_dir() / "logs" / "dbt"),
+        "--vars",
+        json.dumps(dbt_vars_),
     ]
 
 
@@ -92,9 +97,20 @@ def write_manifest() -> Path:
     for key, value in ConnectionParts("127.0.0.1", 5432, "parse-only", "", "parse-only").dbt_env().items():
         os.environ.setdefault(key, value)  # parsing renders the profile but never connects
     # Logs under the state folder, as every dbt invocation's: an installed project folder may be read-only.
-    res = dbtRunner().invoke(["parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                              "--target-path", str(DBT_MANIFEST.parent),
-                              "--log-path", str(state_dir() / "logs" / "dbt"), "--quiet"])
+    res = dbtRunner().invoke(
+        [
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(DBT_MANIFEST.parent),
+            "--log-path",
+            str(state_dir() / "logs" / "dbt"),
+            "--quiet",
+        ]
+    )
     if not res.success:
         raise DbtFailed(f"dbt parse failed: {res.exception}")
     return DBT_MANIFEST
@@ -107,8 +123,10 @@ def project_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in sorted(DBT_PROJECT_DIR.rglob("*")):
         rel = path.relative_to(DBT_PROJECT_DIR)
-        if path.is_file() and rel.parts[0] not in ("target", "logs", "dbt_packages") and path.suffix in (
-            ".sql", ".yml", ".yaml", ".csv", ".md"
+        if (
+            path.is_file()
+            and rel.parts[0] not in ("target", "logs", "dbt_packages")
+            and path.suffix in (".sql", ".yml", ".yaml", ".csv", ".md")
         ):
             digest.update(str(rel).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -128,12 +146,13 @@ def needs_build(ctx: RunContext) -> tuple[bool, str]:
         return True, "rebuild requested"
     conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
-        cur.execute("select count(*) from audit.run_batches where run_id = %s and status = 'loaded'"
-                    " and rows_loaded > 0", (ctx.run_id,))
+        cur.execute(
+            "select count(*) from audit.run_batches where run_id = %s and status = 'loaded' and rows_loaded > 0",
+            (ctx.run_id,),
+        )
         loaded = cur.fetchone()[0]
         missing = missing_relations(cur) if ctx.mode != "backfill" else missing_history(ctx)
-        cur.execute("select batch_id from audit.source_state where source = 'dbt' and object = %s",
-                    (build_key(ctx),))
+        cur.execute("select batch_id from audit.source_state where source = 'dbt' and object = %s", (build_key(ctx),))
         row = cur.fetchone()
         current = build_fingerprint(cur, ctx.logical_date)
     conn.close()
@@ -153,8 +172,9 @@ def build_key(ctx: RunContext) -> str:
 
 def history_marts() -> list[str]:
     """The marts a backfill publishes into ``history`` (all but the revisions, which are history already)."""
-    return [name for _kind, schema, name in project_relations()
-            if schema == "marts" and name != "mart_eurostat_revisions"]
+    return [
+        name for _kind, schema, name in project_relations() if schema == "marts" and name != "mart_eurostat_revisions"
+    ]
 
 
 def missing_history(ctx: RunContext) -> list[str]:
@@ -167,13 +187,20 @@ def missing_history(ctx: RunContext) -> list[str]:
     conn = connect(role=READER)
     with conn, conn.cursor() as cur:
         for mart in history_marts():
-            cur.execute("select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-                        " where n.nspname = %s and c.relname = %s", (HISTORY_SCHEMA, mart))
+            cur.execute(
+                "select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                " where n.nspname = %s and c.relname = %s",
+                (HISTORY_SCHEMA, mart),
+            )
             if cur.fetchone() is None:
                 missing.append(f"{HISTORY_SCHEMA}.{mart}")
                 continue
-            cur.execute(sql.SQL("select exists (select 1 from {} where logical_date = %s)").format(
-                sql.Identifier(HISTORY_SCHEMA, mart)), (ctx.logical_date,))
+            cur.execute(
+                sql.SQL("select exists (select 1 from {} where logical_date = %s)").format(
+                    sql.Identifier(HISTORY_SCHEMA, mart)
+                ),
+                (ctx.logical_date,),
+            )
             if not cur.fetchone()[0]:
                 missing.append(f"{HISTORY_SCHEMA}.{mart} as of {ctx.logical_date}")
     conn.close()
@@ -183,19 +210,23 @@ def missing_history(ctx: RunContext) -> list[str]:
 def project_relations() -> list[tuple[str, str, str]]:
     """(resource type, schema, name) of every relation the dbt project builds (models, seeds, snapshots)."""
     nodes = json.loads(DBT_MANIFEST.read_text(encoding="utf-8"))["nodes"].values()
-    return sorted((n["resource_type"], n["schema"], n["alias"]) for n in nodes
-                  if n["resource_type"] in ("model", "seed", "snapshot")
-                  and n["config"].get("materialized") != "ephemeral")
+    return sorted(
+        (n["resource_type"], n["schema"], n["alias"])
+        for n in nodes
+        if n["resource_type"] in ("model", "seed", "snapshot") and n["config"].get("materialized") != "ephemeral"
+    )
 
 
 def missing_relations(cur) -> list[str]:
     """``schema.name`` of every relation of the project that the warehouse does not hold."""
     names = [f"{schema}.{name}" for _kind, schema, name in project_relations()]
     # From the catalogue, not to_regclass: the loader role this runs as has no usage on dbt's schemas.
-    cur.execute("select n from unnest(%s::text[]) as n where not exists (select 1 from pg_class c"
-                " join pg_namespace s on s.oid = c.relnamespace"
-                " where s.nspname = split_part(n, '.', 1) and c.relname = split_part(n, '.', 2)) order by n",
-                (names,))
+    cur.execute(
+        "select n from unnest(%s::text[]) as n where not exists (select 1 from pg_class c"
+        " join pg_namespace s on s.oid = c.relnamespace"
+        " where s.nspname = split_part(n, '.', 1) and c.relname = split_part(n, '.', 2)) order by n",
+        (names,),
+    )
     return [r[0] for r in cur.fetchall()]
 
 
@@ -213,9 +244,14 @@ def build_fingerprint(cur, logical_date: str) -> str:
     digest = hashlib.sha256(project_fingerprint().encode())
     if tables:
         batches = sql.SQL(" union ").join(
-            sql.SQL("select distinct batch_id from raw.{}").format(sql.Identifier(t)) for t in tables)
-        cur.execute(sql.SQL("select b.batch_id, a.logical_date, a.received_at from ({}) b left join {}"
-                            " order by 1").format(batches, LATEST_RECEIPT), (logical_date,))
+            sql.SQL("select distinct batch_id from raw.{}").format(sql.Identifier(t)) for t in tables
+        )
+        cur.execute(
+            sql.SQL("select b.batch_id, a.logical_date, a.received_at from ({}) b left join {} order by 1").format(
+                batches, LATEST_RECEIPT
+            ),
+            (logical_date,),
+        )
         for batch_id, received_on, received_at in cur.fetchall():
             digest.update(f"\0{batch_id}\0{received_on}\0{received_at}".encode())
     return digest.hexdigest()

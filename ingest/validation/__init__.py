@@ -72,9 +72,7 @@ class Validator:
         resolution = resolve(spec, frame, context)
         row_label = self._row_label(spec, resolution.checks, frame, context)
         results = (
-            self.engine.validate(suite, batch_id, frame, resolution.checks, row_label)
-            if resolution.checks
-            else []
+            self.engine.validate(suite, batch_id, frame, resolution.checks, row_label) if resolution.checks else []
         )
         dataset = context.get("dataset")
         if dataset is None and "dataset" in frame.columns and len(frame):
@@ -92,9 +90,7 @@ class Validator:
         )
 
     @staticmethod
-    def _row_label(
-        spec: dict, checks: list[Check], frame: pd.DataFrame, context: dict[str, Any]
-    ) -> list[str]:
+    def _row_label(spec: dict, checks: list[Check], frame: pd.DataFrame, context: dict[str, Any]) -> list[str]:
         """Columns naming a row in samples (e.g. for a null value): the suite's ``row_label`` or the key."""
         from ingest.validation.suites import dimensions
 

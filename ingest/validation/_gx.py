@@ -49,9 +49,7 @@ class ExpectColumnDtypeIn(gxe.ExpectColumnValuesToBeInTypeList):
     def _validate_pandas(self, actual_column_type: Any, expected_types_list: Any) -> dict:
         if expected_types_list is not None and str(actual_column_type) in expected_types_list:
             return {"success": True, "result": {"observed_value": str(actual_column_type)}}
-        out = super()._validate_pandas(
-            actual_column_type=actual_column_type, expected_types_list=expected_types_list
-        )
+        out = super()._validate_pandas(actual_column_type=actual_column_type, expected_types_list=expected_types_list)
         out["result"]["observed_value"] = str(actual_column_type)
         return out
 
@@ -98,11 +96,7 @@ class GxEngine:
         self.validated = 0
 
     def expectation(self, check: Check, index: int) -> Any:
-        cls = (
-            ExpectColumnDtypeIn
-            if check.type == "expect_column_dtype_in"
-            else get_expectation_impl(check.type)
-        )
+        cls = ExpectColumnDtypeIn if check.type == "expect_column_dtype_in" else get_expectation_impl(check.type)
         kwargs = dict(check.kwargs)
         cond = _row_condition(check.condition)
         if cond is not None:

@@ -62,9 +62,7 @@ def _num(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
 
 
-def record(
-    conn: Any, verdicts: Iterable[Verdict], *, run_id: str | None, logical_date: date | str | None
-) -> int:
+def record(conn: Any, verdicts: Iterable[Verdict], *, run_id: str | None, logical_date: date | str | None) -> int:
     """Insert one run row per verdict and one result row per expectation; returns result rows written.
 
     Idempotent per verdict (``validation_id``). Runs in the caller's transaction (``with conn:`` commits).
@@ -118,7 +116,5 @@ def record(
         if runs:
             execute_values(cur, _insert(RUNS, RUN_COLUMNS, ("validation_id",)), runs)
         if results:
-            execute_values(
-                cur, _insert(RESULTS, RESULT_COLUMNS, ("validation_id", "ordinal")), results, page_size=500
-            )
+            execute_values(cur, _insert(RESULTS, RESULT_COLUMNS, ("validation_id", "ordinal")), results, page_size=500)
     return len(results)

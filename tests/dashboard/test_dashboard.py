@@ -415,8 +415,12 @@ def test_quarantined_batches_show_codes_and_counts_never_messages(fresh_db, tmp_
                 " ('b2', 'eurostat', 'nama_10r_3gdp', '{bb}', 'failed', %s)",
                 (f"bad.csv: row 2, column NUTS3: unknown nuts3 code; found {secret!r}", f"boom {secret}"),
             )
-            for code, severity in (("unknown_nuts3", "error"), ("unknown_nuts3", "error"),
-                                   ("missing_value", "error"), ("unknown_column", "warning")):
+            for code, severity in (
+                ("unknown_nuts3", "error"),
+                ("unknown_nuts3", "error"),
+                ("missing_value", "error"),
+                ("unknown_column", "warning"),
+            ):
                 cur.execute(
                     "insert into audit.quarantine (batch_id, source, object, code, severity, message, found)"
                     " values ('b1', 'surveys', 'epsi/sme_needs/bad.csv', %s, %s, %s, %s)",
@@ -427,7 +431,7 @@ def test_quarantined_batches_show_codes_and_counts_never_messages(fresh_db, tmp_
     create_marts(fresh_db, None)
     index = build_dashboard(fresh_db, tmp_path / "site")
     html = index.read_text(encoding="utf-8")
-    quality = html[html.index('<section id="quality">'):]
+    quality = html[html.index('<section id="quality">') :]
     quality = quality[: quality.index("</section>")]
     assert "Quarantined or failed batches (latest 2)" in quality
     assert "epsi/sme_needs/bad.csv" in quality and "missing_value, unknown_nuts3" in quality
@@ -442,9 +446,20 @@ def test_quarantined_batches_show_codes_and_counts_never_messages(fresh_db, tmp_
 def test_a_target_whose_baseline_disagrees_with_the_data_carries_a_note():
     from ingest.dashboard.build import indicator_card
 
-    row = {"indicator_code": "GDP_EUR_HAB", "indicator_name": "GDP per inhabitant", "value": 47000, "unit": "EUR_HAB",
-           "year": 2023, "target_value": 50000, "target_year": 2025, "baseline_value": 40000, "baseline_year": 2020,
-           "progress": 0.7, "elapsed_share": 0.6, "is_on_track": True}
+    row = {
+        "indicator_code": "GDP_EUR_HAB",
+        "indicator_name": "GDP per inhabitant",
+        "value": 47000,
+        "unit": "EUR_HAB",
+        "year": 2023,
+        "target_value": 50000,
+        "target_year": 2025,
+        "baseline_value": 40000,
+        "baseline_year": 2020,
+        "progress": 0.7,
+        "elapsed_share": 0.6,
+        "is_on_track": True,
+    }
     assert "baseline-check" not in indicator_card(row)
     flagged = indicator_card({**row, "baseline_check": "baseline_differs_from_observed"})
     assert "baseline-check" in flagged and "differs from the value observed" in flagged

@@ -28,8 +28,9 @@ def dashboard_imports(module: str) -> set[str]:
             else:
                 found.add(node.module.removeprefix("ingest.dashboard."))
         elif isinstance(node, ast.Import):
-            found.update(a.name.removeprefix("ingest.dashboard.") for a in node.names
-                         if a.name.startswith("ingest.dashboard."))
+            found.update(
+                a.name.removeprefix("ingest.dashboard.") for a in node.names if a.name.startswith("ingest.dashboard.")
+            )
     return found
 
 
@@ -50,9 +51,20 @@ def test_templates_and_static_files_come_from_the_package():
 
 
 def test_indicator_card_escapes_warehouse_text_and_prints_missing_values_as_nothing():
-    row = {"indicator_code": 'X"><script>', "indicator_name": "<img src=x onerror=alert(1)>", "value": 3,
-           "unit": "PC", "year": None, "geo_scope": None, "target_value": 5, "target_year": None,
-           "baseline_value": 1, "baseline_year": 2020, "progress": None, "elapsed_share": None}
+    row = {
+        "indicator_code": 'X"><script>',
+        "indicator_name": "<img src=x onerror=alert(1)>",
+        "value": 3,
+        "unit": "PC",
+        "year": None,
+        "geo_scope": None,
+        "target_value": 5,
+        "target_year": None,
+        "baseline_value": 1,
+        "baseline_year": 2020,
+        "progress": None,
+        "elapsed_share": None,
+    }
     html = indicator_card(row)
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<script>" not in html and 'data-indicator="X&#34;&gt;&lt;script&gt;"' in html

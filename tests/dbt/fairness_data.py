@@ -32,10 +32,26 @@ SURVEY_CODES = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "
 
 # 20 cluster ids; their alphabetical order is unrelated to their sizes (drawn below).
 CLUSTER_IDS = (
-    "adriatic_watersports", "alpine_outdoor", "baltic_wellbeing", "basque_sport", "bavaria_bike",
-    "carpathian_trail", "danube_active", "flanders_fit", "iberian_padel", "irish_field_sports",
-    "lombardy_cycling", "moravia_sporttech", "nordic_snow", "occitanie_rugby", "polish_fitness",
-    "portugal_surf", "rhine_sportsdata", "saxony_sportlab", "scandi_esports", "tyrol_mountain",
+    "adriatic_watersports",
+    "alpine_outdoor",
+    "baltic_wellbeing",
+    "basque_sport",
+    "bavaria_bike",
+    "carpathian_trail",
+    "danube_active",
+    "flanders_fit",
+    "iberian_padel",
+    "irish_field_sports",
+    "lombardy_cycling",
+    "moravia_sporttech",
+    "nordic_snow",
+    "occitanie_rugby",
+    "polish_fitness",
+    "portugal_surf",
+    "rhine_sportsdata",
+    "saxony_sportlab",
+    "scandi_esports",
+    "tyrol_mountain",
 )
 
 
@@ -65,11 +81,29 @@ class Survey:
 
 COLUMNS = {
     "audit.batches": ("batch_id", "source", "object", "sha256", "status", "created_at", "updated_at"),
-    "raw.survey_sme_offers_needs": ("batch_id", "file_sha256", "cluster", "wave", "respondent_pid", "direction",
-                                    "code"),
+    "raw.survey_sme_offers_needs": (
+        "batch_id",
+        "file_sha256",
+        "cluster",
+        "wave",
+        "respondent_pid",
+        "direction",
+        "code",
+    ),
     "raw.survey_sme_interests": ("batch_id", "file_sha256", "cluster", "wave", "respondent_pid", "sector"),
-    "raw.survey_sme_service_ratings": ("batch_id", "file_sha256", "cluster", "wave", "respondent_pid", "service",
-                                       "used_12m", "importance", "satisfaction", "impact", "priority_top3"),
+    "raw.survey_sme_service_ratings": (
+        "batch_id",
+        "file_sha256",
+        "cluster",
+        "wave",
+        "respondent_pid",
+        "service",
+        "used_12m",
+        "importance",
+        "satisfaction",
+        "impact",
+        "priority_top3",
+    ),
 }
 
 
@@ -96,8 +130,9 @@ def generate(seed: int = SEED) -> Survey:
         sha = hashlib.sha256(f"fairness|{seed}|{cluster_id}".encode()).hexdigest()
         batch_id = f"fair_{cluster_id}_{WAVE}"
         created = f"{WAVE}-10-{1 + n:02d}"
-        survey.batches.append((batch_id, "surveys", f"{cluster_id}/sme_needs/results.xlsx", [sha], "loaded",
-                               created, created))
+        survey.batches.append(
+            (batch_id, "surveys", f"{cluster_id}/sme_needs/results.xlsx", [sha], "loaded", created, created)
+        )
         # The cluster's leaning: 4 specialty codes offered 3x as often, 4 (other) codes needed 3x as often, and
         # its own likelihood of each cross-sector interest. Specialties overlap between clusters (random draws).
         offer_weight = dict.fromkeys(topics, 1.0) | dict.fromkeys(rng.sample(topics, 4), 3.0)
@@ -120,10 +155,17 @@ def generate(seed: int = SEED) -> Survey:
             top3 = set(rng.sample(rated, min(len(rated), rng.randint(1, 3))))
             for service in rated:
                 used = rng.random() < 0.6
-                survey.ratings.append((
-                    *key, service, used, rng.choices([1, 2, 3, 4, 5], [3, 7, 20, 40, 30])[0],
-                    rng.randint(1, 5) if used else None, rng.randint(1, 5) if used else None, service in top3,
-                ))
+                survey.ratings.append(
+                    (
+                        *key,
+                        service,
+                        used,
+                        rng.choices([1, 2, 3, 4, 5], [3, 7, 20, 40, 30])[0],
+                        rng.randint(1, 5) if used else None,
+                        rng.randint(1, 5) if used else None,
+                        service in top3,
+                    )
+                )
     return survey
 
 
@@ -168,8 +210,10 @@ def tie_at_cut(needs: list[Member], offers: list[Member], per_need: int) -> tupl
         by_code[offer.topic_code].append(offer)
     tied = contested = 0
     for need in needs:
-        scores = sorted((len(o.interests & need.interests) for o in by_code[need.topic_code]
-                         if o.cluster_id != need.cluster_id), reverse=True)
+        scores = sorted(
+            (len(o.interests & need.interests) for o in by_code[need.topic_code] if o.cluster_id != need.cluster_id),
+            reverse=True,
+        )
         if len(scores) > per_need:
             contested += 1
             tied += scores[per_need - 1] == scores[per_need]
@@ -184,8 +228,14 @@ def fair_lottery(needs: list[Member], offers: list[Member], per_need: int) -> di
         by_code[offer.topic_code].append(offer)
     expected: dict[str, float] = defaultdict(float)
     for need in needs:
-        pool = sorted(((len(o.interests & need.interests), o) for o in by_code[need.topic_code]
-                       if o.cluster_id != need.cluster_id), key=lambda scored: -scored[0])
+        pool = sorted(
+            (
+                (len(o.interests & need.interests), o)
+                for o in by_code[need.topic_code]
+                if o.cluster_id != need.cluster_id
+            ),
+            key=lambda scored: -scored[0],
+        )
         if not pool:
             continue
         cut = pool[min(per_need, len(pool)) - 1][0]

@@ -98,10 +98,14 @@ def dbt(dbt_database, tmp_path_factory):
     def run(*args: str):
         cli = [
             *args,
-            "--project-dir", str(PROJECT_DIR),
-            "--profiles-dir", str(PROJECT_DIR),
-            "--target-path", str(target_path),
-            "--log-path", str(target_path / "logs"),
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(PROJECT_DIR),
+            "--target-path",
+            str(target_path),
+            "--log-path",
+            str(target_path / "logs"),
         ]
         result = dbt_main.dbtRunner().invoke(cli)
         failures = []
@@ -142,8 +146,7 @@ def _one(url: str, sql: str, params: tuple = ()) -> dict:
 def _indicator(url: str, cluster_id: str, indicator_code: str, year: int) -> dict:
     return _one(
         url,
-        "select * from marts.mart_partnership_indicators"
-        " where cluster_id = %s and indicator_code = %s and year = %s",
+        "select * from marts.mart_partnership_indicators where cluster_id = %s and indicator_code = %s and year = %s",
         (cluster_id, indicator_code, year),
     )
 
@@ -168,26 +171,29 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     dbt("build")
 
     # -- schemas land exactly where configured
-    schemas = {r["table_schema"] for r in _query(
-        url,
-        "select distinct table_schema from information_schema.tables "
-        "where table_schema in ('staging', 'intermediate', 'marts', 'reference', 'snapshots')",
-    )}
+    schemas = {
+        r["table_schema"]
+        for r in _query(
+            url,
+            "select distinct table_schema from information_schema.tables "
+            "where table_schema in ('staging', 'intermediate', 'marts', 'reference', 'snapshots')",
+        )
+    }
     assert schemas == {"staging", "intermediate", "marts", "reference", "snapshots"}
 
     # -- mart_partnership_indicators: progress, on-track, index vs EU, CAGR, weighting, flags
     row = _indicator(url, "indescat", "GDP_EUR_HAB", 2023)
     assert _num(row["value"]) == 32400
-    assert _num(row["index_vs_eu"]) == 90          # 100 * 32400 / 36000
-    assert _num(row["progress"]) == 0.6            # (32400 - 30000) / (34000 - 30000)
-    assert _num(row["elapsed_share"]) == 0.6       # (2023 - 2020) / (2025 - 2020)
+    assert _num(row["index_vs_eu"]) == 90  # 100 * 32400 / 36000
+    assert _num(row["progress"]) == 0.6  # (32400 - 30000) / (34000 - 30000)
+    assert _num(row["elapsed_share"]) == 0.6  # (2023 - 2020) / (2025 - 2020)
     assert row["is_on_track"] is True
     assert _num(row["national_value"]) == 28800
     assert row["batch_ids"] == "b_fixture_1"
 
     row = _indicator(url, "indescat", "GDP_EUR_HAB", 2025)
-    assert _num(row["cagr"]) == pytest.approx(1.1 ** 0.2 - 1, abs=1e-6)   # (33000 / 30000)^(1/5) - 1
-    assert row["is_estimated"] is True and row["is_on_track"] is False    # progress 0.75 < 1
+    assert _num(row["cagr"]) == pytest.approx(1.1**0.2 - 1, abs=1e-6)  # (33000 / 30000)^(1/5) - 1
+    assert row["is_estimated"] is True and row["is_on_track"] is False  # progress 0.75 < 1
 
     row = _indicator(url, "sports_technology", "GDP_EUR_HAB", 2020)
     # population-weighted: (36000*0.4 + 42000*2.6 + 38000*1.0 + 40400*4.0) / 8.0 million
@@ -198,12 +204,12 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     assert _num(row["cagr"]) == pytest.approx((47750 / 40400) ** 0.2 - 1, abs=1e-6)
 
     row = _indicator(url, "sports_technology", "GERD_PC_GDP", 2023)
-    assert _num(row["value"]) == 2.7   # GDP-weighted (2*20000 + 3*140000 + 2*40000 + 2.7*100000) / 300000
-    assert _num(row["index_vs_eu"]) == 120          # 100 * 2.7 / 2.25
+    assert _num(row["value"]) == 2.7  # GDP-weighted (2*20000 + 3*140000 + 2*40000 + 2.7*100000) / 300000
+    assert _num(row["index_vs_eu"]) == 120  # 100 * 2.7 / 2.25
     assert _num(row["progress"]) == 0.4 and row["is_on_track"] is False
 
     row = _indicator(url, "sports_technology", "SME_ENT_SHARE", 2022)
-    assert _num(row["value"]) == 99.5 and row["geo_scope"] == "country"   # (950 + 35 + 10) / 1000
+    assert _num(row["value"]) == 99.5 and row["geo_scope"] == "country"  # (950 + 35 + 10) / 1000
     assert _num(row["index_vs_eu"]) == 99.7
     assert row["quality_flag"] is None
 
@@ -213,36 +219,55 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     assert row["quality_flag"] == "value:share_above_100,eu27_value:share_numerator_incomplete"
     row = _indicator(url, "epsi", "SME_EMP_SHARE", 2022)
     assert row["value"] is None and row["quality_flag"] == "value:share_numerator_incomplete"
-    assert _one(url, "select count(*) as n from marts.mart_partnership_indicators "
-                     "where unit like 'PC%%' and (value < 0 or value > 100)")["n"] == 0
+    assert (
+        _one(
+            url,
+            "select count(*) as n from marts.mart_partnership_indicators "
+            "where unit like 'PC%%' and (value < 0 or value > 100)",
+        )["n"]
+        == 0
+    )
 
     row = _indicator(url, "epsi", "DIG_INT_HI", 2023)
     assert row["geo_scope"] == "eu" and _num(row["value"]) == 26 and row["national_value"] is None
-    assert _num(row["progress"]) == 0.6 and row["is_on_track"] is True     # (26 - 20) / (30 - 20)
+    assert _num(row["progress"]) == 0.6 and row["is_on_track"] is True  # (26 - 20) / (30 - 20)
 
     row = _indicator(url, "indescat", "MEMBERS_TOTAL", 2025)
     assert _num(row["value"]) == 90 and _num(row["progress"]) == 0.6 and _num(row["elapsed_share"]) == 0.2
 
     # -- NUTS versions: PT16 (NUTS 2021 only) dropped because PT19 (NUTS 2024) has newer data
-    pt = {r["geo_code"]: r["nuts_version"] for r in _query(
-        url, "select geo_code, nuts_version from intermediate.int_indicator_values_resolved "
-             "where indicator_code = 'GDP_EUR_HAB' and country_code = 'PT'")}
+    pt = {
+        r["geo_code"]: r["nuts_version"]
+        for r in _query(
+            url,
+            "select geo_code, nuts_version from intermediate.int_indicator_values_resolved "
+            "where indicator_code = 'GDP_EUR_HAB' and country_code = 'PT'",
+        )
+    }
     assert pt == {"PT11": "2024", "PT19": "2024"}
 
     # -- mart_region_benchmarks: location quotient and rank
-    lq = {r["geo_code"]: r for r in _query(
-        url, "select * from marts.mart_region_benchmarks where indicator_code = 'EMP_R93_REG' and year = 2022"
-    )}
-    assert _num(lq["FRK2"]["location_quotient"]) == 1.5     # (30000 / 2e6) / (1e6 / 1e8)
-    assert _num(lq["FRK1"]["location_quotient"]) == 0.8     # (4000 / 5e5) / 0.01
+    lq = {
+        r["geo_code"]: r
+        for r in _query(
+            url, "select * from marts.mart_region_benchmarks where indicator_code = 'EMP_R93_REG' and year = 2022"
+        )
+    }
+    assert _num(lq["FRK2"]["location_quotient"]) == 1.5  # (30000 / 2e6) / (1e6 / 1e8)
+    assert _num(lq["FRK1"]["location_quotient"]) == 0.8  # (4000 / 5e5) / 0.01
     assert [lq[geo]["rank_in_level"] for geo in ("ES51", "FRK2", "FRK1")] == [1, 2, 3]
-    hu = _one(url, "select * from marts.mart_region_benchmarks "
-                   "where geo_code = 'HU32' and indicator_code = 'EMP_C32_REG' and year = 2022")
+    hu = _one(
+        url,
+        "select * from marts.mart_region_benchmarks "
+        "where geo_code = 'HU32' and indicator_code = 'EMP_C32_REG' and year = 2022",
+    )
     assert hu["is_confidential"] is True and hu["value"] is None and hu["rank_in_level"] is None
 
     # -- mart_sme_needs: gap and ranks
-    needs = {(r["cluster_id"], r["service_code"]): r for r in _query(
-        url, "select * from marts.mart_sme_needs where wave = 2025")}
+    needs = {
+        (r["cluster_id"], r["service_code"]): r
+        for r in _query(url, "select * from marts.mart_sme_needs where wave = 2025")
+    }
     digi = needs[("indescat", "digitalisation")]
     assert [_num(digi[c]) for c in ("mean_importance", "mean_satisfaction", "gap")] == [4, 2.5, 1.5]
     assert digi["n_respondents"] == 3 and digi["rank_in_cluster"] == 1 and digi["partnership_rank"] == 2
@@ -260,8 +285,10 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     assert hu_kpi["members_total"] == 30 and hu_kpi["batch_ids"] == "b_soa_hu_2025_new"
 
     # -- mart_cluster_similarity: cosine of gap vectors, shared needs, SWOT synergies
-    pair = _one(url, "select * from marts.mart_cluster_similarity "
-                     "where cluster_a = 'indescat' and cluster_b = 'sports_technology'")
+    pair = _one(
+        url,
+        "select * from marts.mart_cluster_similarity where cluster_a = 'indescat' and cluster_b = 'sports_technology'",
+    )
     # gaps (1.5, 0.5, 0) vs (1, 2, 0): 2.5 / (sqrt(2.5) * sqrt(5)) = 0.707107
     assert _num(pair["needs_similarity"]) == pytest.approx(0.707107, abs=1e-6)
 
@@ -275,8 +302,10 @@ def test_dbt_build_and_marts(dbt, dbt_database):
     assert -1 <= _num(pair["indicator_similarity"]) <= 1
 
     # -- mart_matchmaking: only cross-cluster pairs, scored
-    matches = {(r["offer_respondent_pid"], r["need_respondent_pid"], r["topic_code"]): _num(r["match_score"])
-               for r in _query(url, "select * from marts.mart_matchmaking")}
+    matches = {
+        (r["offer_respondent_pid"], r["need_respondent_pid"], r["topic_code"]): _num(r["match_score"])
+        for r in _query(url, "select * from marts.mart_matchmaking")
+    }
     assert matches == {
         ("nl_n1", "es_r1", "data_analytics_ai"): 1.25,
         ("nl_n2", "es_r1", "funding_access"): 1.75,
@@ -317,39 +346,53 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     # ... and the indicator values were recomputed for that dataset only (incremental per dataset)
     resolved_after = {r["dataset"]: r for r in _query(url, RESOLVED_VERSIONS)}
     assert {d: r["n"] for d, r in resolved_after.items()} == {d: r["n"] for d, r in resolved_before.items()}
-    assert {d for d in resolved_after if resolved_after[d]["xmins"] != resolved_before[d]["xmins"]} == {
-        "nama_10r_2gdp"}
+    assert {d for d in resolved_after if resolved_after[d]["xmins"] != resolved_before[d]["xmins"]} == {"nama_10r_2gdp"}
     # ... and the region benchmarks for the indicators of that dataset only (incremental per indicator)
     benchmarks_after = {r["indicator_code"]: r for r in _query(url, BENCHMARK_VERSIONS)}
     assert {i: r["n"] for i, r in benchmarks_after.items()} == {i: r["n"] for i, r in benchmarks_before.items()}
-    gdp = {r["indicator_code"] for r in _query(
-        url, "select indicator_code from reference.indicators where source_dataset = 'nama_10r_2gdp'")}
-    assert {i for i in benchmarks_after if benchmarks_after[i]["xmins"] != benchmarks_before[i]["xmins"]} == (
-        gdp & set(benchmarks_after)) != set()
+    gdp = {
+        r["indicator_code"]
+        for r in _query(url, "select indicator_code from reference.indicators where source_dataset = 'nama_10r_2gdp'")
+    }
+    assert (
+        {i for i in benchmarks_after if benchmarks_after[i]["xmins"] != benchmarks_before[i]["xmins"]}
+        == (gdp & set(benchmarks_after))
+        != set()
+    )
     # the snapshot compared only that dataset (all its rows: the snapshot's input holds nothing else)
-    pending = ("select dataset, count(*) as n from intermediate.int_eurostat_observations_to_snapshot "
-               "group by dataset order by dataset")
+    pending = (
+        "select dataset, count(*) as n from intermediate.int_eurostat_observations_to_snapshot "
+        "group by dataset order by dataset"
+    )
     per_dataset = "select dataset, count(*) as n from raw.eurostat_observations where dataset {} %s group by dataset"
     assert _query(url, pending) == _query(url, per_dataset.format("="), ("nama_10r_2gdp",))
     _run_sql_file(url, FIXTURES_DIR / "eurostat_revision.sql")  # the same content again: nothing new
     dbt("build", "-s", "stg_eurostat__observations", "int_eurostat_observations_to_snapshot")
     assert _query(url, pending) == []
     other = _query(url, per_dataset.format("<>") + " order by dataset limit 1", ("nama_10r_2gdp",))
-    _execute(url, "update raw.eurostat_observations set batch_id = 'b_fixture_3' where dataset = %s",
-             (other[0]["dataset"],))
+    _execute(
+        url, "update raw.eurostat_observations set batch_id = 'b_fixture_3' where dataset = %s", (other[0]["dataset"],)
+    )
     dbt("build", "-s", "stg_eurostat__observations", "int_eurostat_observations_to_snapshot")
     assert _query(url, pending) == other  # a new batch (identical values): that dataset only, all its rows
     # indexes declared in model configs survive a rebuild (the table is replaced, its index is recreated)
-    indexed = {r["tablename"] for r in _query(url, "select tablename from pg_indexes where schemaname in "
-                                                    "('staging', 'intermediate')")}
+    indexed = {
+        r["tablename"]
+        for r in _query(url, "select tablename from pg_indexes where schemaname in ('staging', 'intermediate')")
+    }
     assert {"stg_eurostat__observations", "int_sme_offers_needs_profiled"} <= indexed
     # the staging key is a unique index (no nightly full-scan test): a duplicate observation cannot be written
     with pytest.raises(psycopg2.errors.UniqueViolation):
-        _execute(url, "insert into staging.stg_eurostat__observations select * from staging.stg_eurostat__observations "
-                      "limit 1")
+        _execute(
+            url,
+            "insert into staging.stg_eurostat__observations select * from staging.stg_eurostat__observations limit 1",
+        )
     with pytest.raises(psycopg2.errors.UniqueViolation):  # same for the indicator values' key
-        _execute(url, "insert into intermediate.int_indicator_values_resolved "
-                      "select * from intermediate.int_indicator_values_resolved limit 1")
+        _execute(
+            url,
+            "insert into intermediate.int_indicator_values_resolved "
+            "select * from intermediate.int_indicator_values_resolved limit 1",
+        )
     with pytest.raises(psycopg2.errors.UniqueViolation):  # and for the region benchmarks' key
         _execute(url, "insert into marts.mart_region_benchmarks select * from marts.mart_region_benchmarks limit 1")
     snapshot_indexes = _query(url, "select indexname from pg_indexes where schemaname = 'snapshots'")
@@ -358,7 +401,10 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     revisions = "select * from marts.mart_eurostat_revisions where geo_code = 'ES51' and time_period = %s"
     revision = _one(url, revisions, ("2023",))
     assert (_num(revision["previous_value"]), _num(revision["value"]), _num(revision["revision_delta"])) == (
-        32400, 32000, -400)
+        32400,
+        32000,
+        -400,
+    )
     assert revision["previous_batch_id"] == "b_fixture_1" and revision["batch_id"] == "b_fixture_2"
     flags = _one(url, revisions, ("2024",))
     assert flags["previous_obs_status"] == "p" and flags["obs_status"] is None
@@ -378,8 +424,11 @@ def test_revisions_and_as_of_date(dbt, dbt_database):
     # Back to the latest values: the as-of rows carry another fingerprint, so every dataset is recomputed.
     dbt("build", "-s", "int_indicator_values_resolved+")
     assert _num(_indicator(url, "indescat", "GDP_EUR_HAB", 2023)["value"]) == 32000
-    es51 = _one(url, "select value from marts.mart_region_benchmarks "
-                     "where geo_code = 'ES51' and indicator_code = 'GDP_EUR_HAB' and year = 2023")
+    es51 = _one(
+        url,
+        "select value from marts.mart_region_benchmarks "
+        "where geo_code = 'ES51' and indicator_code = 'GDP_EUR_HAB' and year = 2023",
+    )
     assert _num(es51["value"]) == 32000
 
 
@@ -393,8 +442,11 @@ def test_indicator_values_follow_the_indicator_definitions(dbt, dbt_database):
     assert {"GERD_PC_GDP", "GDP_EUR_HAB", "GDP_MEUR"} <= set(benchmarks_before)
 
     _execute(url, "delete from reference.indicators where source_dataset = 'rd_e_gerdreg'")
-    _execute(url, "update reference.indicators set indicator_name = indicator_name || ' (renamed)' "
-                  "where indicator_code = 'GDP_EUR_HAB'")
+    _execute(
+        url,
+        "update reference.indicators set indicator_name = indicator_name || ' (renamed)' "
+        "where indicator_code = 'GDP_EUR_HAB'",
+    )
     dbt("build", "-s", "int_indicator_values_resolved", "mart_region_benchmarks")
     after = {r["dataset"]: r for r in _query(url, RESOLVED_VERSIONS)}
     assert set(after) == set(before) - {"rd_e_gerdreg"}
@@ -404,10 +456,17 @@ def test_indicator_values_follow_the_indicator_definitions(dbt, dbt_database):
     benchmarks_after = {r["indicator_code"]: r for r in _query(url, BENCHMARK_VERSIONS)}
     removed = {i for i in benchmarks_before if i in ("GERD_PC_GDP", "BERD_PC_GDP")}
     assert set(benchmarks_after) == set(benchmarks_before) - removed and "GERD_PC_GDP" in removed
-    gdp = {r["indicator_code"] for r in _query(  # the renamed indicator's dataset: a unit of work in both models
-        url, "select indicator_code from reference.indicators where source_dataset = 'nama_10r_2gdp'")}
-    assert {i for i in benchmarks_after if benchmarks_after[i]["xmins"] != benchmarks_before[i]["xmins"]} == (
-        gdp & set(benchmarks_after)) >= {"GDP_EUR_HAB", "GDP_MEUR"}
+    gdp = {
+        r["indicator_code"]
+        for r in _query(  # the renamed indicator's dataset: a unit of work in both models
+            url, "select indicator_code from reference.indicators where source_dataset = 'nama_10r_2gdp'"
+        )
+    }
+    assert (
+        {i for i in benchmarks_after if benchmarks_after[i]["xmins"] != benchmarks_before[i]["xmins"]}
+        == (gdp & set(benchmarks_after))
+        >= {"GDP_EUR_HAB", "GDP_MEUR"}
+    )
 
     dbt("seed", "-s", "indicators")  # the seed file again: both datasets back as they were
     dbt("build", "-s", "int_indicator_values_resolved", "mart_region_benchmarks")

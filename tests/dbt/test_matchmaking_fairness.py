@@ -46,6 +46,7 @@ N_CLUSTERS = 20
 
 pytestmark = pytest.mark.timeout(600)
 
+
 def _per_need() -> int:
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
     return int(project["vars"]["matchmaking_offers_per_need"])
@@ -62,18 +63,33 @@ def _insert(url: str, survey) -> None:
     try:
         with conn, conn.cursor() as cur:
             for table, rows in tables.items():
-                execute_values(cur, f"insert into {table} ({', '.join(COLUMNS[table])}) values %s",  # noqa: S608
-                               rows, page_size=1000)
+                execute_values(
+                    cur,
+                    f"insert into {table} ({', '.join(COLUMNS[table])}) values %s",  # noqa: S608
+                    rows,
+                    page_size=1000,
+                )
     finally:
         conn.close()
 
 
 def _dbt_build(url: str, target_path: Path) -> None:
     cli = [
-        "build", "--select", "+mart_matchmaking", "--indirect-selection", "cautious",
-        "--exclude-resource-type", "unit_test",  # the mart's unit tests do not read this data
-        "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-        "--target-path", str(target_path), "--log-path", str(target_path / "logs"),
+        "build",
+        "--select",
+        "+mart_matchmaking",
+        "--indirect-selection",
+        "cautious",
+        "--exclude-resource-type",
+        "unit_test",  # the mart's unit tests do not read this data
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(target_path / "logs"),
     ]
     with pytest.MonkeyPatch.context() as mp:
         for key, value in dbt_env(url).items():
@@ -81,8 +97,11 @@ def _dbt_build(url: str, target_path: Path) -> None:
         result = dbt_main.dbtRunner().invoke(cli)
     failures = []
     if result.result is not None and hasattr(result.result, "results"):
-        failures = [f"{r.node.unique_id}: {r.status} {r.message}" for r in result.result.results
-                    if str(r.status) in ("error", "fail", "runtime error")]
+        failures = [
+            f"{r.node.unique_id}: {r.status} {r.message}"
+            for r in result.result.results
+            if str(r.status) in ("error", "fail", "runtime error")
+        ]
     assert result.success, f"dbt {' '.join(cli[:5])} failed: {result.exception or failures}"
 
 
@@ -93,16 +112,28 @@ def generated(warehouse_url, tmp_path_factory):
     try:
         _insert(url, survey)
         _dbt_build(url, tmp_path_factory.mktemp("dbt_fairness"))
-        pool = query(url, "select cluster_id, respondent_pid, direction, topic_code, cross_sectors"
-                          " from intermediate.int_sme_offers_needs_profiled")
+        pool = query(
+            url,
+            "select cluster_id, respondent_pid, direction, topic_code, cross_sectors"
+            " from intermediate.int_sme_offers_needs_profiled",
+        )
         members = {"offer": [], "need": []}
         for cluster_id, pid, direction, code, sectors in pool:
             members[direction].append(Member(cluster_id, pid, code, frozenset(filter(None, sectors.split(",")))))
-        mart = query(url, "select need_cluster_id, need_respondent_pid, topic_code, offer_cluster_id,"
-                          " offer_respondent_pid, match_rank, match_score from marts.mart_matchmaking")
+        mart = query(
+            url,
+            "select need_cluster_id, need_respondent_pid, topic_code, offer_cluster_id,"
+            " offer_respondent_pid, match_rank, match_score from marts.mart_matchmaking",
+        )
         shares = {cluster: (candidate, offer) for cluster, candidate, offer in query(url, MATCHMAKING_SHARES_SQL)}
-        yield {"survey": survey, "offers": members["offer"], "needs": members["need"], "mart": mart,
-               "shares": shares, "per_need": _per_need()}
+        yield {
+            "survey": survey,
+            "offers": members["offer"],
+            "needs": members["need"],
+            "mart": mart,
+            "shares": shares,
+            "per_need": _per_need(),
+        }
     finally:
         drop_database(warehouse_url, url)
 
@@ -123,8 +154,9 @@ def _table(rows: list[tuple[str, float, float]], lottery: dict[str, float], labe
     lines = [f"{'cluster':24}{'offers':>9}{label:>12}{'ratio':>8}{'fair lottery':>14}"]
     for cluster, candidate, offer in sorted(rows, key=lambda r: -(r[1] / r[2])):
         over = "  <-- over 4/3" if candidate > offer * BOUND else ""
-        lines.append(f"{cluster:24}{offer:9.2%}{candidate:12.2%}{candidate / offer:8.2f}"
-                     f"{lottery.get(cluster, 0.0):14.2%}{over}")
+        lines.append(
+            f"{cluster:24}{offer:9.2%}{candidate:12.2%}{candidate / offer:8.2f}{lottery.get(cluster, 0.0):14.2%}{over}"
+        )
     return "\n".join(lines)
 
 
@@ -157,12 +189,14 @@ def test_python_ranking_reproduces_the_mart(generated):
     python_rows = set()
     for need, offer in picked:
         ranks[need] += 1
-        python_rows.add((need.cluster_id, need.respondent_pid, need.topic_code, offer.cluster_id,
-                         offer.respondent_pid, ranks[need]))
+        python_rows.add(
+            (need.cluster_id, need.respondent_pid, need.topic_code, offer.cluster_id, offer.respondent_pid, ranks[need])
+        )
     mart_rows = {tuple(r[:6]) for r in generated["mart"]}
     assert len(mart_rows) == len(generated["mart"])
     assert python_rows == mart_rows, (
-        f"{len(python_rows - mart_rows)} rows only in Python, {len(mart_rows - python_rows)} only in the mart")
+        f"{len(python_rows - mart_rows)} rows only in Python, {len(mart_rows - python_rows)} only in the mart"
+    )
 
 
 def test_on_equal_scores_no_cluster_exceeds_its_share_of_eligible_offers_by_a_third(generated):
@@ -173,9 +207,14 @@ def test_on_equal_scores_no_cluster_exceeds_its_share_of_eligible_offers_by_a_th
     tie-break: their members share more interests with the needs (0.25 a shared interest), and a fair lottery of
     every tie at the cut gives them the same excess (next test). The bound against the offer share holds only
     where clusters do not differ in score; the bound against the fair-lottery share holds always."""
-    equal_scores = _candidate_shares(pick_candidates(
-        generated["needs"], generated["offers"], generated["per_need"],
-        lambda need, offer, _shared: pair_hash_order(need, offer, 0)))
+    equal_scores = _candidate_shares(
+        pick_candidates(
+            generated["needs"],
+            generated["offers"],
+            generated["per_need"],
+            lambda need, offer, _shared: pair_hash_order(need, offer, 0),
+        )
+    )
     offers_share = {c: offer for c, (_, offer) in generated["shares"].items()}
     assert len(offers_share) == N_CLUSTERS
     rows = [(c, equal_scores.get(c, 0.0), offers_share[c]) for c in offers_share]
@@ -188,7 +227,8 @@ def test_no_cluster_exceeds_its_fair_lottery_share_by_a_third(generated):
     the scores entitle it to (ties at the cut settled by a uniformly random draw, exact expectation)."""
     lottery = _lottery_shares(generated)
     candidates = _candidate_shares(
-        pick_candidates(generated["needs"], generated["offers"], generated["per_need"], pair_hash_order))
+        pick_candidates(generated["needs"], generated["offers"], generated["per_need"], pair_hash_order)
+    )
     over = {c: (candidates.get(c, 0.0), lottery[c]) for c in lottery if candidates.get(c, 0.0) > lottery[c] * BOUND}
     rows = [(c, candidates.get(c, 0.0), lottery[c]) for c in lottery]
     assert not over, "candidate share vs fair-lottery share (mart rule):\n" + _table(rows, lottery, "candidates")
@@ -201,7 +241,8 @@ def test_ties_broken_by_cluster_id_would_break_both_bounds(generated):
     offers_share = {c: offer for c, (_, offer) in generated["shares"].items()}
     lottery = _lottery_shares(generated)
     by_cluster_id = _candidate_shares(
-        pick_candidates(generated["needs"], generated["offers"], per_need, cluster_id_order))
+        pick_candidates(generated["needs"], generated["offers"], per_need, cluster_id_order)
+    )
     rows = [(c, by_cluster_id.get(c, 0.0), offers_share[c]) for c in offers_share]
     over_offers = [c for c, candidate, offer in rows if candidate > offer * BOUND]
     over_lottery = [c for c in lottery if by_cluster_id.get(c, 0.0) > lottery[c] * BOUND]

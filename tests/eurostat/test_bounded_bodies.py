@@ -104,8 +104,14 @@ def test_bundled_samples_stay_within_the_limits() -> None:
 # ----------------------------------------------------------------------------------------------- client
 def test_client_stops_reading_a_body_past_the_limit(server) -> None:
     received = []
-    client = EurostatClient(server.base_url, on_response=received.append, timeout=5, max_attempts=3,
-                            backoff_scale=0.001, max_body_bytes=1_000_000)
+    client = EurostatClient(
+        server.base_url,
+        on_response=received.append,
+        timeout=5,
+        max_attempts=3,
+        backoff_scale=0.001,
+        max_body_bytes=1_000_000,
+    )
     server.script(STAT, [(200, JSON, b"{" + b" " * 4_000_000 + b"}")])
     err = kind_of(client.fetch_jsonstat, DS, {"unit": ["EUR_HAB"]}, ["ES51"], "2015")
     assert err.kind == "too_large" and err.problem == "body exceeds 1000000 bytes (stopped reading)"

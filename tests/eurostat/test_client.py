@@ -90,9 +90,7 @@ def test_async_warning_then_success(client, server, received):
 
 
 def test_async_warning_forever_is_bounded(server):
-    client = EurostatClient(
-        server.base_url, poll_initial=0.05, poll_max=0.05, poll_budget=0.3, backoff_scale=1
-    )
+    client = EurostatClient(server.base_url, poll_initial=0.05, poll_max=0.05, poll_budget=0.3, backoff_scale=1)
     server.script(STAT, [(200, JSON, async_warning())] * 100)
     with pytest.raises(EurostatPayloadError, match="still asynchronous") as info:
         fetch(client)
@@ -110,9 +108,7 @@ def test_http_413_splits_geo_in_halves_and_merges(samples_dir, received):
         direct = fetch(client)
     # 8 geos × 10 years = 80 cells > 25 → 4 → 2 geos (20 cells) per part
     assert len(parts) == 4 and [c.query["geo"] for c in calls][0] == GEO
-    assert [c.query["geo"] for c in calls if len(c.query["geo"]) == 2] == [
-        GEO[i : i + 2] for i in (0, 2, 4, 6)
-    ]
+    assert [c.query["geo"] for c in calls if len(c.query["geo"]) == 2] == [GEO[i : i + 2] for i in (0, 2, 4, 6)]
     assert sum(r.status == 413 for r in received) == 3
     key = ["geo", "time"]
     pd.testing.assert_frame_equal(
@@ -235,9 +231,7 @@ def test_sdmx_async_never_ready_is_bounded(server):
 
 
 def test_sdmx_truncated_gzip_is_retried(client, server):
-    server.script(
-        f"/sdmx/2.1/data/{DS}", [(200, "application/octet-stream", gzip.compress(b"x" * 5000)[:-30])]
-    )
+    server.script(f"/sdmx/2.1/data/{DS}", [(200, "application/octet-stream", gzip.compress(b"x" * 5000)[:-30])])
     rec = client.fetch_tsv(DS)
     assert len(decode(rec.body, DS)) > 0 and len(server.calls("/sdmx/")) == 2
 

@@ -25,18 +25,13 @@ def test_decode_to_file(tmp_path, capsys):
     out = tmp_path / "out.csv"
     assert run("eurostat", "decode", str(BUNDLED_SAMPLES / "nama_10r_2gdp.json"), "-o", str(out)) == 0
     df = pd.read_csv(out, dtype=str)
-    assert (
-        list(df.columns)[:4] == ["dataset", "freq", "unit", "geo"]
-        and (df["dataset"] == "nama_10r_2gdp").all()
-    )
+    assert list(df.columns)[:4] == ["dataset", "freq", "unit", "geo"] and (df["dataset"] == "nama_10r_2gdp").all()
 
 
 def test_decode_to_stdout(capsys):
     assert run("eurostat", "decode", str(BUNDLED_SAMPLES / "nrg_ind_ren.json")) == 0
     out = capsys.readouterr().out
-    assert out.startswith(
-        "dataset,freq,nrg_bal,unit,geo,time,value,obs_status,conf_status,source_updated_at\n"
-    )
+    assert out.startswith("dataset,freq,nrg_bal,unit,geo,time,value,obs_status,conf_status,source_updated_at\n")
 
 
 @pytest.mark.parametrize(

@@ -160,9 +160,7 @@ def test_real_tsv_capture_counts_and_spot_values():
     assert df["time"].min() == "2000" and df["time"].max() == "2022"
     idx = df.set_index(["geo", "time"])
     assert idx.loc[("BE100", "2022"), "value"] == 77800.0 and idx.loc[("BE100", "2022"), "obs_status"] == "p"
-    assert idx.loc[("BE100", "2003"), "value"] == 54900.0 and pd.isna(
-        idx.loc[("BE100", "2003"), "obs_status"]
-    )
+    assert idx.loc[("BE100", "2003"), "value"] == 54900.0 and pd.isna(idx.loc[("BE100", "2003"), "obs_status"])
     assert ("BE100", "2002") not in idx.index  # ':' without flag is no row
     assert idx.loc[("DE300", "2018"), "value"] == 41300.0 and idx.loc[("DE300", "2018"), "obs_status"] == "e"
     assert idx.loc[("ES531", "2001"), "value"] == 18600.0 and idx.loc[("ES531", "2001"), "obs_status"] == "d"
@@ -173,9 +171,7 @@ def test_real_tsv_capture_counts_and_spot_values():
 
 def test_tsv_cells_flags_crlf_and_trailing_spaces():
     tsv = (
-        b"freq,unit,geo\\TIME_PERIOD\t2020 \t2021 \t2022 \r\n"
-        b"A,PC,ES51\t1.5 \t: \t2 p\r\n"
-        b"A,PC,NL41\t: c\t: p\t3 bp\r\n"
+        b"freq,unit,geo\\TIME_PERIOD\t2020 \t2021 \t2022 \r\nA,PC,ES51\t1.5 \t: \t2 p\r\nA,PC,NL41\t: c\t: p\t3 bp\r\n"
     )
     df = decode(tsv, "t")
     assert rows(df) == [

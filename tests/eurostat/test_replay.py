@@ -27,9 +27,7 @@ def test_filters_apply_to_jsonstat(server):
     doc = orjson.loads(resp.content)
     assert doc["size"] == [1, 1, 2, 5]
     df = decode(resp.content, "nama_10r_2gdp")
-    assert (
-        set(df["geo"]) == {"NL41", "ES51"} and df["time"].min() == "2020" and set(df["unit"]) == {"MIO_EUR"}
-    )
+    assert set(df["geo"]) == {"NL41", "ES51"} and df["time"].min() == "2020" and set(df["unit"]) == {"MIO_EUR"}
 
 
 def test_unknown_dataset_is_eurostat_404(server):

@@ -94,8 +94,14 @@ def batch_of(url: str, source: str, obj: str) -> dict:
     )
     assert rows, f"no batch for {source} {obj}"
     b = rows[0]
-    return {"batch_id": b[0], "status": b[1], "reason": b[2], "rows_parsed": b[3], "rows_loaded": b[4],
-            "sha256": list(b[5])}
+    return {
+        "batch_id": b[0],
+        "status": b[1],
+        "reason": b[2],
+        "rows_parsed": b[3],
+        "rows_loaded": b[4],
+        "sha256": list(b[5]),
+    }
 
 
 def quarantine_rows(url: str, batch_id: str) -> list[dict]:

@@ -127,8 +127,12 @@ def too_large() -> bytes:
 def pii_in_echoed_cells() -> bytes:
     """Contact details of a sample respondent typed into code cells that a problem message echoes."""
     p = sample_people(spec_of("epsi", "sme_needs"))[0]
-    return _epsi(lambda rows: (set_cell(rows, 1, "NUTS3", f"{p['contact_email']} {p['contact_phone']}"),
-                               set_cell(rows, 2, "NACE", p["contact_phone"])))
+    return _epsi(
+        lambda rows: (
+            set_cell(rows, 1, "NUTS3", f"{p['contact_email']} {p['contact_phone']}"),
+            set_cell(rows, 2, "NACE", p["contact_phone"]),
+        )
+    )
 
 
 def _kobo_year(year: str) -> bytes:
@@ -146,39 +150,54 @@ PARSER_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "epsi/sme_needs/wrong-encoding.csv": (wrong_encoding, "encoding"),
     "epsi/sme_needs/wrong-delimiter.csv": (wrong_delimiter, "wrong_delimiter"),
     "epsi/sme_needs/missing-nace.csv": (missing_nace, "missing_required_column"),
-    "epsi/sme_needs/duplicate-respondent.csv": (lambda: _epsi(lambda rows: rows.append(list(rows[5]))),
-                                                "duplicate_respondent"),
-    "epsi/sme_needs/likert-7.csv": (lambda: _epsi(lambda rows: set_cell(rows, 2, "IMP[digi]", "7")),
-                                    "likert_out_of_range"),
+    "epsi/sme_needs/duplicate-respondent.csv": (
+        lambda: _epsi(lambda rows: rows.append(list(rows[5]))),
+        "duplicate_respondent",
+    ),
+    "epsi/sme_needs/likert-7.csv": (
+        lambda: _epsi(lambda rows: set_cell(rows, 2, "IMP[digi]", "7")),
+        "likert_out_of_range",
+    ),
     "indescat/sme_needs/unknown-cluster.xlsx": (unknown_cluster, "unknown_cluster"),
-    "epsi/sme_needs/unknown-nuts3.csv": (lambda: _epsi(lambda rows: set_cell(rows, 1, "NUTS3", "XX999")),
-                                         "unknown_nuts3"),
-    "epsi/sme_needs/unknown-nace.csv": (lambda: _epsi(lambda rows: set_cell(rows, 1, "NACE", "99.99")),
-                                        "unknown_nace"),
+    "epsi/sme_needs/unknown-nuts3.csv": (
+        lambda: _epsi(lambda rows: set_cell(rows, 1, "NUTS3", "XX999")),
+        "unknown_nuts3",
+    ),
+    "epsi/sme_needs/unknown-nace.csv": (lambda: _epsi(lambda rows: set_cell(rows, 1, "NACE", "99.99")), "unknown_nace"),
     "mse_cluster/sme_needs/unknown-service.json": (unknown_service, "unknown_service"),
     "epsi/sme_needs/empty.csv": (lambda: b"", "empty_file"),
     "epsi/sme_needs/header-only.csv": (header_only, "header_only"),
     "indescat/sme_needs/corrupt.xlsx": (corrupt_xlsx, "corrupt_xlsx"),
-    "indescat/sme_needs/protected.xlsx": (lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4096,
-                                          "encrypted_xlsx"),
+    "indescat/sme_needs/protected.xlsx": (
+        lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4096,
+        "encrypted_xlsx",
+    ),
     "epsi/sme_needs/pii-in-code-cells.csv": (pii_in_echoed_cells, "unknown_nuts3"),
 }
 # Quarantined at extract (the file cannot be attributed) or as a duplicate drop.
 EXTRACT_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "atlantis/sme_needs/results-survey771203.csv": (
-        lambda: _epsi(lambda rows: set_cell(rows, 1, "COMMENTS", "atlantis")), "unknown_cluster_folder"),
-    "epsi/member_census/census.csv": (lambda: _epsi(lambda rows: set_cell(rows, 1, "COMMENTS", "census")),
-                                      "unknown_instrument"),
+        lambda: _epsi(lambda rows: set_cell(rows, 1, "COMMENTS", "atlantis")),
+        "unknown_cluster_folder",
+    ),
+    "epsi/member_census/census.csv": (
+        lambda: _epsi(lambda rows: set_cell(rows, 1, "COMMENTS", "census")),
+        "unknown_instrument",
+    ),
     "stray-upload.csv": (lambda: _epsi(lambda rows: set_cell(rows, 1, "COMMENTS", "stray")), "wrong_depth"),
-    "epsi/sme_needs/results-survey771203_again.csv": (lambda: (SAMPLE_INBOX / EPSI_FILE).read_bytes(),
-                                                   "duplicate_file"),
+    "epsi/sme_needs/results-survey771203_again.csv": (
+        lambda: (SAMPLE_INBOX / EPSI_FILE).read_bytes(),
+        "duplicate_file",
+    ),
     # listed over max_file_bytes: never read into memory, archived by streaming, quarantined at extract
     "epsi/sme_needs/too-large.csv": (too_large, "file_too_large"),
 }
 # The parser accepts these (the wave is derived from a submission date without range check); GX does not.
 GX_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "epsi/sme_needs/results-survey771203-wave1999.csv": (
-        lambda: _epsi(_all_rows("submitdate", lambda v: "1999" + v[4:])), "1999"),
+        lambda: _epsi(_all_rows("submitdate", lambda v: "1999" + v[4:])),
+        "1999",
+    ),
     "mse_cluster/sme_needs/kobo_igenyfelmeres_2150.json": (lambda: _kobo_year("2150"), "2150"),
 }
 # Load, with warnings recorded (their own wave, so they do not replace a sample's partition).
@@ -226,11 +245,21 @@ def survey_run(warehouse_url, tmp_path_factory) -> SurveyRun:
             # The next night: the same files are still in the inbox (dropped again): nothing new is loaded.
             ctx2 = RunContext("it-surveys-2", "2026-11-27")
             second = surveys.extract(ctx2, inbox=str(inbox))
-            second_validate = gate.validate(ctx2, surveys.SOURCE, surveys.prepare,
-                                            on_quarantine=surveys.write_reason)
+            second_validate = gate.validate(ctx2, surveys.SOURCE, surveys.prepare, on_quarantine=surveys.write_reason)
             gate.load(ctx2, surveys.SOURCE)
-        yield SurveyRun(st, inbox, sample_files, extracted, validated["summary"], loaded, second, second_validate,
-                        cap["log"], cap["stdout"], files)
+        yield SurveyRun(
+            st,
+            inbox,
+            sample_files,
+            extracted,
+            validated["summary"],
+            loaded,
+            second,
+            second_validate,
+            cap["log"],
+            cap["stdout"],
+            files,
+        )
 
 
 @contextlib.contextmanager

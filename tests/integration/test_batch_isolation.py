@@ -90,8 +90,11 @@ def test_nothing_of_a_refused_batch_is_in_raw_and_the_good_file_loads(isolated):
     url = isolated["url"]
     for key in ("range", "nul", "crash"):
         b = batch_of(url, "surveys", FILES[key])
-        for (t,) in query(url, "select table_name from information_schema.tables where table_schema = 'raw'"
-                               " and table_name like 'survey%%'"):
+        for (t,) in query(
+            url,
+            "select table_name from information_schema.tables where table_schema = 'raw'"
+            " and table_name like 'survey%%'",
+        ):
             assert query(url, f"select count(*) from raw.{t} where batch_id = %s", b["batch_id"]) == [(0,)]  # noqa: S608
     good = batch_of(url, "surveys", FILES["good"])
     assert good["status"] == "loaded" and good["rows_loaded"] > 0

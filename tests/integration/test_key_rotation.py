@@ -40,8 +40,14 @@ def rotated(warehouse_url, tmp_path_factory):
         from_archive.register(backfill, surveys.SOURCE)
         gate.validate(backfill, surveys.SOURCE, surveys.prepare)
         loaded = gate.load(backfill, surveys.SOURCE)
-        yield {"url": st.url, "before": before, "after": _pids(st.url), "loaded": loaded,
-               "batch_before": batch_before, "batch_after": batch_of(st.url, "surveys", FILES[0])}
+        yield {
+            "url": st.url,
+            "before": before,
+            "after": _pids(st.url),
+            "loaded": loaded,
+            "batch_before": batch_before,
+            "batch_after": batch_of(st.url, "surveys", FILES[0]),
+        }
     mp.undo()
 
 
@@ -54,6 +60,7 @@ def test_no_old_key_pseudonym_remains(rotated):
 def test_the_survey_batch_was_reloaded_and_records_its_key(rotated):
     assert rotated["loaded"]["rows"] > 0  # same batch id, other pseudonyms: not "unchanged, already in raw"
     assert rotated["batch_before"]["batch_id"] == rotated["batch_after"]["batch_id"]
-    meta = query(rotated["url"], "select meta from audit.batches where batch_id = %s",
-                 rotated["batch_after"]["batch_id"])[0][0]
+    meta = query(
+        rotated["url"], "select meta from audit.batches where batch_id = %s", rotated["batch_after"]["batch_id"]
+    )[0][0]
     assert meta["pseudonym_key_id"] == key_id(NEW.encode()) != key_id(OLD.encode())

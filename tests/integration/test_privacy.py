@@ -132,8 +132,9 @@ def test_no_contact_detail_in_any_warehouse_table(survey_run, needles):
 def test_raw_tables_hold_the_respondents_pseudonymised(survey_run):
     url = survey_run.stage.url
     n = query(url, "select count(*), count(distinct respondent_pid) from raw.survey_sme_respondents")[0]
-    assert n[0] > 400 and all(len(p) == 32 for (p,) in query(url, "select respondent_pid from"
-                                                                 " raw.survey_sme_respondents limit 50"))
+    assert n[0] > 400 and all(
+        len(p) == 32 for (p,) in query(url, "select respondent_pid from raw.survey_sme_respondents limit 50")
+    )
     scrubbed = query(url, "select count(*) from raw.survey_sme_respondents where offers_text like '%%[email]%%'")
     assert scrubbed[0][0] > 0  # contact details typed into free text were scrubbed, the text kept
 

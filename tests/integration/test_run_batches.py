@@ -27,8 +27,14 @@ def state(fresh_db, tmp_path, monkeypatch) -> Path:
 
 
 def _batch(status: str = "received", **kw) -> Batch:
-    return Batch(source="eurostat", object="zz_overlap", sha256=["a" * 64], status=status,
-                 meta={"toc_last_update": "2026-11-20", **kw.pop("meta", {})}, **kw)
+    return Batch(
+        source="eurostat",
+        object="zz_overlap",
+        sha256=["a" * 64],
+        status=status,
+        meta={"toc_last_update": "2026-11-20", **kw.pop("meta", {})},
+        **kw,
+    )
 
 
 def _ids(batches: list[Batch]) -> list[str]:
@@ -64,18 +70,27 @@ def test_two_runs_recording_the_same_batch_keep_their_own_bookkeeping(fresh_db, 
         summaries = {ctx.run_id: publish.collect(cur, ctx)["sources"]["eurostat"] for ctx in (NIGHTLY, BACKFILL)}
     conn.close()
 
-    runs = query(fresh_db, "select run_id, batch_id, status, rows_parsed, rows_loaded from audit.run_batches"
-                           " order by 1, 2")
-    assert runs == sorted([(BACKFILL.run_id, bid, "loaded", 10, 0),
-                           (BACKFILL.run_id, bad.batch_id, "quarantined", None, None),
-                           (NIGHTLY.run_id, bid, "loaded", 10, 10)])
+    runs = query(
+        fresh_db, "select run_id, batch_id, status, rows_parsed, rows_loaded from audit.run_batches order by 1, 2"
+    )
+    assert runs == sorted(
+        [
+            (BACKFILL.run_id, bid, "loaded", 10, 0),
+            (BACKFILL.run_id, bad.batch_id, "quarantined", None, None),
+            (NIGHTLY.run_id, bid, "loaded", 10, 10),
+        ]
+    )
     # audit.batches: one row per content, its latest outcome (here: the backfill's).
-    assert query(fresh_db, "select batch_id, status, run_id from audit.batches order by 1") == sorted([
-        (bid, "loaded", BACKFILL.run_id), (bad.batch_id, "quarantined", BACKFILL.run_id)])
+    assert query(fresh_db, "select batch_id, status, run_id from audit.batches order by 1") == sorted(
+        [(bid, "loaded", BACKFILL.run_id), (bad.batch_id, "quarantined", BACKFILL.run_id)]
+    )
     # Each run's summary counts its own batches and rows.
     assert summaries[NIGHTLY.run_id] == {"batches": {"loaded": 1}, "rows_validated": 10, "rows_loaded": 10}
-    assert summaries[BACKFILL.run_id] == {"batches": {"loaded": 1, "quarantined": 1}, "rows_validated": 10,
-                                          "rows_loaded": 0}
+    assert summaries[BACKFILL.run_id] == {
+        "batches": {"loaded": 1, "quarantined": 1},
+        "rows_validated": 10,
+        "rows_loaded": 0,
+    }
     assert publish.quarantined_in_run(NIGHTLY) == []
     assert publish.quarantined_in_run(BACKFILL) == ["eurostat zz_bad: zz_bad: no"]
 
@@ -124,7 +139,9 @@ def test_a_nightly_and_a_backfill_interleaved_on_the_same_survey_file(fresh_db, 
     in_raw = sum(query(fresh_db, f"select count(*) from raw.{t}")[0][0] for t in SURVEY_TABLES)  # noqa: S608
     assert in_raw == rows
     assert query(fresh_db, "select run_id, status, rows_loaded from audit.run_batches order by 1") == [
-        (BACKFILL.run_id, "loaded", rows), (NIGHTLY.run_id, "loaded", 0)]
+        (BACKFILL.run_id, "loaded", rows),
+        (NIGHTLY.run_id, "loaded", 0),
+    ]
     assert query(fresh_db, "select status, run_id from audit.batches") == [("loaded", NIGHTLY.run_id)]
     assert query(fresh_db, "select count(*) from audit.batch_receipts") == [(1,)]  # the replay adds no receipt
     assert not list((state / "state" / "staging").glob("*/*")), "a run left staged files behind"

@@ -44,8 +44,10 @@ def _assert_quarantined(run, rel: str, code: str) -> dict:
     # nothing loaded from it
     assert b["rows_loaded"] is None
     assert sum(survey_rows_for(url, b["sha256"][0]).values()) == 0 or code == "duplicate_file"
-    for (t,) in query(url, "select table_name from information_schema.tables where table_schema = 'raw'"
-                           " and table_name like 'survey%%'"):
+    for (t,) in query(
+        url,
+        "select table_name from information_schema.tables where table_schema = 'raw' and table_name like 'survey%%'",
+    ):
         assert query(url, f"select count(*) from raw.{t} where batch_id = %s", b["batch_id"]) == [(0,)]  # noqa: S608
     # machine-readable reason in the warehouse ...
     q = [r for r in quarantine_rows(url, b["batch_id"]) if r["code"] == code]
@@ -75,8 +77,9 @@ def test_parser_rejects_bad_file(survey_run, rel):
     assert p["expected"] is not None
     # no GX verdict for a file the parser rejected; the task summary lists it
     b = batch_of(survey_run.stage.url, "surveys", rel)
-    assert query(survey_run.stage.url, "select count(*) from audit.validation_runs where batch_id = %s",
-                 b["batch_id"]) == [(0,)]
+    assert query(
+        survey_run.stage.url, "select count(*) from audit.validation_runs where batch_id = %s", b["batch_id"]
+    ) == [(0,)]
     assert f"\n{rel}: " in survey_run.error
 
 
@@ -85,8 +88,9 @@ def test_unattributable_or_duplicate_file_quarantined_at_extract(survey_run, rel
     code = EXTRACT_CASES[rel][1]
     _assert_quarantined(survey_run, rel, code)
     b = batch_of(survey_run.stage.url, "surveys", _object(rel))
-    assert query(survey_run.stage.url, "select count(*) from audit.validation_runs where batch_id = %s",
-                 b["batch_id"]) == [(0,)]
+    assert query(
+        survey_run.stage.url, "select count(*) from audit.validation_runs where batch_id = %s", b["batch_id"]
+    ) == [(0,)]
 
 
 @pytest.mark.parametrize("rel", sorted(GX_CASES))
@@ -100,11 +104,15 @@ def test_same_file_dropped_twice_is_loaded_once(survey_run):
     copy = batch_of(url, "surveys", "epsi/sme_needs/results-survey771203_again.csv")
     assert original["sha256"] == copy["sha256"]
     assert original["status"] == "loaded" and copy["status"] == "quarantined"
-    loaded = query(url, "select count(*) from audit.batches where status = 'loaded' and sha256 = %s",
-                   original["sha256"])
+    loaded = query(
+        url, "select count(*) from audit.batches where status = 'loaded' and sha256 = %s", original["sha256"]
+    )
     assert loaded == [(1,)]
-    rows = query(url, "select count(*), count(distinct respondent_pid) from raw.survey_sme_respondents"
-                      " where file_sha256 = %s", original["sha256"][0])
+    rows = query(
+        url,
+        "select count(*), count(distinct respondent_pid) from raw.survey_sme_respondents where file_sha256 = %s",
+        original["sha256"][0],
+    )
     assert rows[0][0] == rows[0][1] == 57
     # the next night the same files are in the inbox again: nothing new, nothing reloaded
     assert survey_run.second_extract["new"] == 0
@@ -121,8 +129,9 @@ def test_unknown_extra_column_is_only_a_warning_and_loads(survey_run):
     warn = [r for r in quarantine_rows(url, b["batch_id"]) if r["code"] == "unknown_column"]
     assert warn and warn[0]["severity"] == "warning" and warn[0]["column"] == "Q99_NEW" and warn[0]["row"] == 1
     assert all(r["severity"] == "warning" for r in quarantine_rows(url, b["batch_id"]))
-    assert query(url, "select distinct wave from raw.survey_sme_respondents where file_sha256 = %s",
-                 b["sha256"][0]) == [(2024,)]
+    assert query(
+        url, "select distinct wave from raw.survey_sme_respondents where file_sha256 = %s", b["sha256"][0]
+    ) == [(2024,)]
     assert not (survey_run.inbox / (rel + ".quarantine.json")).exists()
     assert rel not in survey_run.error
 
@@ -134,8 +143,12 @@ def test_formula_injection_cells_stored_as_text_and_flagged(survey_run):
     assert b["status"] == "loaded"
     warn = {(r["row"], r["column"]) for r in quarantine_rows(url, b["batch_id"]) if r["code"] == "formula_like"}
     assert warn == {(2, "Qué puede ofrecer (texto libre)"), (3, "Comentarios")}
-    rows = query(url, "select source_row, offers_text, comments, formula_like from raw.survey_sme_respondents"
-                      " where file_sha256 = %s and source_row in (2, 3, 4) order by source_row", b["sha256"][0])
+    rows = query(
+        url,
+        "select source_row, offers_text, comments, formula_like from raw.survey_sme_respondents"
+        " where file_sha256 = %s and source_row in (2, 3, 4) order by source_row",
+        b["sha256"][0],
+    )
     assert rows[0][1] == FORMULA and rows[0][3] is True
     assert rows[1][2] == "@SUM(A1:A9)" and rows[1][3] is True
     assert rows[2][3] is False
@@ -150,8 +163,9 @@ def test_every_other_file_loaded(survey_run):
         assert b["status"] == "loaded", (rel, b)
         assert sum(survey_rows_for(url, b["sha256"][0]).values()) == b["rows_loaded"] > 0
     assert survey_run.load["batches"] == len(good)
-    statuses = dict(query(url, "select status, count(*) from audit.batches where run_id = 'it-surveys-1'"
-                               " group by status"))
+    statuses = dict(
+        query(url, "select status, count(*) from audit.batches where run_id = 'it-surveys-1' group by status")
+    )
     bad = len(PARSER_CASES) + len(EXTRACT_CASES) + len(GX_CASES)
     assert statuses == {"loaded": len(good), "quarantined": bad}
     # validate fails with a summary naming every file quarantined by the parser or by GX

@@ -79,8 +79,10 @@ def no_geo(doc):
 def dataset_dimension(doc):
     doc["id"].insert(0, "DATASET")
     doc["size"].insert(0, 1)
-    doc["dimension"]["DATASET"] = {"label": "Dataset", "category": {"index": {"nama_10r_2gdp": 0},
-                                                                   "label": {"nama_10r_2gdp": "other"}}}
+    doc["dimension"]["DATASET"] = {
+        "label": "Dataset",
+        "category": {"index": {"nama_10r_2gdp": 0}, "label": {"nama_10r_2gdp": "other"}},
+    }
     return doc
 
 
@@ -219,8 +221,11 @@ def run(warehouse_url, tmp_path_factory):
             if code != "zz_obs_count":
                 _set_obs_count(doc)
             server.script(f"/statistics/1.0/data/{code}", [Reply(200, JSON, orjson.dumps(doc))])
-            extra.append(EurostatDataset(code, "test", f"crafted from {base_ds.code}: {code}", base_ds.geo,
-                                         dict(base_ds.filters)))
+            extra.append(
+                EurostatDataset(
+                    code, "test", f"crafted from {base_ds.code}: {code}", base_ds.geo, dict(base_ds.filters)
+                )
+            )
         cat = Catalogue(base_cat.clusters, base_cat.aggregates, base_cat.sources, base_cat.datasets + tuple(extra))
         out["real_datasets"] = [d.code for d in base_cat.datasets]
 
@@ -242,8 +247,9 @@ def _failed(url: str, batch_id: str, severity: str = "critical") -> dict[str, di
         batch_id,
         severity,
     )
-    return {r[0]: {"column": r[1], "unexpected": r[2], "elements": r[3], "samples": r[4], "details": r[5]}
-            for r in rows}
+    return {
+        r[0]: {"column": r[1], "unexpected": r[2], "elements": r[3], "samples": r[4], "details": r[5]} for r in rows
+    }
 
 
 # ------------------------------------------------------------------------------------------ Eurostat
@@ -309,8 +315,9 @@ def test_warning_only_batch_loads(run):
     warn = _failed(url, b["batch_id"], "warning")
     assert set(warn) == {"percentage_in_0_100"} and warn["percentage_in_0_100"]["unexpected"] == 1
     assert _failed(url, b["batch_id"]) == {}
-    assert query(url, "select count(*) from raw.eurostat_observations where dataset = 'zz_warn_pct'"
-                      " and value = 150") == [(1,)]
+    assert query(
+        url, "select count(*) from raw.eurostat_observations where dataset = 'zz_warn_pct' and value = 150"
+    ) == [(1,)]
     assert "batch eurostat:zz_warn_pct:" not in run["eurostat_error"]
 
 
@@ -338,8 +345,11 @@ def test_every_other_eurostat_batch_validates_and_loads(run):
 
 def test_nightly_sample_batches_pass_every_suite(run, survey_run):
     """The bundled samples (14 datasets, every survey file) pass every suite of expectations/."""
-    ok = query(run["stage"].url, "select suite, success from audit.validation_runs where batch_id = any(%s)",
-               [batch_of(run["stage"].url, "eurostat", c)["batch_id"] for c in run["real_datasets"]])
+    ok = query(
+        run["stage"].url,
+        "select suite, success from audit.validation_runs where batch_id = any(%s)",
+        [batch_of(run["stage"].url, "eurostat", c)["batch_id"] for c in run["real_datasets"]],
+    )
     url = survey_run.stage.url
     ids = [batch_of(url, "surveys", survey_run.rel(p))["batch_id"] for p in survey_run.sample_files]
     ok += query(url, "select suite, success from audit.validation_runs where batch_id = any(%s)", ids)
@@ -363,8 +373,12 @@ def test_survey_gx_failure_quarantines_the_file(survey_run, rel):
     b = batch_of(url, "surveys", rel)
     assert b["status"] == "quarantined"
     assert sum(survey_rows_for(url, b["sha256"][0]).values()) == 0
-    failed = query(url, "select suite, expectation, column_name, sample_values from audit.validation_results"
-                        " where batch_id = %s and not success and severity = 'critical'", b["batch_id"])
+    failed = query(
+        url,
+        "select suite, expectation, column_name, sample_values from audit.validation_results"
+        " where batch_id = %s and not success and severity = 'critical'",
+        b["batch_id"],
+    )
     assert failed and {(e, c) for _, e, c, _ in failed} == {("within_contract_range", "wave")}
     assert {s for s, *_ in failed} >= {"survey_sme_respondents", "survey_sme_service_ratings"}
     assert all(year in map(str, samples) for *_, samples in failed), failed

@@ -28,8 +28,7 @@ def metadata_db():
     try:
         admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
     except psycopg2.OperationalError as exc:
-        pytest.fail(f"this test needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres): {exc}",
-                    pytrace=False)
+        pytest.fail(f"this test needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres): {exc}", pytrace=False)
     admin.autocommit = True
     name = f"ss4gl_airflow_{uuid.uuid4().hex[:10]}"
     with admin.cursor() as cur:

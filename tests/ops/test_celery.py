@@ -95,8 +95,15 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(AIRFLOW + args, env=env, cwd=REPO_DIR, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            AIRFLOW + args,
+            env=env,
+            cwd=REPO_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         self.procs[name] = proc
         return proc
@@ -141,8 +148,9 @@ class Processes:
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: int = 240) -> str:
-    res = subprocess.run(AIRFLOW + args, env=env, cwd=REPO_DIR, capture_output=True, text=True, timeout=timeout,
-                         check=False)
+    res = subprocess.run(
+        AIRFLOW + args, env=env, cwd=REPO_DIR, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert res.returncode == 0, f"airflow {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     return res.stdout
 
@@ -158,8 +166,13 @@ def wait_for(what: str, check, timeout: float, procs: Processes, every: float = 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def serve_airflow(procs: Processes, env: dict[str, str], api_port: int, meta_url: str,
-                  workers: tuple[tuple[str, list[str], dict[str, str]], ...] = ()) -> None:
+def serve_airflow(
+    procs: Processes,
+    env: dict[str, str],
+    api_port: int,
+    meta_url: str,
+    workers: tuple[tuple[str, list[str], dict[str, str]], ...] = (),
+) -> None:
     """Start Airflow's api-server, scheduler, dag-processor and triggerer (plus ``workers``: (name, args, env)) and
     wait until the API answers and the dag-processor has serialised the DAG."""
     procs.start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"], env)
@@ -176,8 +189,12 @@ def serve_airflow(procs: Processes, env: dict[str, str], api_port: int, meta_url
             return False
 
     wait_for("the api-server", api_up, 120, procs)
-    wait_for(f"the dag-processor to serialise {DAG_ID}",
-             lambda: query(meta_url, "select 1 from serialized_dag where dag_id = %s", DAG_ID), 180, procs)
+    wait_for(
+        f"the dag-processor to serialise {DAG_ID}",
+        lambda: query(meta_url, "select 1 from serialized_dag where dag_id = %s", DAG_ID),
+        180,
+        procs,
+    )
 
 
 # ------------------------------------------------------------------------------------------------- the test
@@ -239,20 +256,51 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
         env.update({k: v for k, v in compose.items() if not k.startswith("_PIP")})
         env.update(overrides)
         env.update(test_only)
-        worker_env = {**env, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.ops.celery_hostname.worker_hostname",
-                      "SS4GL_TEST_WORKER_HOSTNAME": worker_name}
+        worker_env = {
+            **env,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.ops.celery_hostname.worker_hostname",
+            "SS4GL_TEST_WORKER_HOSTNAME": worker_name,
+        }
         try:
             t0 = time.monotonic()
             # Fail fast, with the real reason, when the installed Celery cannot run Airflow's Celery executor.
-            probe = subprocess.run([sys.executable, "-c", "import airflow.providers.celery.executors.celery_executor"],
-                                   env=env, cwd=REPO_DIR, capture_output=True, text=True, timeout=120, check=False)
-            assert probe.returncode == 0, "the Celery executor cannot be imported: " + (
-                probe.stderr.strip().splitlines() or ["?"])[-1]
+            probe = subprocess.run(
+                [sys.executable, "-c", "import airflow.providers.celery.executors.celery_executor"],
+                env=env,
+                cwd=REPO_DIR,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert probe.returncode == 0, (
+                "the Celery executor cannot be imported: " + (probe.stderr.strip().splitlines() or ["?"])[-1]
+            )
             run_cli(["db", "migrate"], env, timeout=300)
             run_cli(["pools", "set", "eurostat", "2", "Concurrent Eurostat API calls"], env)
-            serve_airflow(procs, env, api_port, meta_url, workers=((
-                "worker", ["celery", "worker", "--concurrency", "2", "--skip-serve-logs", "--celery-hostname",
-                           f"{worker_name}@%h", "--without-mingle", "--without-gossip"], worker_env),))
+            serve_airflow(
+                procs,
+                env,
+                api_port,
+                meta_url,
+                workers=(
+                    (
+                        "worker",
+                        [
+                            "celery",
+                            "worker",
+                            "--concurrency",
+                            "2",
+                            "--skip-serve-logs",
+                            "--celery-hostname",
+                            f"{worker_name}@%h",
+                            "--without-mingle",
+                            "--without-gossip",
+                        ],
+                        worker_env,
+                    ),
+                ),
+            )
             run_id = f"manual__celery_{uuid.uuid4().hex[:8]}"
             run_cli(["dags", "trigger", DAG_ID, "--logical-date", LOGICAL_DATE, "--run-id", run_id], env)
             run_cli(["dags", "unpause", DAG_ID], env)
@@ -265,40 +313,73 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
                 state = wait_for(f"dag run {run_id}", finished, RUN_TIMEOUT, procs, every=5)
             except AssertionError as exc:
                 raise AssertionError(f"{exc}\n{_diagnostics(meta_url, run_id, procs)}") from None
-            tis = query(meta_url, "select task_id, map_index, state, hostname, try_number from task_instance"
-                                  " where dag_id = %s and run_id = %s order by 1, 2", DAG_ID, run_id)
+            tis = query(
+                meta_url,
+                "select task_id, map_index, state, hostname, try_number from task_instance"
+                " where dag_id = %s and run_id = %s order by 1, 2",
+                DAG_ID,
+                run_id,
+            )
             assert state == "success", f"dag run {state}\n{_diagnostics(meta_url, run_id, procs)}"
             duration = time.monotonic() - t0
 
             # `airflow backfill create` through the scheduler: one nightly slot (the next day, 01:30 Brussels),
             # replayed from the archive that the run above filled, on the same Celery worker.
-            run_cli(["backfill", "create", "--dag-id", DAG_ID, "--from-date", BACKFILL_FROM,
-                     "--to-date", BACKFILL_TO, "--max-active-runs", "1"], env)
+            run_cli(
+                [
+                    "backfill",
+                    "create",
+                    "--dag-id",
+                    DAG_ID,
+                    "--from-date",
+                    BACKFILL_FROM,
+                    "--to-date",
+                    BACKFILL_TO,
+                    "--max-active-runs",
+                    "1",
+                ],
+                env,
+            )
 
             def backfill_finished():
-                rows = query(meta_url, "select run_id, state from dag_run where dag_id = %s and run_type = 'backfill'",
-                             DAG_ID)
+                rows = query(
+                    meta_url, "select run_id, state from dag_run where dag_id = %s and run_type = 'backfill'", DAG_ID
+                )
                 return len(rows) == 1 and rows[0][1] in ("success", "failed") and rows[0]
 
             try:
-                backfill_run, backfill_state = wait_for("the backfill run", backfill_finished, RUN_TIMEOUT, procs,
-                                                        every=5)
+                backfill_run, backfill_state = wait_for(
+                    "the backfill run", backfill_finished, RUN_TIMEOUT, procs, every=5
+                )
             except AssertionError as exc:
-                started = query(meta_url, "select run_id from dag_run where dag_id = %s and run_type = 'backfill'",
-                                DAG_ID)
+                started = query(
+                    meta_url, "select run_id from dag_run where dag_id = %s and run_type = 'backfill'", DAG_ID
+                )
                 where = started[0][0] if started else run_id
                 raise AssertionError(f"{exc}\n{_diagnostics(meta_url, where, procs)}") from None
             assert backfill_state == "success", _diagnostics(meta_url, backfill_run, procs)
-            backfill_hosts = query(meta_url, "select distinct hostname from task_instance where run_id = %s"
-                                             " and state = 'success' and task_id not like '%%_watcher_done'",
-                                   backfill_run)
+            backfill_hosts = query(
+                meta_url,
+                "select distinct hostname from task_instance where run_id = %s"
+                " and state = 'success' and task_id not like '%%_watcher_done'",
+                backfill_run,
+            )
         finally:
             procs.stop_all()
 
     # Every task instance ran, succeeded, and ran on the Celery worker (its hostname_callable) ...
     n_datasets = len(load_catalogue().datasets)
-    expected = {"migrate_warehouse", "eurostat.plan", "eurostat.extract", "eurostat.validate", "eurostat.load",
-                "surveys.extract", "surveys.validate", "surveys.load", "publish"}
+    expected = {
+        "migrate_warehouse",
+        "eurostat.plan",
+        "eurostat.extract",
+        "eurostat.validate",
+        "eurostat.load",
+        "surveys.extract",
+        "surveys.validate",
+        "surveys.load",
+        "publish",
+    }
     task_ids = {t[0] for t in tis}
     assert expected <= task_ids, f"missing task instances: {expected - task_ids}"
     assert task_ids - expected, "no dbt task ran"  # dbt_needed, the dbt group (dbt.*), build_docs, ...
@@ -325,19 +406,26 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
 
     # The backfill run replayed every dataset from the archive (no download) and ran on the worker.
     assert backfill_hosts == [(worker_name,)], backfill_hosts
-    decisions = query(fresh_db, "select source, decision, count(*) from audit.dataset_checks where run_id = %s"
-                                " group by 1, 2", backfill_run)
+    decisions = query(
+        fresh_db,
+        "select source, decision, count(*) from audit.dataset_checks where run_id = %s group by 1, 2",
+        backfill_run,
+    )
     assert ("eurostat", "replay", n_datasets) in decisions, decisions
     assert not [d for d in decisions if d[1] == "fetch"], decisions
-    assert query(fresh_db, "select logical_date::text from audit.dataset_checks where run_id = %s limit 1",
-                 backfill_run) == [("2026-11-27",)]
+    assert query(
+        fresh_db, "select logical_date::text from audit.dataset_checks where run_id = %s limit 1", backfill_run
+    ) == [("2026-11-27",)]
     print(f"celery run {run_id}: {len(tis)} task instances on {worker_name} in {duration:.0f} s")
 
 
 def _diagnostics(meta_url: str, run_id: str, procs: Processes) -> str:
     try:
-        tis = query(meta_url, "select task_id, map_index, state, hostname, try_number from task_instance"
-                              " where run_id = %s order by 1, 2", run_id)
+        tis = query(
+            meta_url,
+            "select task_id, map_index, state, hostname, try_number from task_instance where run_id = %s order by 1, 2",
+            run_id,
+        )
     except psycopg2.Error as exc:
         tis = [f"cannot read task instances: {exc}"]
     parts = ["task instances:", *map(str, tis)]

@@ -39,8 +39,11 @@ PY = sys.executable
 
 def table_checksum(url: str, table: str, where: str = "true") -> tuple[int, str]:
     """(row count, md5 over the rows in a canonical order)."""
-    rows = query(url, f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"  # noqa: S608
-                      f" from {table} t where {where}")
+    rows = query(
+        url,
+        f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"  # noqa: S608
+        f" from {table} t where {where}",
+    )
     return rows[0][0], rows[0][1]
 
 
@@ -52,17 +55,19 @@ RUN_ID = "ops_kill_test"
 def synthetic_rows(n: int, version: str) -> pd.DataFrame:
     """Rows shaped like raw.eurostat_observations (``batch_id`` is set by the load)."""
     i = range(n)
-    return pd.DataFrame({
-        "dataset": DATASET,
-        "series_key": [f"unit=U{k % 97},nace=N{k % 13}" for k in i],
-        "dims": [f'{{"unit":"U{k % 97}","nace":"N{k % 13}"}}' for k in i],
-        "geo": [f"G{k // 1261}" for k in i],
-        "time": [str(1990 + k % 13) for k in i],
-        "value": [round((k * 7919 % 100003) / 7.0 + (0.5 if version == "new" else 0.0), 4) for k in i],
-        "obs_status": [None if k % 5 else "p" for k in i],
-        "conf_status": None,
-        "source_updated_at": pd.Timestamp("2026-11-20T23:00:00Z"),
-    })
+    return pd.DataFrame(
+        {
+            "dataset": DATASET,
+            "series_key": [f"unit=U{k % 97},nace=N{k % 13}" for k in i],
+            "dims": [f'{{"unit":"U{k % 97}","nace":"N{k % 13}"}}' for k in i],
+            "geo": [f"G{k // 1261}" for k in i],
+            "time": [str(1990 + k % 13) for k in i],
+            "value": [round((k * 7919 % 100003) / 7.0 + (0.5 if version == "new" else 0.0), 4) for k in i],
+            "obs_status": [None if k % 5 else "p" for k in i],
+            "conf_status": None,
+            "source_updated_at": pd.Timestamp("2026-11-20T23:00:00Z"),
+        }
+    )
 
 
 def stage_batch(url: str, home: Path, frame: pd.DataFrame, sha: str, monkeypatch) -> str:
@@ -70,9 +75,14 @@ def stage_batch(url: str, home: Path, frame: pd.DataFrame, sha: str, monkeypatch
     from ingest.tasks.common import Batch, RunContext, record_batch, stage_path
 
     monkeypatch.setenv("SS4GL_HOME", str(home))
-    batch = Batch(source="eurostat", object=DATASET, sha256=[sha], rows=len(frame), status="validated",
-                  meta={"tables": ["eurostat_observations"], "partition": {"dataset": DATASET},
-                        "toc_last_update": "2026-11-20"})
+    batch = Batch(
+        source="eurostat",
+        object=DATASET,
+        sha256=[sha],
+        rows=len(frame),
+        status="validated",
+        meta={"tables": ["eurostat_observations"], "partition": {"dataset": DATASET}, "toc_last_update": "2026-11-20"},
+    )
     frame.to_parquet(stage_path(batch, "eurostat_observations", RunContext(RUN_ID, "2026-11-26")), index=False)
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
@@ -102,12 +112,17 @@ LOADER = textwrap.dedent("""
 
 
 def run_loader(url: str, home: Path, slow: bool = False, **kw) -> subprocess.Popen:
-    env = {**os.environ, "WAREHOUSE_URL": url + "?application_name=ss4gl_fault_loader", "SS4GL_HOME": str(home),
-           "SS4GL_TEST_RUN_ID": RUN_ID}
+    env = {
+        **os.environ,
+        "WAREHOUSE_URL": url + "?application_name=ss4gl_fault_loader",
+        "SS4GL_HOME": str(home),
+        "SS4GL_TEST_RUN_ID": RUN_ID,
+    }
     if slow:
         env["SS4GL_TEST_SLOW_COPY"] = "1"
-    return subprocess.Popen([PY, "-c", LOADER], env=env, cwd=REPO_DIR, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [PY, "-c", LOADER], env=env, cwd=REPO_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 def test_sigkill_during_copy_then_rerun_equals_clean_load(fresh_db, warehouse_url, tmp_path, monkeypatch):
@@ -133,8 +148,10 @@ def test_sigkill_during_copy_then_rerun_equals_clean_load(fresh_db, warehouse_ur
 
         # Victim: kill -9 while pg_stat_progress_copy shows rows of its COPY already received.
         victim = run_loader(fresh_db, tmp_path / "victim", slow=True)
-        progress = "select a.pid, p.tuples_processed from pg_stat_activity a join pg_stat_progress_copy p using (pid)" \
-                   " where a.application_name = 'ss4gl_fault_loader' and a.query ilike 'copy %%'"
+        progress = (
+            "select a.pid, p.tuples_processed from pg_stat_activity a join pg_stat_progress_copy p using (pid)"
+            " where a.application_name = 'ss4gl_fault_loader' and a.query ilike 'copy %%'"
+        )
         deadline, seen = time.monotonic() + 120, None
         while time.monotonic() < deadline and victim.poll() is None:
             rows = query(fresh_db, progress)
@@ -157,10 +174,10 @@ def test_sigkill_during_copy_then_rerun_equals_clean_load(fresh_db, warehouse_ur
             assert time.monotonic() < deadline, "the killed load's backend is still there after 60 s"
             time.sleep(0.2)
         assert table_checksum(fresh_db, "raw.eurostat_observations") == before
-        assert query(fresh_db, "select count(*) from raw.eurostat_observations where batch_id = %s", batch_id) \
-            == [(0,)]
-        assert query(fresh_db, "select status, rows_loaded from audit.batches where batch_id = %s", batch_id) \
-            == [("validated", None)]
+        assert query(fresh_db, "select count(*) from raw.eurostat_observations where batch_id = %s", batch_id) == [(0,)]
+        assert query(fresh_db, "select status, rows_loaded from audit.batches where batch_id = %s", batch_id) == [
+            ("validated", None)
+        ]
         assert query(fresh_db, "select count(*) from audit.source_state where object = %s", DATASET) == [(0,)]
         assert query(fresh_db, "select count(*) from pg_locks where locktype = 'advisory'") == [(0,)]
 
@@ -169,8 +186,10 @@ def test_sigkill_during_copy_then_rerun_equals_clean_load(fresh_db, warehouse_ur
         out, err = rerun.communicate(timeout=180)
         assert rerun.returncode == 0, err[-3000:]
         assert "'rows': 30000" in out
-        after, clean = table_checksum(fresh_db, "raw.eurostat_observations"), table_checksum(
-            clean_db, "raw.eurostat_observations")
+        after, clean = (
+            table_checksum(fresh_db, "raw.eurostat_observations"),
+            table_checksum(clean_db, "raw.eurostat_observations"),
+        )
         assert after == clean and after[0] == 30_000 and after != before
         state = "select source, object, batch_id, toc_last_update from audit.source_state order by 1, 2"
         assert query(fresh_db, state) == query(clean_db, state) != []
@@ -200,23 +219,40 @@ def chaos_run(tmp_path_factory):
     server = EmbeddedServer(pg_root / "pg")
     url = server.ensure_running()
     home = root / "state"
-    events: dict = {"stopped_at": None, "started_at": None, "failure_seen": False, "stop_returned": None,
-                    "still_up_after_stop": None}
+    events: dict = {
+        "stopped_at": None,
+        "started_at": None,
+        "failure_seen": False,
+        "stop_returned": None,
+        "still_up_after_stop": None,
+    }
     replay = ReplayServer(SAMPLES_DIR / "eurostat").start()
     body = b"<html><body>503 Service Unavailable</body></html>"
     replay.script(f"/statistics/1.0/data/{FLAKY_DATASET}", [(503, "text/html", body)] * FLAKY_503)
     replay.script("/catalogue/toc/txt", [(503, "text/html", body)] * TOC_503)
-    env = {**os.environ, "WAREHOUSE_URL": url, "SS4GL_HOME": str(home), "EUROSTAT_BASE_URL": replay.base_url,
-           "SURVEY_INBOX": str(SAMPLES_DIR / "inbox"), "SS4GL_RETRY_DELAY_SECONDS": "1",
-           "EUROSTAT_BACKOFF_SCALE": "0.001"}
+    env = {
+        **os.environ,
+        "WAREHOUSE_URL": url,
+        "SS4GL_HOME": str(home),
+        "EUROSTAT_BASE_URL": replay.base_url,
+        "SURVEY_INBOX": str(SAMPLES_DIR / "inbox"),
+        "SS4GL_RETRY_DELAY_SECONDS": "1",
+        "EUROSTAT_BACKOFF_SCALE": "0.001",
+    }
     env.pop("OFFLINE", None)
     import airflow
 
     marker = home / "airflow" / f".migrated-{airflow.__version__}"
     run_log = home / "logs" / f"run-{CHAOS_DATE}.log"
     t0 = time.monotonic()
-    proc = subprocess.Popen([PY, "-m", "ingest.cli", "run", "--date", CHAOS_DATE], env=env, cwd=REPO_DIR,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "ingest.cli", "run", "--date", CHAOS_DATE],
+        env=env,
+        cwd=REPO_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     output: dict = {}
     reader = threading.Thread(target=lambda: output.update(zip(("stdout", "stderr"), proc.communicate(), strict=True)))
     reader.start()
@@ -263,8 +299,14 @@ def pg_ctl(server, action: str, *args: str) -> str:
     from ingest.warehouse import SERVER_OS_USER
 
     user = SERVER_OS_USER if os.geteuid() == 0 else None
-    res = subprocess.run([server._bin("pg_ctl"), "-D", str(server.pgdata), *args, "-w", "-t", "60", action],
-                         user=user, capture_output=True, text=True, timeout=90, check=False)
+    res = subprocess.run(
+        [server._bin("pg_ctl"), "-D", str(server.pgdata), *args, "-w", "-t", "60", action],
+        user=user,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     assert res.returncode == 0, f"pg_ctl {action} failed: {res.stdout} {res.stderr}"
     return res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "ok"
 
@@ -273,8 +315,9 @@ def airflow_tis(home: Path, task_id: str) -> list[tuple]:
     conn = sqlite3.connect(home / "airflow" / "airflow.db")
     try:
         # The chaos run's Airflow home is fresh: its one DAG run is the chaos run.
-        return conn.execute("select map_index, state, try_number from task_instance where task_id = ?"
-                            " order by map_index", (task_id,)).fetchall()
+        return conn.execute(
+            "select map_index, state, try_number from task_instance where task_id = ? order by map_index", (task_id,)
+        ).fetchall()
     finally:
         conn.close()
 
@@ -305,8 +348,10 @@ def test_run_succeeds_when_eurostat_answers_503_first(chaos_run):
     [(_, plan_state, plan_tries)] = airflow_tis(chaos_run["home"], "eurostat.plan")
     assert (plan_state, plan_tries) == ("success", 1)  # its one 503 was absorbed by the client's retry
     # Every 503 body was archived as received, then the data; the dataset is loaded.
-    statuses = [r[0] for r in query(url, "select http_status from audit.fetches where object = %s order by fetch_id",
-                                    FLAKY_DATASET)]
+    statuses = [
+        r[0]
+        for r in query(url, "select http_status from audit.fetches where object = %s order by fetch_id", FLAKY_DATASET)
+    ]
     assert statuses == [503] * FLAKY_503 + [200], statuses
     assert query(url, "select count(*) from raw.eurostat_observations where dataset = %s", FLAKY_DATASET)[0][0] > 0
     assert query(url, "select status from audit.batches where object = %s", FLAKY_DATASET) == [("loaded",)]
@@ -351,10 +396,23 @@ def test_archive_write_failure_is_one_clear_line_and_loads_nothing(fault, fresh_
     else:
         archive = tmp_path / "archive"
     with ReplayServer(SAMPLES_DIR / "eurostat") as replay:
-        env = {**os.environ, "WAREHOUSE_URL": fresh_db, "SS4GL_HOME": str(home), "SS4GL_ARCHIVE": str(archive),
-               "EUROSTAT_BASE_URL": replay.base_url, "SURVEY_INBOX": str(SAMPLES_DIR / "inbox")}
-        res = subprocess.run([PY, "-c", EXTRACT, fault, "demo_r_d2jan"], env=env, cwd=REPO_DIR,
-                             capture_output=True, text=True, timeout=180, check=False)
+        env = {
+            **os.environ,
+            "WAREHOUSE_URL": fresh_db,
+            "SS4GL_HOME": str(home),
+            "SS4GL_ARCHIVE": str(archive),
+            "EUROSTAT_BASE_URL": replay.base_url,
+            "SURVEY_INBOX": str(SAMPLES_DIR / "inbox"),
+        }
+        res = subprocess.run(
+            [PY, "-c", EXTRACT, fault, "demo_r_d2jan"],
+            env=env,
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
     assert res.returncode == 0, res.stdout + res.stderr[-3000:]
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 2, res.stdout
@@ -363,8 +421,9 @@ def test_archive_write_failure_is_one_clear_line_and_loads_nothing(fault, fresh_
     # Nothing was registered, so nothing can be validated or loaded.
     for table in ("audit.batches", "audit.fetches", "raw.eurostat_observations"):
         assert query(fresh_db, f"select count(*) from {table}")[0][0] == 0, table  # noqa: S608
-    raw_tables = [r[0] for r in query(fresh_db, "select table_name from information_schema.tables"
-                                                " where table_schema = 'raw'")]
+    raw_tables = [
+        r[0] for r in query(fresh_db, "select table_name from information_schema.tables where table_schema = 'raw'")
+    ]
     for t in raw_tables:
         assert query(fresh_db, f'select count(*) from raw."{t}"')[0][0] == 0, t  # noqa: S608
     if fault == "file_size_limit":  # no partial body was left under its final (content-addressed) name

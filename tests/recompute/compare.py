@@ -16,8 +16,11 @@ def published(url: str, mart: str, spec: Spec) -> dict[tuple, dict]:
     conn = psycopg2.connect(url)
     try:
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-            cur.execute(sql.SQL("select {} from marts.{}").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(mart)))
+            cur.execute(
+                sql.SQL("select {} from marts.{}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(mart)
+                )
+            )
             rows = cur.fetchall()
     finally:
         conn.close()
@@ -46,6 +49,7 @@ def compare(mart: str, spec: Spec, dbt_rows: dict[tuple, dict], recomputed: dict
             got, want = dbt_rows[key][column], recomputed[key].get(column)
             compared += got is not None
             if not matches(got, want, rule):
-                lines.append(f"{mart} [{label}] {column}: dbt {published_text(got)} != recomputed "
-                             f"{expected_text(want, rule)}")
+                lines.append(
+                    f"{mart} [{label}] {column}: dbt {published_text(got)} != recomputed {expected_text(want, rule)}"
+                )
     return compared, lines

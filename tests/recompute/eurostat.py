@@ -31,14 +31,19 @@ def members(text: str | None) -> tuple[str | None, set[str]]:
 
 def cell_flags(obs: dict) -> dict[str, bool]:
     status, conf = obs["obs_status"] or "", (obs["conf_status"] or "").upper()
-    return {"is_provisional": "p" in status, "is_estimated": "e" in status, "is_break": "b" in status,
-            "is_confidential": "C" in conf}
+    return {
+        "is_provisional": "p" in status,
+        "is_estimated": "e" in status,
+        "is_break": "b" in status,
+        "is_confidential": "C" in conf,
+    }
 
 
 def any_flags(cells) -> dict[str, bool]:
     flags = [cell_flags(c) for c in cells]
-    return {name: any(f[name] for f in flags) for name in ("is_provisional", "is_estimated", "is_break",
-                                                             "is_confidential")}
+    return {
+        name: any(f[name] for f in flags) for name in ("is_provisional", "is_estimated", "is_break", "is_confidential")
+    }
 
 
 def geo_type(code: str, nuts: dict) -> str:
@@ -110,8 +115,11 @@ def indicator_geo_values(inputs: Inputs) -> dict[tuple, dict]:
         if indicator["source_type"] != "eurostat":
             continue
         wanted = dims_filter(indicator["dims_filter"])
-        cells = [c for c in cells_by_dataset[indicator["source_dataset"]]
-                 if all(c["dims"].get(k) == v for k, v in wanted.items())]
+        cells = [
+            c
+            for c in cells_by_dataset[indicator["source_dataset"]]
+            if all(c["dims"].get(k) == v for k, v in wanted.items())
+        ]
         code = indicator["indicator_code"]
         if indicator["computation"] == "value":
             for cell in cells:
@@ -164,8 +172,11 @@ def resolved_values(inputs: Inputs) -> dict[tuple, dict]:
                 continue  # a code of the other version: dropped
             version = chosen
         else:
-            version = "both" if seed["in_nuts_2021"] and seed["in_nuts_2024"] else (
-                "2021" if seed["in_nuts_2021"] else "2024")
+            version = (
+                "both"
+                if seed["in_nuts_2021"] and seed["in_nuts_2024"]
+                else ("2021" if seed["in_nuts_2021"] else "2024")
+            )
         out[(code, geo, year)] = {**row, "nuts_version": version}
     return out
 
@@ -175,8 +186,11 @@ def cluster_geos(inputs: Inputs, cluster: dict, indicator: dict) -> tuple[str, s
     if cluster["benchmark_level"] == "eu":
         return "eu", "none", [(EU27, "indicator")]
     if indicator["geo_scope"] == "regions":
-        regions = [(r["nuts_code"], r["weight_basis"]) for r in inputs.seeds["cluster_regions"]
-                   if r["cluster_id"] == cluster["cluster_id"]]
+        regions = [
+            (r["nuts_code"], r["weight_basis"])
+            for r in inputs.seeds["cluster_regions"]
+            if r["cluster_id"] == cluster["cluster_id"]
+        ]
         return "regions", indicator["aggregation"], regions
     return "country", "none", [(cluster["country_code"], "indicator")]
 
@@ -205,11 +219,13 @@ def cluster_values(inputs: Inputs, resolved: dict) -> dict[tuple, dict]:
                 continue
             code = indicator["indicator_code"]
             scope, aggregation, geos = cluster_geos(inputs, cluster, indicator)
-            years = sorted({y for (c, y), rows in by_indicator_year.items() if c == code
-                            and any(g in rows for g, _ in geos)})
+            years = sorted(
+                {y for (c, y), rows in by_indicator_year.items() if c == code and any(g in rows for g, _ in geos)}
+            )
             for year in years:
-                row = cluster_year_value(series, by_indicator_year[(code, year)], indicator, cluster,
-                                         scope, aggregation, geos, year)
+                row = cluster_year_value(
+                    series, by_indicator_year[(code, year)], indicator, cluster, scope, aggregation, geos, year
+                )
                 if row is not None:
                     out[(cluster["cluster_id"], code, year)] = row
     return out
@@ -248,8 +264,10 @@ def cluster_year_value(series, rows, indicator, cluster, scope, aggregation, geo
         "value": value,
         "national_value": national["value"] if national else None,
         "eu27_value": eu27["value"] if eu27 else None,
-        **{name: any(r[name] for r in reported)
-           for name in ("is_provisional", "is_estimated", "is_confidential", "is_break")},
+        **{
+            name: any(r[name] for r in reported)
+            for name in ("is_provisional", "is_estimated", "is_confidential", "is_break")
+        },
         "nuts_versions": ",".join(sorted({r["nuts_version"] for r in reported})),
         "quality_flag": ",".join(quality) or None,
     }

@@ -21,16 +21,40 @@ DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 SURVEY_TABLES = {
     # raw table -> columns read (cluster, wave, batch_id, file_sha256 are always read)
     "survey_sme_respondents": ["respondent_pid", "size_class", "digital_maturity", "low_carbon_offer"],
-    "survey_sme_service_ratings": ["respondent_pid", "service", "used_12m", "importance", "satisfaction", "impact",
-                                   "priority_top3"],
+    "survey_sme_service_ratings": [
+        "respondent_pid",
+        "service",
+        "used_12m",
+        "importance",
+        "satisfaction",
+        "impact",
+        "priority_top3",
+    ],
     "survey_sme_interests": ["respondent_pid", "sector"],
     "survey_sme_offers_needs": ["respondent_pid", "direction", "code"],
-    "survey_soa_profile": ["members_sme", "members_large_company", "members_research", "members_public",
-                           "members_other", "member_employees", "member_turnover_eur", "innovation_turnover_eur",
-                           "staff_fte", "labels"],
-    "survey_soa_kpis": ["events", "b2b_meetings", "matchmaking_contacts", "joint_projects_submitted",
-                        "joint_projects_won", "services_offered", "cross_sector_collaborations", "members_joined",
-                        "members_left"],
+    "survey_soa_profile": [
+        "members_sme",
+        "members_large_company",
+        "members_research",
+        "members_public",
+        "members_other",
+        "member_employees",
+        "member_turnover_eur",
+        "innovation_turnover_eur",
+        "staff_fte",
+        "labels",
+    ],
+    "survey_soa_kpis": [
+        "events",
+        "b2b_meetings",
+        "matchmaking_contacts",
+        "joint_projects_submitted",
+        "joint_projects_won",
+        "services_offered",
+        "cross_sector_collaborations",
+        "members_joined",
+        "members_left",
+    ],
     "survey_soa_swot": ["kind", "theme"],
 }
 
@@ -38,9 +62,13 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 
 # seed columns typed by the seeds' YAML (column_types); every other seed column is text ('' = null)
 _SEED_TYPES = {
-    "nuts_level": int, "baseline_year": int, "target_year": int,
-    "baseline_value": frac, "target_value": frac,
-    "in_nuts_2021": lambda v: v == "true", "in_nuts_2024": lambda v: v == "true",
+    "nuts_level": int,
+    "baseline_year": int,
+    "target_year": int,
+    "baseline_value": frac,
+    "target_value": frac,
+    "in_nuts_2021": lambda v: v == "true",
+    "in_nuts_2024": lambda v: v == "true",
 }
 
 
@@ -60,16 +88,26 @@ def load(url: str) -> Inputs:
     try:
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             # Per batch its latest survey receipt (logical date, time received, receipt order), then its creation.
-            cur.execute("select b.batch_id, b.created_at, r.logical_date, r.received_at, r.receipt_id"
-                        " from audit.batches b left join lateral ("
-                        "   select logical_date, received_at, receipt_id from audit.batch_receipts r"
-                        "   where r.batch_id = b.batch_id and r.source = 'surveys'"
-                        "   order by logical_date desc, receipt_id desc limit 1) r on true")
-            arrival = {row["batch_id"]: (row["logical_date"] or _NEVER.date(), row["received_at"] or _NEVER,
-                                         row["receipt_id"] or -1, row["created_at"] or _NEVER)
-                       for row in cur.fetchall()}
-            cur.execute("select dataset, series_key, dims, geo, time, value, obs_status, conf_status, batch_id"
-                        " from raw.eurostat_observations")
+            cur.execute(
+                "select b.batch_id, b.created_at, r.logical_date, r.received_at, r.receipt_id"
+                " from audit.batches b left join lateral ("
+                "   select logical_date, received_at, receipt_id from audit.batch_receipts r"
+                "   where r.batch_id = b.batch_id and r.source = 'surveys'"
+                "   order by logical_date desc, receipt_id desc limit 1) r on true"
+            )
+            arrival = {
+                row["batch_id"]: (
+                    row["logical_date"] or _NEVER.date(),
+                    row["received_at"] or _NEVER,
+                    row["receipt_id"] or -1,
+                    row["created_at"] or _NEVER,
+                )
+                for row in cur.fetchall()
+            }
+            cur.execute(
+                "select dataset, series_key, dims, geo, time, value, obs_status, conf_status, batch_id"
+                " from raw.eurostat_observations"
+            )
             observations = [{**row, "value": frac(row["value"])} for row in cur.fetchall()]
             surveys = {}
             for table, columns in SURVEY_TABLES.items():
@@ -115,6 +153,11 @@ def load_vars() -> dict:
     with (DBT_PROJECT / "dbt_project.yml").open(encoding="utf-8") as fh:
         project_vars = yaml.safe_load(fh)["vars"]
     # defaults the models document for vars the project file may not set
-    return {"cagr_years": 5, "baseline_tolerance": Fraction("0.05"), "share_partition_tolerance": Fraction("0.01"),
-            "top_shared_needs": 3, "matchmaking_offers_per_need": 5,
-            **{k: (frac(str(v)) if isinstance(v, float) else v) for k, v in project_vars.items()}}
+    return {
+        "cagr_years": 5,
+        "baseline_tolerance": Fraction("0.05"),
+        "share_partition_tolerance": Fraction("0.01"),
+        "top_shared_needs": 3,
+        "matchmaking_offers_per_need": 5,
+        **{k: (frac(str(v)) if isinstance(v, float) else v) for k, v in project_vars.items()},
+    }

@@ -25,10 +25,12 @@ DOC_GAPS = {
     "mart_sme_needs.priority_top3_share": (
         "every respondent asked about the service counts, rated or not ('not used / don't know' leaves all three "
         "ratings empty, and such respondents may still tick the service as a top-3 priority); the YAML said "
-        "'raters' until the recomputation found the two readings differ in 90 of the 91 bundled rows."),
+        "'raters' until the recomputation found the two readings differ in 90 of the 91 bundled rows."
+    ),
     "int_indicator_values_resolved (NUTS version)": (
         "'the version whose version-exclusive codes carry the most recent data': recomputed as the latest year "
-        "with an observation row (a status-only cell counts). The bundled data have no NUTS 2024-only code."),
+        "with an observation row (a status-only cell counts). The bundled data have no NUTS 2024-only code."
+    ),
 }
 FLAGS = ("is_provisional", "is_estimated", "is_confidential", "is_break")
 
@@ -43,8 +45,10 @@ def sql_rank(values: dict, descending: bool = True) -> dict:
     """{key: rank of its value} like SQL rank(): 1 = largest (smallest if not descending), ties share a rank and
     the next rank skips; a None value gets no rank."""
     ranked = [v for v in values.values() if v is not None]
-    return {k: (1 + sum((o > v) if descending else (o < v) for o in ranked)) if v is not None else None
-            for k, v in values.items()}
+    return {
+        k: (1 + sum((o > v) if descending else (o < v) for o in ranked)) if v is not None else None
+        for k, v in values.items()
+    }
 
 
 # --------------------------------------------------------------------------------------------- mart_cluster_kpis
@@ -52,13 +56,31 @@ def sql_rank(values: dict, descending: bool = True) -> dict:
 CLUSTER_KPIS = Spec(
     key=("cluster_id", "year"),
     columns={
-        "cluster_name": SAME, "members_total": SAME, **{t: SAME for t in surveys.MEMBER_TYPES},
-        "sme_share_of_members": R6, "members_total_prev": SAME, "member_growth": R6, "member_retention": R6,
-        "members_joined": SAME, "members_left": SAME, "member_employees": SAME, "member_turnover_eur": SAME,
-        "innovation_turnover_eur": SAME, "staff_fte": SAME, "events": SAME, "b2b_meetings": SAME,
-        "matchmaking_contacts": SAME, "joint_projects_submitted": SAME, "joint_projects_won": SAME,
-        "project_success_rate": R6, "services_offered": SAME, "cross_sector_collaborations": SAME,
-        "labels": SAME, "labels_count": SAME, "sme_survey_respondents": SAME, "sme_mean_digital_maturity": FULL,
+        "cluster_name": SAME,
+        "members_total": SAME,
+        **{t: SAME for t in surveys.MEMBER_TYPES},
+        "sme_share_of_members": R6,
+        "members_total_prev": SAME,
+        "member_growth": R6,
+        "member_retention": R6,
+        "members_joined": SAME,
+        "members_left": SAME,
+        "member_employees": SAME,
+        "member_turnover_eur": SAME,
+        "innovation_turnover_eur": SAME,
+        "staff_fte": SAME,
+        "events": SAME,
+        "b2b_meetings": SAME,
+        "matchmaking_contacts": SAME,
+        "joint_projects_submitted": SAME,
+        "joint_projects_won": SAME,
+        "project_success_rate": R6,
+        "services_offered": SAME,
+        "cross_sector_collaborations": SAME,
+        "labels": SAME,
+        "labels_count": SAME,
+        "sme_survey_respondents": SAME,
+        "sme_mean_digital_maturity": FULL,
         "sme_low_carbon_share_pct": FULL,
     },
 )
@@ -88,10 +110,21 @@ def mart_cluster_kpis(inputs: Inputs) -> dict[tuple, dict]:
 SME_NEEDS = Spec(
     key=("cluster_id", "service_code", "wave"),
     columns={
-        "service_label": SAME, "n_respondents": SAME, "n_importance": SAME, "n_satisfaction": SAME,
-        "mean_importance": FULL, "mean_satisfaction": FULL, "gap": FULL, "mean_paired_gap": FULL,
-        "mean_impact": FULL, "usage_share": FULL, "priority_top3_share": FULL, "rank_in_cluster": SAME,
-        "partnership_gap": FULL, "partnership_rank": SAME, "cluster_wave_respondents": SAME,
+        "service_label": SAME,
+        "n_respondents": SAME,
+        "n_importance": SAME,
+        "n_satisfaction": SAME,
+        "mean_importance": FULL,
+        "mean_satisfaction": FULL,
+        "gap": FULL,
+        "mean_paired_gap": FULL,
+        "mean_impact": FULL,
+        "usage_share": FULL,
+        "priority_top3_share": FULL,
+        "rank_in_cluster": SAME,
+        "partnership_gap": FULL,
+        "partnership_rank": SAME,
+        "cluster_wave_respondents": SAME,
         **{f"interest_share_{s}": FULL for s in load_vars()["cross_sectors"]},
     },
 )
@@ -112,8 +145,9 @@ def mart_sme_needs(inputs: Inputs) -> dict[tuple, dict]:
     out = {}
     for (cluster, service, wave), rows in group(ratings, "cluster", "service", "wave").items():
         answered_usage = [r["used_12m"] for r in rows if r["used_12m"] is not None]
-        raters = {r["respondent_pid"] for r in rows
-                  if any(r[c] is not None for c in ("importance", "satisfaction", "impact"))}
+        raters = {
+            r["respondent_pid"] for r in rows if any(r[c] is not None for c in ("importance", "satisfaction", "impact"))
+        }
         outcome = outcomes.get((cluster, wave), {})
         out[(cluster, service, wave)] = {
             "service_label": labels.get(service),
@@ -123,8 +157,11 @@ def mart_sme_needs(inputs: Inputs) -> dict[tuple, dict]:
             "mean_importance": mean(r["importance"] for r in rows),
             "mean_satisfaction": mean(r["satisfaction"] for r in rows),
             "gap": _gap(rows),
-            "mean_paired_gap": mean(r["importance"] - r["satisfaction"] for r in rows
-                                    if r["importance"] is not None and r["satisfaction"] is not None),
+            "mean_paired_gap": mean(
+                r["importance"] - r["satisfaction"]
+                for r in rows
+                if r["importance"] is not None and r["satisfaction"] is not None
+            ),
             "mean_impact": mean(r["impact"] for r in rows),
             "usage_share": div(sum(answered_usage), len(answered_usage)),
             # every respondent asked about the service counts, rated or not (see DOC_GAPS)
@@ -151,12 +188,30 @@ def _gap(rows) -> Fraction | None:
 PARTNERSHIP_INDICATORS = Spec(
     key=("cluster_id", "indicator_code", "year"),
     columns={
-        "indicator_name": SAME, "theme": SAME, "unit": SAME, "direction": SAME, "source_type": SAME,
-        "geo_scope": SAME, "geo_codes": SAME, "nuts_versions": SAME,
-        "value": R6, "national_value": R6, "eu27_value": R6, "index_vs_eu": R2,
-        "baseline_year": SAME, "baseline_value": R6, "baseline_check": SAME, "target_year": SAME,
-        "target_value": R6, "progress": R6, "elapsed_share": R6, "is_on_track": SAME, "value_cagr_start": R6,
-        "cagr": R6, **{f: SAME for f in FLAGS}, "quality_flag": SAME,
+        "indicator_name": SAME,
+        "theme": SAME,
+        "unit": SAME,
+        "direction": SAME,
+        "source_type": SAME,
+        "geo_scope": SAME,
+        "geo_codes": SAME,
+        "nuts_versions": SAME,
+        "value": R6,
+        "national_value": R6,
+        "eu27_value": R6,
+        "index_vs_eu": R2,
+        "baseline_year": SAME,
+        "baseline_value": R6,
+        "baseline_check": SAME,
+        "target_year": SAME,
+        "target_value": R6,
+        "progress": R6,
+        "elapsed_share": R6,
+        "is_on_track": SAME,
+        "value_cagr_start": R6,
+        "cagr": R6,
+        **{f: SAME for f in FLAGS},
+        "quality_flag": SAME,
     },
 )
 
@@ -165,8 +220,16 @@ def cluster_indicator_values(inputs: Inputs) -> dict[tuple, dict]:
     """Every cluster x indicator x year value: Eurostat (aggregated over the cluster's geography) and surveys."""
     values = eurostat.cluster_values(inputs, eurostat.resolved_values(inputs))
     for key, value in surveys.survey_indicator_values(inputs).items():
-        values[key] = {"geo_scope": "cluster", "geo_codes": None, "value": value, "national_value": None,
-                       "eu27_value": None, **dict.fromkeys(FLAGS, False), "nuts_versions": None, "quality_flag": None}
+        values[key] = {
+            "geo_scope": "cluster",
+            "geo_codes": None,
+            "value": value,
+            "national_value": None,
+            "eu27_value": None,
+            **dict.fromkeys(FLAGS, False),
+            "nuts_versions": None,
+            "quality_flag": None,
+        }
     return values
 
 
@@ -194,23 +257,37 @@ def mart_partnership_indicators(inputs: Inputs) -> dict[tuple, dict]:
         base, goal = target.get("baseline_value"), target.get("target_value")
         base_year, goal_year = target.get("baseline_year"), target.get("target_year")
         progress = div(value - base, goal - base) if None not in (value, base, goal) else None
-        elapsed = (min(1, max(0, div(year - base_year, goal_year - base_year)))
-                   if None not in (base_year, goal_year) and goal_year != base_year else None)
+        elapsed = (
+            min(1, max(0, div(year - base_year, goal_year - base_year)))
+            if None not in (base_year, goal_year) and goal_year != base_year
+            else None
+        )
         start = value_in(cluster, code, year - n)
         observed = value_in(cluster, code, base_year)
         out[(cluster, code, year)] = {
             **row,
             **{c: indicator[c] for c in ("indicator_name", "theme", "unit", "direction", "source_type")},
-            "index_vs_eu": 100 * div(value, eu27) if indicator["aggregation"] != "sum" and div(value, eu27) is not None
+            "index_vs_eu": 100 * div(value, eu27)
+            if indicator["aggregation"] != "sum" and div(value, eu27) is not None
             else None,
-            "baseline_year": base_year, "baseline_value": base, "target_year": goal_year, "target_value": goal,
-            "progress": progress, "elapsed_share": elapsed,
+            "baseline_year": base_year,
+            "baseline_value": base,
+            "target_year": goal_year,
+            "target_value": goal,
+            "progress": progress,
+            "elapsed_share": elapsed,
             "is_on_track": progress >= elapsed if None not in (progress, elapsed) else None,
             "value_cagr_start": start,
             "cagr": power(value / start, Fraction(1, n)) - 1 if start and value and start > 0 and value > 0 else None,
-            "baseline_check": None if base_year is None or base is None else (
-                "baseline_year_without_data" if observed is None else
-                "baseline_differs_from_observed" if abs(base - observed) > tolerance * abs(observed) else None),
+            "baseline_check": None
+            if base_year is None or base is None
+            else (
+                "baseline_year_without_data"
+                if observed is None
+                else "baseline_differs_from_observed"
+                if abs(base - observed) > tolerance * abs(observed)
+                else None
+            ),
         }
     return out
 
@@ -220,10 +297,23 @@ def mart_partnership_indicators(inputs: Inputs) -> dict[tuple, dict]:
 REGION_BENCHMARKS = Spec(
     key=("geo_code", "indicator_code", "year"),
     columns={
-        "geo_name": SAME, "nuts_level": SAME, "country_code": SAME, "is_eu27": SAME, "nuts_version": SAME,
-        "value": R6, "national_value": R6, "eu27_value": R6, "index_vs_eu": R2, "rank_in_level": SAME,
-        "n_regions_in_level": SAME, "sector_share": R6, "eu27_sector_share": R6, "location_quotient": R4,
-        "is_cluster_region": SAME, "cluster_ids": SAME, **{f: SAME for f in FLAGS},
+        "geo_name": SAME,
+        "nuts_level": SAME,
+        "country_code": SAME,
+        "is_eu27": SAME,
+        "nuts_version": SAME,
+        "value": R6,
+        "national_value": R6,
+        "eu27_value": R6,
+        "index_vs_eu": R2,
+        "rank_in_level": SAME,
+        "n_regions_in_level": SAME,
+        "sector_share": R6,
+        "eu27_sector_share": R6,
+        "location_quotient": R4,
+        "is_cluster_region": SAME,
+        "cluster_ids": SAME,
+        **{f: SAME for f in FLAGS},
     },
 )
 
@@ -253,15 +343,22 @@ def mart_region_benchmarks(inputs: Inputs) -> dict[tuple, dict]:
         sector_share = div(value, value_of(total_code, geo, year, levels)) if total_code else None
         eu27_share = div(eu27, value_of(total_code, eurostat.EU27, year)) if total_code else None
         out[(geo, code, year)] = {
-            "geo_name": (nuts.get(geo) or {}).get("nuts_name"), "nuts_level": levels[row["geo_type"]],
-            "country_code": row["country_code"], "is_eu27": row["country_code"] in eu27_countries,
-            "nuts_version": row["nuts_version"], "value": value,
-            "national_value": value_of(code, row["country_code"], year, ("country",)), "eu27_value": eu27,
-            "index_vs_eu": 100 * div(value, eu27) if indicator["aggregation"] != "sum" and div(value, eu27) is not None
+            "geo_name": (nuts.get(geo) or {}).get("nuts_name"),
+            "nuts_level": levels[row["geo_type"]],
+            "country_code": row["country_code"],
+            "is_eu27": row["country_code"] in eu27_countries,
+            "nuts_version": row["nuts_version"],
+            "value": value,
+            "national_value": value_of(code, row["country_code"], year, ("country",)),
+            "eu27_value": eu27,
+            "index_vs_eu": 100 * div(value, eu27)
+            if indicator["aggregation"] != "sum" and div(value, eu27) is not None
             else None,
-            "sector_share": sector_share, "eu27_sector_share": eu27_share,
+            "sector_share": sector_share,
+            "eu27_sector_share": eu27_share,
             "location_quotient": div(sector_share, eu27_share),
-            "is_cluster_region": geo in clusters_of, "cluster_ids": ",".join(sorted(clusters_of.get(geo, []))) or None,
+            "is_cluster_region": geo in clusters_of,
+            "cluster_ids": ",".join(sorted(clusters_of.get(geo, []))) or None,
             **{f: row[f] for f in FLAGS},
         }
     ranked = defaultdict(dict)  # (indicator, year, level) -> {key: value} of the EU27 regions with a value
@@ -283,8 +380,14 @@ def mart_region_benchmarks(inputs: Inputs) -> dict[tuple, dict]:
 MATCHMAKING = Spec(
     key=("offer_cluster_id", "offer_respondent_pid", "need_cluster_id", "need_respondent_pid", "topic_code"),
     columns={
-        "topic_label": SAME, "topic_kind": SAME, "offer_wave": SAME, "need_wave": SAME,
-        "n_shared_interests": SAME, "shared_interests": SAME, "is_need_priority": SAME, "match_score": R4,
+        "topic_label": SAME,
+        "topic_kind": SAME,
+        "offer_wave": SAME,
+        "need_wave": SAME,
+        "n_shared_interests": SAME,
+        "shared_interests": SAME,
+        "is_need_priority": SAME,
+        "match_score": R4,
         "match_rank": SAME,
     },
 )
@@ -298,11 +401,20 @@ def matchmaking_members(inputs: Inputs) -> list[dict]:
     interests = defaultdict(set)
     for r in inputs.surveys["survey_sme_interests"]:
         interests[(r["cluster"], r["wave"], r["respondent_pid"])].add(r["sector"])
-    priorities = {(r["cluster"], r["wave"], r["respondent_pid"], r["service"])
-                  for r in inputs.surveys["survey_sme_service_ratings"] if r["priority_top3"]}
-    return [{**r, "interests": interests[(r["cluster"], r["wave"], r["respondent_pid"])],
-             "is_priority": (r["cluster"], r["wave"], r["respondent_pid"], r["code"]) in priorities}
-            for r in offers_needs if r["wave"] == latest[r["cluster"]]]
+    priorities = {
+        (r["cluster"], r["wave"], r["respondent_pid"], r["service"])
+        for r in inputs.surveys["survey_sme_service_ratings"]
+        if r["priority_top3"]
+    }
+    return [
+        {
+            **r,
+            "interests": interests[(r["cluster"], r["wave"], r["respondent_pid"])],
+            "is_priority": (r["cluster"], r["wave"], r["respondent_pid"], r["code"]) in priorities,
+        }
+        for r in offers_needs
+        if r["wave"] == latest[r["cluster"]]
+    ]
 
 
 def mart_matchmaking(inputs: Inputs) -> dict[tuple, dict]:
@@ -326,10 +438,15 @@ def mart_matchmaking(inputs: Inputs) -> dict[tuple, dict]:
         for rank, (_, _, _, offer, shared, score) in enumerate(sorted(candidates, key=lambda c: c[:3])[:per_need], 1):
             code = codes.get(need["code"]) or {}
             out[(offer["cluster"], offer["respondent_pid"], need["cluster"], need["respondent_pid"], need["code"])] = {
-                "topic_label": code.get("label"), "topic_kind": code.get("code_list"),
-                "offer_wave": offer["wave"], "need_wave": need["wave"],
-                "n_shared_interests": len(shared), "shared_interests": ",".join(shared) or None,
-                "is_need_priority": need["is_priority"], "match_score": score, "match_rank": rank,
+                "topic_label": code.get("label"),
+                "topic_kind": code.get("code_list"),
+                "offer_wave": offer["wave"],
+                "need_wave": need["wave"],
+                "n_shared_interests": len(shared),
+                "shared_interests": ",".join(shared) or None,
+                "is_need_priority": need["is_priority"],
+                "match_score": score,
+                "match_rank": rank,
             }
     return out
 
@@ -339,8 +456,12 @@ def mart_matchmaking(inputs: Inputs) -> dict[tuple, dict]:
 CLUSTER_SIMILARITY = Spec(
     key=("cluster_a", "cluster_b"),
     columns={
-        "indicator_similarity": R6, "n_indicators_compared": SAME, "needs_similarity": R6,
-        "n_services_compared": SAME, "top_shared_needs": SAME, "a_strengths_for_b_weaknesses": SAME,
+        "indicator_similarity": R6,
+        "n_indicators_compared": SAME,
+        "needs_similarity": R6,
+        "n_services_compared": SAME,
+        "top_shared_needs": SAME,
+        "a_strengths_for_b_weaknesses": SAME,
         "b_strengths_for_a_weaknesses": SAME,
     },
 )
@@ -400,11 +521,15 @@ def mart_cluster_similarity(inputs: Inputs) -> dict[tuple, dict]:
         for b in (b for b in ids if b > a):
             indicator_similarity, n_indicators = cosine(profiles.get(a, {}), profiles.get(b, {}))
             needs_similarity, n_services = cosine(gaps.get(a, {}), gaps.get(b, {}))
-            shared = sorted((s for s in gaps[a].keys() & gaps[b].keys() if gaps[a][s] > 0 and gaps[b][s] > 0),
-                            key=lambda s: (-(gaps[a][s] + gaps[b][s]), s))
+            shared = sorted(
+                (s for s in gaps[a].keys() & gaps[b].keys() if gaps[a][s] > 0 and gaps[b][s] > 0),
+                key=lambda s: (-(gaps[a][s] + gaps[b][s]), s),
+            )
             out[(a, b)] = {
-                "indicator_similarity": indicator_similarity, "n_indicators_compared": n_indicators,
-                "needs_similarity": needs_similarity, "n_services_compared": n_services,
+                "indicator_similarity": indicator_similarity,
+                "n_indicators_compared": n_indicators,
+                "needs_similarity": needs_similarity,
+                "n_services_compared": n_services,
                 "top_shared_needs": ",".join(shared[:top_n]) or None,
                 "a_strengths_for_b_weaknesses": ",".join(sorted(themes[(a, "strength")] & themes[(b, "weakness")]))
                 or None,

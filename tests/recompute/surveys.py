@@ -11,8 +11,17 @@ from tests.recompute.exact import div, mean
 from tests.recompute.inputs import Inputs
 
 MEMBER_TYPES = ("members_sme", "members_large_company", "members_research", "members_public", "members_other")
-KPI_FIELDS = ("events", "b2b_meetings", "matchmaking_contacts", "joint_projects_submitted", "joint_projects_won",
-              "services_offered", "cross_sector_collaborations", "members_joined", "members_left")
+KPI_FIELDS = (
+    "events",
+    "b2b_meetings",
+    "matchmaking_contacts",
+    "joint_projects_submitted",
+    "joint_projects_won",
+    "services_offered",
+    "cross_sector_collaborations",
+    "members_joined",
+    "members_left",
+)
 PROFILE_FIELDS = ("member_employees", "member_turnover_eur", "innovation_turnover_eur", "staff_fte")
 
 
@@ -69,8 +78,11 @@ def sme_wave_outcomes(inputs: Inputs) -> dict[tuple, dict]:
     out = {}
     for key, respondents in group(inputs.surveys["survey_sme_respondents"], "cluster", "wave").items():
         answered = [r["low_carbon_offer"] for r in respondents if r["low_carbon_offer"] is not None]
-        pairs = [r["importance"] - r["satisfaction"] for r in ratings.get(key, [])
-                 if r["importance"] is not None and r["satisfaction"] is not None]
+        pairs = [
+            r["importance"] - r["satisfaction"]
+            for r in ratings.get(key, [])
+            if r["importance"] is not None and r["satisfaction"] is not None
+        ]
         row = {
             "n_respondents": len(respondents),
             "mean_digital_maturity": mean(r["digital_maturity"] for r in respondents),
@@ -91,13 +103,22 @@ def survey_indicator_values(inputs: Inputs) -> dict[tuple, Fraction]:
     kpis, outcomes = cluster_kpis(inputs), sme_wave_outcomes(inputs)
     fields = {
         "survey_state_of_affairs": {
-            key: {**row, "members_sme_share": 100 * row["sme_share_of_members"]
-                  if row["sme_share_of_members"] is not None else None}
+            key: {
+                **row,
+                "members_sme_share": 100 * row["sme_share_of_members"]
+                if row["sme_share_of_members"] is not None
+                else None,
+            }
             for key, row in kpis.items()
         },
         "survey_sme_needs": {
-            key: {"n_respondents": row["n_respondents"], "gap": row["mean_gap"], "impact": row["mean_impact"],
-                  "digital_maturity": row["mean_digital_maturity"], "offers_low_carbon": row["low_carbon_share_pct"]}
+            key: {
+                "n_respondents": row["n_respondents"],
+                "gap": row["mean_gap"],
+                "impact": row["mean_impact"],
+                "digital_maturity": row["mean_digital_maturity"],
+                "offers_low_carbon": row["low_carbon_share_pct"],
+            }
             for key, row in outcomes.items()
         },
     }

@@ -160,8 +160,9 @@ def test_xlsx_members_and_uncompressed_size_are_capped() -> None:
     data, name = sample_bytes(*INDESCAT)
     p = only_error(parse(data, name, "indescat", catalogue=with_limits(max_zip_members=5)), "xlsx_too_large")
     assert "<= 5 members" in p.message and "10 members" in p.message
-    p = only_error(parse(data, name, "indescat", catalogue=with_limits(max_decompressed_bytes=100_000)),
-                   "xlsx_too_large")
+    p = only_error(
+        parse(data, name, "indescat", catalogue=with_limits(max_decompressed_bytes=100_000)), "xlsx_too_large"
+    )
     assert "<= 100000 bytes uncompressed" in p.message
 
 
@@ -221,13 +222,17 @@ def test_other_json_failures_stay_clean_problems() -> None:
 def test_csv_field_over_the_limit() -> None:
     data, name = sample_bytes(*EPSI)
     secret = "confidential " * 6000  # 78,000 bytes: over max_field_bytes (65536), under csv's own 131072
-    p = only_error(parse(edit_csv(data, "utf-8", ",", lambda rows: set_cell(rows, 3, "COMMENTS", secret)), name,
-                         "epsi"), "field_too_large")
+    p = only_error(
+        parse(edit_csv(data, "utf-8", ",", lambda rows: set_cell(rows, 3, "COMMENTS", secret)), name, "epsi"),
+        "field_too_large",
+    )
     assert (p.row, p.column) == (4, "COMMENTS")
     assert "confidential" not in p.message and "<= 65536 bytes a field" in p.message
     huge = "y" * 200_000  # beyond the csv module's own cap: the same reason
-    p = only_error(parse(edit_csv(data, "utf-8", ",", lambda rows: set_cell(rows, 2, "COMMENTS", huge)), name,
-                         "epsi"), "field_too_large")
+    p = only_error(
+        parse(edit_csv(data, "utf-8", ",", lambda rows: set_cell(rows, 2, "COMMENTS", huge)), name, "epsi"),
+        "field_too_large",
+    )
     assert "yyy" not in p.message
 
 

@@ -18,8 +18,16 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlin
 
 
 def _problem(file: str = "epsi/sme_needs/bad.csv"):
-    return make_problem("error", "unknown_nuts3", file, "unknown nuts3 code", row=2, column="NUTS3",
-                        expected="a NUTS-3 code in BE10", found="Jan Müller")
+    return make_problem(
+        "error",
+        "unknown_nuts3",
+        file,
+        "unknown nuts3 code",
+        row=2,
+        column="NUTS3",
+        expected="a NUTS-3 code in BE10",
+        found="Jan Müller",
+    )
 
 
 def _inbox(tmp_path: Path) -> tuple[Path, Path]:

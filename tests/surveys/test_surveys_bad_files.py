@@ -136,9 +136,7 @@ def test_unknown_nace() -> None:
 
 
 def test_nace_formats_are_normalised() -> None:
-    data, name = epsi_edit(
-        lambda rows: (set_cell(rows, 1, "NACE", "9311"), set_cell(rows, 2, "NACE", "93.13 Fitness"))
-    )
+    data, name = epsi_edit(lambda rows: (set_cell(rows, 1, "NACE", "9311"), set_cell(rows, 2, "NACE", "93.13 Fitness")))
     r = parse(data, name, "epsi")
     assert r.ok
     assert list(r.tables["survey_sme_respondents"]["nace"][:2]) == ["93.11", "93.13"]
@@ -147,9 +145,7 @@ def test_nace_formats_are_normalised() -> None:
 def test_unknown_service_code_in_kobo_list() -> None:
     data, name = sample_bytes("mse_cluster", "sme_needs")
     r = parse(
-        edit_json(
-            data, lambda d: d["results"][2].__setitem__("szolgaltatasok/igenybe_vett", "b2b teleportacio")
-        ),
+        edit_json(data, lambda d: d["results"][2].__setitem__("szolgaltatasok/igenybe_vett", "b2b teleportacio")),
         name,
         "mse_cluster",
     )
@@ -169,9 +165,7 @@ def test_formula_like_cells_are_kept_verbatim_and_flagged() -> None:
         ws.cell(row=4, column=headers.index("Porcentaje de exportación (%)") + 1, value=-5)
 
     r = parse(edit_xlsx(data, fn), name, "indescat")
-    assert (
-        only(r, "value_out_of_range").column == "Porcentaje de exportación (%)"
-    )  # -5 is a number, not a formula
+    assert only(r, "value_out_of_range").column == "Porcentaje de exportación (%)"  # -5 is a number, not a formula
     data2 = edit_xlsx(data, lambda wb: fn(wb) or wb["Respuestas"].cell(row=4, column=8, value=5))
     r = parse(data2, name, "indescat")
     assert r.ok, [p.message for p in r.errors]
@@ -235,9 +229,7 @@ def test_header_matching_no_codebook() -> None:
 
 
 def test_personal_values_are_masked_in_problems() -> None:
-    data, name = epsi_edit(
-        lambda rows: set_cell(rows, 1, "NUTS3", "jan.jansen@example.invalid +32 2 123 45 67")
-    )
+    data, name = epsi_edit(lambda rows: set_cell(rows, 1, "NUTS3", "jan.jansen@example.invalid +32 2 123 45 67"))
     p = only(parse(data, name, "epsi"), "unknown_nuts3")
     assert "@" not in p.message and "123 45 67" not in p.message and "jan" not in p.message
     # the rule that failed and the shape of the cell, never what was typed
@@ -278,9 +270,7 @@ def test_soa_missing_required_row_and_negative_counts() -> None:
 
 def test_soa_missing_sheet() -> None:
     data, name = sample_bytes("sports_technology", "state_of_affairs")
-    r = parse(
-        edit_xlsx(data, lambda wb: wb.remove(wb["SWOT"])), name, "sports_technology", "state_of_affairs"
-    )
+    r = parse(edit_xlsx(data, lambda wb: wb.remove(wb["SWOT"])), name, "sports_technology", "state_of_affairs")
     only(r, "missing_section")
 
 

@@ -31,9 +31,7 @@ def test_check_explicit_cluster_and_instrument(no_key_env: None, tmp_path: Path)
     src = INBOX / "indescat" / "state_of_affairs" / "state_of_affairs_2025.xlsx"
     dst = tmp_path / "soa.xlsx"
     shutil.copy(src, dst)
-    code, out = run(
-        ["surveys", "check", str(dst), "--cluster", "indescat", "--instrument", "state_of_affairs"]
-    )
+    code, out = run(["surveys", "check", str(dst), "--cluster", "indescat", "--instrument", "state_of_affairs"])
     assert code == 0 and "raw.survey_soa_swot (8)" in out
 
 

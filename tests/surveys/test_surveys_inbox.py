@@ -46,11 +46,7 @@ def test_misplaced_files_carry_problems(mem_inbox: str) -> None:
     assert set(files) == {"ok.csv", "x.csv", "y.csv", "z.csv"}
     assert files["ok.csv"].ok
     (p,) = files["x.csv"].problems
-    assert (
-        p.code == "unknown_cluster_folder"
-        and p.found == "atlantis"
-        and "atlantis/sme_needs/x.csv" in p.message
-    )
+    assert p.code == "unknown_cluster_folder" and p.found == "atlantis" and "atlantis/sme_needs/x.csv" in p.message
     assert [p.code for p in files["y.csv"].problems] == ["unknown_instrument"]
     assert [p.code for p in files["z.csv"].problems] == ["wrong_depth"]
     assert files["ok.csv"].path.startswith("memory://")

@@ -33,9 +33,7 @@ def test_truncated_and_garbled_files_never_raise(spec) -> None:
 
 
 def test_invalid_json_is_located() -> None:
-    p = next(
-        p for p in parse(b'{"results": [', "kobo.json", "mse_cluster").problems if p.code == "invalid_json"
-    )
+    p = next(p for p in parse(b'{"results": [', "kobo.json", "mse_cluster").problems if p.code == "invalid_json")
     assert_located(p)
 
 

@@ -65,9 +65,7 @@ def test_samples_cover_all_clusters_both_instruments_and_stay_small() -> None:
     from ingest.config import load_catalogue
 
     clusters = {c.id for c in load_catalogue().clusters}
-    assert {(s.cluster, s.instrument) for s in SAMPLES} == {
-        (c, i) for c in clusters for i in contract_instruments()
-    }
+    assert {(s.cluster, s.instrument) for s in SAMPLES} == {(c, i) for c in clusters for i in contract_instruments()}
     total = sum(p.stat().st_size for p in INBOX.rglob("*") if p.is_file())
     assert total < 3_000_000
     assert "SYNTHETIC" in (INBOX / "README.md").read_text(encoding="utf-8")
@@ -87,9 +85,7 @@ def _all_text(r: ParseResult) -> str:
     return "\n".join(df.astype("string").fillna("").to_csv(index=False) for df in r.tables.values())
 
 
-@pytest.mark.parametrize(
-    "spec", [s for s in SAMPLES if s.instrument == "sme_needs"], ids=lambda s: s.filename
-)
+@pytest.mark.parametrize("spec", [s for s in SAMPLES if s.instrument == "sme_needs"], ids=lambda s: s.filename)
 def test_no_personal_data_in_tables(spec: SampleSpec) -> None:
     raw = _raw_text(sample_path(spec).read_bytes())
     r = _parse(spec)
@@ -116,9 +112,7 @@ def _migration_columns() -> dict[str, list[str]]:
     out = {}
     for m in re.finditer(r"create table if not exists raw\.(\w+) \((.*?)\n\);", sql, re.S):
         cols = [
-            ln.split()[0]
-            for ln in m[2].strip().splitlines()
-            if ln.strip() and not ln.strip().startswith("primary")
+            ln.split()[0] for ln in m[2].strip().splitlines() if ln.strip() and not ln.strip().startswith("primary")
         ]
         out[m[1]] = cols
     return out

@@ -132,9 +132,7 @@ def test_good_batch_passes(validator: Validator) -> None:
     assert not verdict.failed, verdict.summary()
     assert verdict.summary().startswith("PASSED")
     # time formats were checked per frequency, code lists applied where given
-    conditions = {
-        r.details.get("condition") for r in verdict.results if r.expectation == "time_parses_for_frequency"
-    }
+    conditions = {r.details.get("condition") for r in verdict.results if r.expectation == "time_parses_for_frequency"}
     assert "freq in (Q)" in conditions and "freq in (D)" in conditions
     assert any(r.expectation == "dimension_code_in_code_list" and r.column == "unit" for r in verdict.results)
 

@@ -167,9 +167,7 @@ def test_record_real_verdict(audit_db: str) -> None:
     with conn:
         n = record(conn, [verdict], run_id="r2", logical_date="2026-11-27")
     with conn, conn.cursor() as cur:
-        cur.execute(
-            "select count(*) filter (where not success) from audit.validation_results where run_id = 'r2'"
-        )
+        cur.execute("select count(*) filter (where not success) from audit.validation_results where run_id = 'r2'")
         assert cur.fetchone()[0] == len(verdict.failed)
     conn.close()
     assert n == len(verdict.results)

@@ -56,9 +56,7 @@ def good_frame(suite: str, n: int = 3) -> pd.DataFrame:
         else:
             values = [_value(kinds, col, i) for i in range(n)]
         if types and "float32" in types:
-            data[col] = pd.array(
-                [float(v) if not isinstance(v, str) else 1.5 for v in values], dtype="float64"
-            )
+            data[col] = pd.array([float(v) if not isinstance(v, str) else 1.5 for v in values], dtype="float64")
         elif "likert" in kinds or (types and types[0] == "int64"):
             data[col] = pd.array(values, dtype="Int64")
         elif types and types[0] == "bool":
@@ -107,9 +105,7 @@ MUTATIONS: dict[str, Callable[[pd.DataFrame, str], pd.DataFrame]] = {
 CASES = [
     (suite, rule)
     for suite in SUITES
-    for rule in sorted(
-        {e["id"] for e in load_suite(suite)["expectations"] if e["meta"]["severity"] == "critical"}
-    )
+    for rule in sorted({e["id"] for e in load_suite(suite)["expectations"] if e["meta"]["severity"] == "critical"})
 ]
 
 
@@ -133,9 +129,20 @@ def test_pii_patterns_flag_nothing_the_privacy_module_would_leave() -> None:
     import re
 
     privacy = pytest.importorskip("ingest.surveys.privacy")
-    samples = ["jan@example.com", "j.jansen+x@mail.example.nl", "+31 6 1234 5678", "0034 93 123 45 67",
-               "06-12345678", "+1 (555) 123-4567", "612 345 678", "jan(at)example.com", "jan@localhost",
-               "turnover 5 M EUR in 2024", "30 % export", "612 345 678 EUR"]
+    samples = [
+        "jan@example.com",
+        "j.jansen+x@mail.example.nl",
+        "+31 6 1234 5678",
+        "0034 93 123 45 67",
+        "06-12345678",
+        "+1 (555) 123-4567",
+        "612 345 678",
+        "jan(at)example.com",
+        "jan@localhost",
+        "turnover 5 M EUR in 2024",
+        "30 % export",
+        "612 345 678 EUR",
+    ]
     for text in samples:
         scrubbed = privacy.scrub(text)
         assert not re.search(EMAIL_REGEX, scrubbed), text

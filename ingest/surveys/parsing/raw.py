@@ -85,7 +85,6 @@ def table_section(rows: list[tuple[int, list[Any]]]) -> RawSection:
     while headers and not headers[-1]:
         headers.pop()
     records = [
-        RawRecord(n, {h: (r[i] if i < len(r) else None, n) for i, h in enumerate(headers) if h})
-        for n, r in rows[1:]
+        RawRecord(n, {h: (r[i] if i < len(r) else None, n) for i, h in enumerate(headers) if h}) for n, r in rows[1:]
     ]
     return RawSection([h for h in headers if h], {h: hrow for h in headers if h}, records)

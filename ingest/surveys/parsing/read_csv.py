@@ -58,16 +58,28 @@ def csv_rows(
     try:
         for count, row in enumerate(reader, start=1):
             if count > limits.rows + 1:  # header + rows
-                over_limit(pr, "too_many_rows", "CSV has more rows than the configured limit", row=count,
-                           column="-", expected=f"<= {limits.rows} data rows",
-                           found=known(f"> {limits.rows} data rows"))
+                over_limit(
+                    pr,
+                    "too_many_rows",
+                    "CSV has more rows than the configured limit",
+                    row=count,
+                    column="-",
+                    expected=f"<= {limits.rows} data rows",
+                    found=known(f"> {limits.rows} data rows"),
+                )
             if not row:
                 continue
             cells += len(row)
             if cells > limits.cells:
-                over_limit(pr, "too_many_cells", "CSV has more cells (rows x columns) than the configured limit",
-                           row=count, column="-", expected=f"<= {limits.cells} cells",
-                           found=known(f"> {limits.cells} cells"))
+                over_limit(
+                    pr,
+                    "too_many_cells",
+                    "CSV has more cells (rows x columns) than the configured limit",
+                    row=count,
+                    column="-",
+                    expected=f"<= {limits.cells} cells",
+                    found=known(f"> {limits.cells} cells"),
+                )
             if max(map(len, row)) * 4 > limits.field_bytes:  # UTF-8: at most 4 bytes a character
                 _check_fields(row, count, rows[0][1] if rows else [], pr, limits)
             rows.append((count, row))
@@ -79,9 +91,15 @@ def csv_rows(
         if pr is None:
             return rows
         if "field larger than field limit" in str(exc):  # the csv module's own cap (131072 characters)
-            over_limit(pr, "field_too_large", "a CSV field is larger than the configured limit", row=count + 1,
-                       column="-", expected=f"<= {limits.field_bytes} bytes a field",
-                       found=known(f"> {csv.field_size_limit()} characters"))
+            over_limit(
+                pr,
+                "field_too_large",
+                "a CSV field is larger than the configured limit",
+                row=count + 1,
+                column="-",
+                expected=f"<= {limits.field_bytes} bytes a field",
+                found=known(f"> {csv.field_size_limit()} characters"),
+            )
         pr.error(
             "invalid_csv",
             f"malformed CSV ({exc})",
@@ -114,8 +132,15 @@ def _check_fields(row: list[str], n: int, header: list[str], pr: Problems | None
         size = len(value.encode("utf-8", "surrogatepass"))
         if size > limits.field_bytes:
             column = header[j] if j < len(header) and header[j].strip() else f"#{j + 1}"
-            over_limit(pr, "field_too_large", "a CSV field is larger than the configured limit", row=n,
-                       column=column, expected=f"<= {limits.field_bytes} bytes a field", found=known(f"{size} bytes"))
+            over_limit(
+                pr,
+                "field_too_large",
+                "a CSV field is larger than the configured limit",
+                row=n,
+                column=column,
+                expected=f"<= {limits.field_bytes} bytes a field",
+                found=known(f"{size} bytes"),
+            )
 
 
 def decode_csv(data: bytes, cb: Codebook, pr: Problems) -> str:

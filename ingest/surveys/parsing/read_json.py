@@ -54,9 +54,15 @@ def json_records(data: bytes, cb: Codebook, pr: Problems, limits: Limits | None 
         raise FileRejected from exc
     except json.JSONDecodeError as exc:  # orjson.JSONDecodeError is one
         if "depth" in exc.msg or "recursion" in exc.msg:
-            over_limit(pr, "json_too_deep", "JSON nests deeper than the configured limit", row=exc.lineno,
-                       column=f"char {exc.colno}", expected=f"<= {limits.json_depth} levels",
-                       found=known(f"> {limits.json_depth} levels"))
+            over_limit(
+                pr,
+                "json_too_deep",
+                "JSON nests deeper than the configured limit",
+                row=exc.lineno,
+                column=f"char {exc.colno}",
+                expected=f"<= {limits.json_depth} levels",
+                found=known(f"> {limits.json_depth} levels"),
+            )
         pr.error(
             "invalid_json",
             f"invalid JSON: {exc.msg}",
@@ -68,8 +74,15 @@ def json_records(data: bytes, cb: Codebook, pr: Problems, limits: Limits | None 
         raise FileRejected from exc
     depth = _json_depth(obj, limits.json_depth)
     if depth > limits.json_depth:
-        over_limit(pr, "json_too_deep", "JSON nests deeper than the configured limit", row=1, column="-",
-                   expected=f"<= {limits.json_depth} levels", found=known(f"> {limits.json_depth} levels"))
+        over_limit(
+            pr,
+            "json_too_deep",
+            "JSON nests deeper than the configured limit",
+            row=1,
+            column="-",
+            expected=f"<= {limits.json_depth} levels",
+            found=known(f"> {limits.json_depth} levels"),
+        )
     records = obj.get(cb.records or "results") if isinstance(obj, dict) else obj
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         pr.error(
@@ -81,8 +94,15 @@ def json_records(data: bytes, cb: Codebook, pr: Problems, limits: Limits | None 
         )
         raise FileRejected
     if len(records) > limits.rows:
-        over_limit(pr, "too_many_rows", "JSON has more records than the configured limit", row=1, column="-",
-                   expected=f"<= {limits.rows} records", found=known(f"{len(records)} records"))
+        over_limit(
+            pr,
+            "too_many_rows",
+            "JSON has more records than the configured limit",
+            row=1,
+            column="-",
+            expected=f"<= {limits.rows} records",
+            found=known(f"{len(records)} records"),
+        )
     headers: dict[str, None] = {}
     out = []
     cells = 0
@@ -90,13 +110,15 @@ def json_records(data: bytes, cb: Codebook, pr: Problems, limits: Limits | None 
         flat = _flatten(rec)
         cells += len(flat)
         if cells > limits.cells:
-            over_limit(pr, "too_many_cells", "JSON has more cells (records x fields) than the configured limit",
-                       row=i, column="-", expected=f"<= {limits.cells} cells",
-                       found=known(f"> {limits.cells} cells"))
-        headers.update(dict.fromkeys(flat))
-        out.append(
-            RawRecord(
-                i, {k: (" ".join(map(str, v)) if isinstance(v, list) else v, i) for k, v in flat.items()}
+            over_limit(
+                pr,
+                "too_many_cells",
+                "JSON has more cells (records x fields) than the configured limit",
+                row=i,
+                column="-",
+                expected=f"<= {limits.cells} cells",
+                found=known(f"> {limits.cells} cells"),
             )
-        )
+        headers.update(dict.fromkeys(flat))
+        out.append(RawRecord(i, {k: (" ".join(map(str, v)) if isinstance(v, list) else v, i) for k, v in flat.items()}))
     return RawSection(list(headers), dict.fromkeys(headers, 1), out)

@@ -35,26 +35,42 @@ def _check_zip(data: bytes, pr: Problems, limits: Limits) -> None:
     if eocd != -1 and len(data) >= eocd + 22:
         members, directory = struct.unpack_from("<HI", data, eocd + 10)
         if members > limits.zip_members or directory > limits.zip_members * 1024:
-            over_limit(pr, "xlsx_too_large", "workbook zip has more members than the configured limit",
-                       expected=f"<= {limits.zip_members} members",
-                       found=known(f"{members} members ({directory} bytes of directory)"))
+            over_limit(
+                pr,
+                "xlsx_too_large",
+                "workbook zip has more members than the configured limit",
+                expected=f"<= {limits.zip_members} members",
+                found=known(f"{members} members ({directory} bytes of directory)"),
+            )
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         infos = zf.infolist()
     if len(infos) > limits.zip_members:
-        over_limit(pr, "xlsx_too_large", "workbook zip has more members than the configured limit",
-                   expected=f"<= {limits.zip_members} members", found=known(f"{len(infos)} members"))
+        over_limit(
+            pr,
+            "xlsx_too_large",
+            "workbook zip has more members than the configured limit",
+            expected=f"<= {limits.zip_members} members",
+            found=known(f"{len(infos)} members"),
+        )
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > RATIO_FLOOR and ratio > limits.compression_ratio:
-            over_limit(pr, "compression_bomb",
-                       "a workbook zip member expands beyond the configured compression ratio",
-                       expected=f"<= {limits.compression_ratio:g}x its compressed size",
-                       found=known(f"{info.file_size} bytes from {info.compress_size} ({ratio:.0f}x)"))
+            over_limit(
+                pr,
+                "compression_bomb",
+                "a workbook zip member expands beyond the configured compression ratio",
+                expected=f"<= {limits.compression_ratio:g}x its compressed size",
+                found=known(f"{info.file_size} bytes from {info.compress_size} ({ratio:.0f}x)"),
+            )
     total = sum(info.file_size for info in infos)
     if total > limits.decompressed_bytes:
-        over_limit(pr, "xlsx_too_large", "workbook expands beyond the configured uncompressed size",
-                   expected=f"<= {limits.decompressed_bytes} bytes uncompressed",
-                   found=known(f"{total} bytes uncompressed"))
+        over_limit(
+            pr,
+            "xlsx_too_large",
+            "workbook expands beyond the configured uncompressed size",
+            expected=f"<= {limits.decompressed_bytes} bytes uncompressed",
+            found=known(f"{total} bytes uncompressed"),
+        )
 
 
 def _sheet_rows(ws: Any, pr: Problems, limits: Limits, cells: int) -> tuple[list[tuple[int, list[Any]]], int]:
@@ -71,20 +87,31 @@ def _sheet_rows(ws: Any, pr: Problems, limits: Limits, cells: int) -> tuple[list
         if not n:
             continue
         if i > limits.rows + 1:  # header + rows
-            over_limit(pr, "too_many_rows", "sheet has more rows than the configured limit", row=i, column="-",
-                       expected=f"<= {limits.rows} data rows", found=known(f"a value in row {i}"))
+            over_limit(
+                pr,
+                "too_many_rows",
+                "sheet has more rows than the configured limit",
+                row=i,
+                column="-",
+                expected=f"<= {limits.rows} data rows",
+                found=known(f"a value in row {i}"),
+            )
         cells += n
         if cells > limits.cells:
-            over_limit(pr, "too_many_cells", "workbook has more cells (rows x columns) than the configured limit",
-                       row=i, column="-", expected=f"<= {limits.cells} cells",
-                       found=known(f"> {limits.cells} cells"))
+            over_limit(
+                pr,
+                "too_many_cells",
+                "workbook has more cells (rows x columns) than the configured limit",
+                row=i,
+                column="-",
+                expected=f"<= {limits.cells} cells",
+                found=known(f"> {limits.cells} cells"),
+            )
         rows.append((i, list(r[:n])))
     return rows, cells
 
 
-def read_workbook(
-    data: bytes, pr: Problems, limits: Limits | None = None
-) -> dict[str, list[tuple[int, list[Any]]]]:
+def read_workbook(data: bytes, pr: Problems, limits: Limits | None = None) -> dict[str, list[tuple[int, list[Any]]]]:
     """Sheet title -> its rows (:func:`_sheet_rows`); a workbook that is no zip, too large or corrupt is a file
     error."""
     import openpyxl  # local: only needed for workbooks

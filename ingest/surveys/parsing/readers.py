@@ -62,9 +62,7 @@ def quiet_sections(
         text = text.lstrip("\ufeff")
         rows = csv_rows(text, sniff_delimiter(first_line(text)), None, limits)
         return (
-            {next(iter(cb.sections)): table_section(rows)}
-            if cb.layout == "csv"
-            else long_sections(rows, cb, scratch)
+            {next(iter(cb.sections)): table_section(rows)} if cb.layout == "csv" else long_sections(rows, cb, scratch)
         )
     try:
         return read_sections(data, cb, scratch, sheets, limits)

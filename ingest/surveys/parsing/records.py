@@ -205,4 +205,3 @@ def check_cluster(recs: dict[str, list[dict]], state: ParseState) -> None:
                     expected=state.cluster,
                     found=known(c),  # a code of the clusters list (validated by values.convert)
                 )
-

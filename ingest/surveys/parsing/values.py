@@ -186,14 +186,25 @@ def _fits_text(text: str, f: FieldSpec, state: ParseState, row: int, column: str
     """Text the warehouse accepts: no NUL / control characters / lone surrogates, at most TEXT_MAX_CHARS."""
     bad = _CONTROL.search(text)
     if bad:
-        state.pr.error("invalid_character", f"{f.name} holds a control character (U+{ord(bad.group()):04X})",
-                       row=row, column=column, expected="printable text (tab and line breaks allowed)",
-                       found=known(f"U+{ord(bad.group()):04X} at character {bad.start() + 1}"))
+        state.pr.error(
+            "invalid_character",
+            f"{f.name} holds a control character (U+{ord(bad.group()):04X})",
+            row=row,
+            column=column,
+            expected="printable text (tab and line breaks allowed)",
+            found=known(f"U+{ord(bad.group()):04X} at character {bad.start() + 1}"),
+        )
         return None
     limit = TEXT_MAX_CHARS[f.type]
     if len(text) > limit:
-        state.pr.error("text_too_long", f"{f.name} is longer than {limit} characters", row=row, column=column,
-                       expected=f"<= {limit} characters", found=known(f"{len(text)} characters"))
+        state.pr.error(
+            "text_too_long",
+            f"{f.name} is longer than {limit} characters",
+            row=row,
+            column=column,
+            expected=f"<= {limit} characters",
+            found=known(f"{len(text)} characters"),
+        )
         return None
     return text
 
@@ -279,4 +290,3 @@ def option_flag(value: Any, state: ParseState, row: int, column: str) -> bool:
 def is_formula_like(value: Any) -> bool:
     """Text a spreadsheet would read as a formula."""
     return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
-
