@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dashboard_browser import Chromium, find_chromium
 
 from ingest.dashboard.build import build_dashboard, fmt_unit, page_name
+from tests.dashboard.dashboard_browser import Chromium, find_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 MART_DIR = REPO / "dbt_project" / "models" / "marts"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import eurostat_testutil  # noqa: F401  (puts the repo on sys.path)
 import pytest
 
 from ingest.archive import Received

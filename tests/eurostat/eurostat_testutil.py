@@ -1,13 +1,10 @@
-"""Helpers shared by the Eurostat tests (imported by name: the test folder is on sys.path)."""
+"""Helpers shared by the Eurostat tests."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 def shared_dir() -> Path | None:

@@ -11,7 +11,6 @@ import gzip
 import os
 from pathlib import Path
 
-import eurostat_testutil  # noqa: F401  (puts the repo on sys.path)
 import pytest
 
 from ingest.config import load_catalogue

@@ -8,10 +8,10 @@ import sys
 
 import pandas as pd
 import pytest
-from eurostat_testutil import REPO
 
 from ingest.eurostat.commands import register
 from ingest.eurostat.replay import BUNDLED_SAMPLES, async_warning, error_json
+from tests.eurostat.eurostat_testutil import REPO
 
 
 def run(*argv: str) -> int:

@@ -8,11 +8,11 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from eurostat_testutil import shared_dir
 
 from ingest.eurostat.decode import decode, split_flag
 from ingest.eurostat.errors import EurostatPayloadError
 from ingest.eurostat.replay import BUNDLED_SAMPLES, async_warning, error_json, jsonstat_to_tsv, sync_envelope
+from tests.eurostat.eurostat_testutil import shared_dir
 
 COLUMNS = [
     "dataset",

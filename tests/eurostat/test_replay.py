@@ -7,10 +7,10 @@ import sys
 
 import orjson
 import requests
-from eurostat_testutil import REPO
 
 from ingest.eurostat.decode import decode
 from ingest.eurostat.replay import ReplayServer
+from tests.eurostat.eurostat_testutil import REPO
 
 
 def test_filters_apply_to_jsonstat(server):

@@ -17,12 +17,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import assert_located, edit_csv, edit_json, parse, sample_bytes, set_cell
 
 from ingest.archive import Archive, Received
 from ingest.config import load_catalogue
 from tests import bombs
 from tests.conftest import query
+from tests.surveys.conftest import assert_located, edit_csv, edit_json, parse, sample_bytes, set_cell
 
 RSS_LIMIT_MIB = 512
 EPSI = ("epsi", "sme_needs")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import assert_located, edit_csv, edit_json, edit_xlsx, parse, sample_bytes, set_cell
 
 from ingest.surveys.parse import ParseResult
+from tests.surveys.conftest import assert_located, edit_csv, edit_json, edit_xlsx, parse, sample_bytes, set_cell
 
 EPSI = ("epsi", "sme_needs")  # LimeSurvey CSV, comma, UTF-8 + BOM, English
 MONTAGNE = ("cluster_montagne", "sme_needs")  # LimeSurvey CSV, semicolon, Windows-1252, French

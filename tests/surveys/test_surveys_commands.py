@@ -7,9 +7,8 @@ import io
 import shutil
 from pathlib import Path
 
-from conftest import INBOX
-
 from ingest.surveys.commands import register
+from tests.surveys.conftest import INBOX
 
 
 def run(argv: list[str]) -> tuple[int, str]:

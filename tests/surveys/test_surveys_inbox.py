@@ -8,10 +8,10 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from conftest import INBOX, KEY
 
 from ingest.surveys.inbox import list_inbox, quarantine_document, read, write_reason
 from ingest.surveys.parse import parse_file
+from tests.surveys.conftest import INBOX, KEY
 from tools.survey_samples import SAMPLES
 
 

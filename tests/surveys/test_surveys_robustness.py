@@ -7,9 +7,9 @@ import json
 import random
 
 import pytest
-from conftest import assert_located, edit_xlsx, parse, sample_bytes
 
 from ingest.surveys.spec import codebook, load_codebooks
+from tests.surveys.conftest import assert_located, edit_xlsx, parse, sample_bytes
 from tools.survey_samples import SAMPLES, sample_path
 
 

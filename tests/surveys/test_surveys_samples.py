@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import KEY, parse
 
 from ingest.surveys.parse import ParseResult, parse_file
 from ingest.surveys.spec import contract_instruments, load_contract
+from tests.surveys.conftest import KEY, parse
 from tools.survey_samples import INBOX, SAMPLES, SampleSpec, render, sample_path, sample_people
 
 MIGRATION = Path(__file__).resolve().parents[2] / "ingest" / "migrations" / "0002_surveys.sql"
