@@ -37,7 +37,7 @@ run: install
 test: install
 	$(BIN)/pytest
 
-## Unit and component tests only: no whole-DAG runs, no scheduler, no bad-input corpus (pytest -m "not slow").
+## Unit and component tests (pytest -m "not slow": no whole-DAG or stage runs, no scheduler, no wheel build).
 test-fast: install
 	$(BIN)/pytest -m "not slow"
 

