@@ -131,8 +131,8 @@ def check_baselines() -> list[str] | None:
     finally:
         conn.close()
     return [
-        f"strategy target {cluster} {indicator}: no data in its baseline year {year} "
-        f"(baseline {_number(base)}; {check})"
+        f"strategy target {cluster} {indicator}: no data in its baseline year {year}, baseline "
+        f"{_number(base)} ({check})"
         if observed is None
         else f"strategy target {cluster} {indicator}: baseline {_number(base)} ({year}) differs from the observed "
         f"{_number(observed)} by more than var baseline_tolerance ({check})"
