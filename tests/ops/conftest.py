@@ -5,6 +5,7 @@ Real processes only: Airflow components, Postgres servers, loopback HTTP replay 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import psycopg2
@@ -22,15 +23,15 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture
-def metadata_db():
-    """A fresh Airflow metadata database on the local PostgreSQL server; dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database(prefix: str):
+    """A fresh database ``<prefix>_<random>`` on the local PostgreSQL server; dropped afterwards."""
     try:
         admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
     except psycopg2.OperationalError as exc:
         pytest.fail(f"this test needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres): {exc}", pytrace=False)
     admin.autocommit = True
-    name = f"ss4gl_airflow_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.cursor() as cur:
         cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     try:
@@ -39,3 +40,10 @@ def metadata_db():
         with admin.cursor() as cur:
             cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
         admin.close()
+
+
+@pytest.fixture
+def metadata_db():
+    """A fresh Airflow metadata database on the local PostgreSQL server; dropped afterwards."""
+    with fresh_database("ss4gl_airflow") as name:
+        yield name

@@ -14,16 +14,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 
-import psycopg2
 import pytest
-from psycopg2 import sql
 
 from ingest.config import REPO_DIR
 from ingest.warehouse import NO_WAREHOUSE
-from tests.ops.conftest import PG_ADMIN
+from tests.ops.conftest import fresh_database
 
 PY = sys.executable
 PASSWORD = "conn-pw-must-never-show"  # trust auth on 127.0.0.1 ignores it: only its redaction is checked
@@ -136,20 +133,8 @@ def server_processes_under(path: Path) -> list[str]:
 @pytest.fixture
 def warehouse_db():
     """A fresh database on the machine's PostgreSQL: the server the connection names."""
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"this test needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres): {exc}", pytrace=False)
-    admin.autocommit = True
-    name = f"ss4gl_conn_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
+    with fresh_database("ss4gl_conn") as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        admin.close()
 
 
 def test_a_task_without_the_connection_fails_in_one_line_and_starts_no_server(airflow):
