@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 DATE   ?=
 OFFLINE ?=
 export OFFLINE
+# Test processes (pytest-xdist): each has its own embedded Postgres and state folder; a test file stays on one.
+JOBS   ?= 2
 
 .PHONY: help install run test test-fast lint bench compose-config clean-state samples docs-formulas
 .DEFAULT_GOAL := help
@@ -33,13 +35,13 @@ install: $(STAMP) $(MANIFEST)
 run: install
 	$(BIN)/ss4gl run $(if $(DATE),--date $(DATE))
 
-## The test suite on a throwaway embedded Postgres (plus loopback replay servers).
+## The test suite on throwaway embedded Postgres servers (plus loopback replay servers), JOBS=2 processes.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(JOBS) --dist loadfile
 
 ## Unit and component tests (pytest -m "not slow": no whole-DAG or stage runs, no scheduler, no wheel build).
 test-fast: install
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not slow"
 
 ## Quality gate (first step of .ci/run; pre-commit too): ruff lint + format, sqlfluff (dbt), import contracts.
 lint: install

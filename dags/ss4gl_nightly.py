@@ -20,33 +20,45 @@ with DAG(
     doc_md=__doc__,
     params={name: Param(default, type="boolean", description=text) for name, (default, text) in o.PARAMS.items()},
 ) as dag:
-    migrate = task(o.migrate_warehouse, task_id="migrate_warehouse", **o.NETWORK_RETRIES)()
+    migrate = task(o.migrate_warehouse, task_id="migrate_warehouse", **o.NETWORK_RETRIES, **o.queue("other"))()
 
     with TaskGroup("eurostat"):
-        datasets = task(o.eurostat_plan, task_id="plan", **o.NETWORK_RETRIES)()
-        extracted = task(o.eurostat_extract, task_id="extract", pool=o.EUROSTAT_POOL, **o.NETWORK_RETRIES).expand(
-            dataset=datasets
-        )
-        eurostat_valid = task(o.eurostat_validate, task_id="validate", trigger_rule="all_done")()
+        datasets = task(o.eurostat_plan, task_id="plan", **o.NETWORK_RETRIES, **o.queue("other"))()
+        extracted = task(
+            o.eurostat_extract, task_id="extract", pool=o.EUROSTAT_POOL, **o.NETWORK_RETRIES, **o.queue("extract")
+        ).expand(dataset=datasets)
+        eurostat_valid = task(o.eurostat_validate, task_id="validate", trigger_rule="all_done", **o.queue("validate"))()
         eurostat_loaded = task(
-            o.eurostat_load, task_id="load", trigger_rule="all_done", outlets=[Asset(o.RAW_ASSETS["eurostat"])]
+            o.eurostat_load,
+            task_id="load",
+            trigger_rule="all_done",
+            outlets=[Asset(o.RAW_ASSETS["eurostat"])],
+            **o.queue("load"),
         )()
         extracted >> eurostat_valid >> eurostat_loaded
 
     with TaskGroup("surveys"):
-        received = task(o.surveys_extract, task_id="extract")()
-        surveys_valid = task(o.surveys_validate, task_id="validate")()
+        received = task(o.surveys_extract, task_id="extract", **o.queue("extract"))()
+        surveys_valid = task(o.surveys_validate, task_id="validate", **o.queue("validate"))()
         surveys_loaded = task(
-            o.surveys_load, task_id="load", trigger_rule="all_done", outlets=[Asset(o.RAW_ASSETS["surveys"])]
+            o.surveys_load,
+            task_id="load",
+            trigger_rule="all_done",
+            outlets=[Asset(o.RAW_ASSETS["surveys"])],
+            **o.queue("load"),
         )()
         received >> surveys_valid >> surveys_loaded
 
-    dbt_needed = task.short_circuit(o.dbt_needed, task_id="dbt_needed", ignore_downstream_trigger_rules=False)()
+    dbt_needed = task.short_circuit(
+        o.dbt_needed, task_id="dbt_needed", ignore_downstream_trigger_rules=False, **o.queue("dbt")
+    )()
     dbt = o.dbt_task_group("dbt")
-    docs = task(o.build_docs, task_id="build_docs", trigger_rule="none_failed_min_one_success")()
+    docs = task(o.build_docs, task_id="build_docs", trigger_rule="none_failed_min_one_success", **o.queue("dbt"))()
     # Red when batches were quarantined (a data problem); publish, the only leaf, keeps the run green then.
-    quarantine = task(o.quarantine_report, task_id=o.QUARANTINE_TASK, trigger_rule="all_done")()
-    published = task(o.publish, task_id="publish", trigger_rule="all_done", outlets=[Asset(o.MARTS_ASSET)])()
+    quarantine = task(o.quarantine_report, task_id=o.QUARANTINE_TASK, trigger_rule="all_done", **o.queue("other"))()
+    published = task(
+        o.publish, task_id="publish", trigger_rule="all_done", outlets=[Asset(o.MARTS_ASSET)], **o.queue("other")
+    )()
 
     migrate >> [datasets, received]
     [eurostat_loaded, surveys_loaded] >> dbt_needed >> dbt >> docs >> published

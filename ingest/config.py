@@ -68,26 +68,20 @@ def ensure_runtime_dir() -> None:
     os.environ["XDG_RUNTIME_DIR"] = str(path)
 
 
-def archive_dir() -> Path:
-    return Path(os.environ.get("SS4GL_ARCHIVE", state_dir() / "archive"))
-
-
-def staging_dir() -> Path:
-    return state_dir() / "staging"
-
-
 def dbt_target_dir() -> Path:
-    """dbt's target path for the pipeline's own invocations (run results, dbt docs); not the manifest's."""
+    """dbt's target path for the pipeline's own invocations (run results, dbt docs; published to the storage's
+    ``dbt/target/``); not the manifest's."""
     return state_dir() / "dbt" / "target"
 
 
 def gx_docs_dir() -> Path:
-    """Great Expectations Data Docs (HTML)."""
+    """Great Expectations Data Docs (HTML), written here by a validate task, published to the storage's
+    ``docs/gx/``."""
     return state_dir() / "docs" / "gx"
 
 
 def dashboard_dir() -> Path:
-    """The static strategy dashboard (HTML)."""
+    """The static strategy dashboard (HTML), built here, published to the storage's ``dashboard/``."""
     return state_dir() / "dashboard"
 
 

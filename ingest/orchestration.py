@@ -40,6 +40,28 @@ NETWORK_RETRIES = {
     "max_retry_delay": timedelta(minutes=30),
 }
 
+# Celery queues per kind of task (SS4GL_QUEUES, JSON, e.g. {"extract": "ingest"}): route the tasks that download
+# and archive to workers with network access, the rest to others. Kinds: extract (eurostat.extract,
+# surveys.extract), validate, load, dbt (the dbt group, dbt_needed, build_docs) and other (plan, migrate,
+# reports, publish). A kind not named runs on Airflow's default queue ([operators] default_queue).
+QUEUE_KINDS = ("extract", "validate", "load", "dbt", "other")
+
+
+def queue(kind: str) -> dict[str, str]:
+    """Task arguments that put a task of this kind on its configured queue (none when not configured)."""
+    import json
+
+    assert kind in QUEUE_KINDS, kind
+    try:
+        queues = json.loads(os.environ.get("SS4GL_QUEUES") or "{}")
+    except ValueError:
+        raise ValueError('SS4GL_QUEUES is not JSON (expected e.g. {"extract": "ingest"})') from None
+    unknown = sorted(set(queues) - set(QUEUE_KINDS))
+    if unknown:
+        raise ValueError(f"SS4GL_QUEUES names unknown kinds {unknown}; kinds are {list(QUEUE_KINDS)}")
+    return {"queue": str(queues[kind])} if kind in queues else {}
+
+
 # Warehouse advisory lock taken by the dbt build: overlapping runs (nightly + backfill) build one at a time.
 DBT_BUILD_LOCK = "ss4gl.dbt_build"
 
@@ -109,6 +131,7 @@ def dbt_task_group(group_id: str = "dbt", **kwargs):
             "install_deps": False,
             "pre_execute": dbt_env_hook,
             "interceptors": [dbt_run_vars],
+            **queue("dbt"),
         },
         default_args={**DEFAULT_ARGS, "on_failure_callback": alert},
         **kwargs,
@@ -241,26 +264,11 @@ def dbt_needed(**context) -> bool:
 
 
 def build_docs(**context) -> dict:
-    """dbt docs (catalog of the warehouse) and the static strategy dashboard, into the state folder."""
-    from ingest.config import dashboard_dir, dbt_target_dir
-    from ingest.dashboard.build import build_dashboard
-    from ingest.tasks import transform
-    from ingest.warehouse import warehouse_url
+    """dbt docs (catalog of the warehouse) and the static strategy dashboard, published to the storage."""
+    from ingest.tasks import publish as pub
 
-    ctx = _ctx(context)
-    if ctx.mode == "backfill":
-        return {"skipped": "backfill runs rebuild marts only; docs and dashboard follow the nightly run"}
-    docs, dashboard = dbt_target_dir() / "index.html", dashboard_dir() / "index.html"
     # dbt_needed pushes True when the group runs; a short-circuited (False) result is not pushed
-    if context["ti"].xcom_pull(task_ids="dbt_needed") is not True and docs.exists() and dashboard.exists():
-        return {
-            "skipped": "no dbt build in this run: docs and dashboard are current",
-            "dbt_docs": str(docs),
-            "dashboard": str(dashboard),
-        }
-    transform.run_dbt(["docs", "generate"], ctx)
-    index = build_dashboard(warehouse_url(), dashboard_dir())
-    return {"dbt_docs": str(dbt_target_dir() / "index.html"), "dashboard": str(index)}
+    return pub.build_docs(_ctx(context), built=context["ti"].xcom_pull(task_ids="dbt_needed") is True)
 
 
 def publish(**context) -> dict:

@@ -1,7 +1,9 @@
 """Test session: a throwaway embedded Postgres (WAREHOUSE_URL) and a throwaway state folder (SS4GL_HOME).
 
 The server is initialised in a temporary folder when the session starts and stopped at the end. Tests that
-need a clean database use the ``fresh_db`` fixture (a new database per test).
+need a clean database use the ``fresh_db`` fixture (a new database per test). Under pytest-xdist (``make test``
+runs ``-n 2 --dist loadfile``) every worker has its own server and state folder, and a test module's tests stay on
+one worker (its module fixtures, e.g. a whole nightly run, run once).
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ SHARED = REPO.parent / "shared"
 _SESSION: dict = {}
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    """The controller of a ``pytest -n N`` run: it runs no test, so it needs no server (each worker has its own)."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if _xdist_controller(config):
+        return
     if os.environ.get("SS4GL_TEST_WAREHOUSE_URL"):
         # Explicitly chosen server (compatibility runs against a standard Postgres).
         os.environ["WAREHOUSE_URL"] = os.environ["SS4GL_TEST_WAREHOUSE_URL"]
@@ -51,15 +60,10 @@ def pytest_configure(config: pytest.Config) -> None:
 # every bundled file), the wheel build and the large bad-input corpus: `make test` runs them, `make test-fast`
 # (pytest -m "not slow": unit and component tests) leaves them out.
 SLOW_MODULES = (
-    "tests.integration.",
-    "tests.ops.",
-    "tests.test_wheel.",
-    "tests.test_backfill.",
-    "tests.test_bad_input_corpus.",
-    "tests.test_history.",
-    "tests.test_never_regresses.",
-    "tests.test_nightly.",
-    "tests.test_recompute_marts.",
+    "tests.integration.",  # stage runs, the bad-input corpus
+    "tests.ops.",  # a scheduler and Celery workers, fault injection, overlapping runs
+    "tests.pipeline.",  # whole nightly runs and backfills (ss4gl run / dag.test)
+    "tests.deploy.test_wheel.",  # builds and installs the wheel
 )
 
 

@@ -29,7 +29,8 @@ PROBE = textwrap.dedent(
             "timetable": type(dag.timetable).__name__, "tz": str(getattr(dag.timetable, "_timezone", "")),
             "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
                                   "trigger_rule": str(t.trigger_rule), "on_failure": bool(t.on_failure_callback),
-                                  "lock": getattr(getattr(t, "execute", None), "lock_name", None)}
+                                  "lock": getattr(getattr(t, "execute", None), "lock_name", None),
+                                  "queue": t.queue}
                       for t in dag.tasks},
         }
     print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "parse_s": parse_s,
@@ -39,14 +40,19 @@ PROBE = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def dagbag(tmp_path_factory) -> dict:
-    home = tmp_path_factory.mktemp("airflow")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+def parse(home: Path, **extra_env: str) -> dict:
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", **extra_env}
+    if "SS4GL_QUEUES" not in extra_env:
+        env.pop("SS4GL_QUEUES", None)
     out = subprocess.run(
         [sys.executable, "-c", PROBE, str(REPO / "dags")], capture_output=True, text=True, env=env, check=True
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory) -> dict:
+    return parse(tmp_path_factory.mktemp("airflow"))
 
 
 def test_no_import_errors(dagbag):
@@ -106,3 +112,19 @@ def test_dbt_build_is_serialised_across_runs(dagbag):
     """Only the task that runs `dbt build` takes the warehouse lock (overlapping nightly + backfill builds)."""
     locked = {k: v["lock"] for k, v in dagbag["dags"]["ss4gl_nightly"]["tasks"].items() if v["lock"]}
     assert locked == {"dbt.dbt_producer_watcher": "ss4gl.dbt_build"}
+
+
+def test_tasks_go_to_the_queues_of_their_kind(dagbag, tmp_path):
+    """SS4GL_QUEUES routes tasks by kind (Celery queues: e.g. the extracts to workers with network access); without
+    it every task is on Airflow's default queue."""
+    assert {t["queue"] for t in dagbag["dags"]["ss4gl_nightly"]["tasks"].values()} == {"default"}
+    routed = parse(tmp_path, SS4GL_QUEUES=json.dumps({"extract": "ingest", "dbt": "transform"}))
+    queues = {k: v["queue"] for k, v in routed["dags"]["ss4gl_nightly"]["tasks"].items()}
+    assert {k for k, q in queues.items() if q == "ingest"} == {"eurostat.extract", "surveys.extract"}
+    transform = {k for k, q in queues.items() if q == "transform"}
+    assert {"dbt_needed", "build_docs", "dbt.dbt_producer_watcher", "dbt.mart_partnership_indicators.run"} <= transform
+    assert all(k.startswith("dbt") or k == "build_docs" for k in transform), transform
+    assert queues["eurostat.validate"] == queues["publish"] == "default"
+
+    broken = parse(tmp_path, SS4GL_QUEUES=json.dumps({"extracts": "ingest"}))
+    assert "SS4GL_QUEUES names unknown kinds ['extracts']" in " ".join(broken["errors"].values())

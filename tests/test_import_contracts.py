@@ -1,7 +1,7 @@
 """Import contracts (#17): imports flow one way, and no two ingest modules import each other (directly or not).
 
-    config (ingest.config) → domain (eurostat, surveys, validation, dashboard, warehouse, archive, load, quarantine,
-    partnership) → tasks (ingest.tasks.*) → orchestration (ingest.orchestration) → dags/
+    config (ingest.config) → domain (eurostat, surveys, validation, dashboard, warehouse, archive, storage, load,
+    quarantine, partnership) → tasks (ingest.tasks.*) → orchestration (ingest.orchestration) → dags/
 
 Entry points (``ingest.cli``, ``ingest.localrun``, ``*.commands``) may import anything below them except ``dags``;
 nothing else imports an entry point. A module may import its own layer or any layer below it, never one above.
@@ -33,6 +33,7 @@ DOMAIN = (
     "ingest.warehouse",
     "ingest.warehouse_url",
     "ingest.archive",
+    "ingest.storage",
     "ingest.load",
     "ingest.quarantine",
     "ingest.partnership",

@@ -20,6 +20,7 @@ from typing import Any
 import fsspec
 
 from ingest.config import Catalogue, load_catalogue
+from ingest.storage import storage_options
 from ingest.surveys.privacy import known
 from ingest.surveys.problems import Problem, make_problem
 
@@ -52,7 +53,7 @@ def list_inbox(url: str, catalogue: Catalogue | None = None) -> list[InboxFile]:
     catalogue = catalogue or load_catalogue()
     clusters = {c.id for c in catalogue.clusters}
     instruments = set(catalogue.sources["surveys"]["instruments"])
-    fs, root = fsspec.core.url_to_fs(url)
+    fs, root = fsspec.core.url_to_fs(url, **storage_options(url))  # S3: the storage's credentials
     root = root.rstrip("/")
     if not fs.exists(root):
         return []
@@ -121,7 +122,8 @@ def _fs_path(item: InboxFile | str) -> tuple[Any, str]:
     if isinstance(item, InboxFile) and item.fs is not None:
         fs = item.fs
         return fs, fs._strip_protocol(item.path)
-    return fsspec.core.url_to_fs(item.path if isinstance(item, InboxFile) else str(item))
+    url = item.path if isinstance(item, InboxFile) else str(item)
+    return fsspec.core.url_to_fs(url, **storage_options(url))
 
 
 def read(item: InboxFile | str, max_bytes: int | None = None) -> bytes:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from psycopg2 import sql
 
-from ingest.config import staging_dir
+from ingest.storage import default_storage
 from ingest.warehouse import storable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("ss4gl")
 
@@ -73,13 +77,36 @@ class Batch:
         return cls(**d)
 
 
-def stage_path(batch: Batch, table: str, ctx: RunContext) -> Path:
-    """Where a validated batch waits for its load: per run, so that two runs handling the same content at once
-    (a nightly beside a backfill) never load or delete each other's staged rows."""
+def _stage_key(batch: Batch, table: str, ctx: RunContext) -> tuple[str, str, str]:
+    """Where a validated batch waits for its load (in the storage: another worker may load it): per run, so that
+    two runs handling the same content at once (a nightly beside a backfill) never load or delete each other's
+    staged rows."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", batch.batch_id)
-    path = staging_dir() / re.sub(r"[^A-Za-z0-9_.-]+", "_", ctx.run_id) / f"{safe}__{table}.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return "staging", re.sub(r"[^A-Za-z0-9_.-]+", "_", ctx.run_id), f"{safe}__{table}.parquet"
+
+
+def stage_write(frame: pd.DataFrame, batch: Batch, table: str, ctx: RunContext) -> None:
+    with default_storage().open(*_stage_key(batch, table, ctx), mode="wb") as fh:
+        frame.to_parquet(fh, index=False)
+
+
+def stage_read(batch: Batch, table: str, ctx: RunContext) -> pd.DataFrame:
+    import pandas as pd
+
+    with default_storage().open(*_stage_key(batch, table, ctx), mode="rb") as fh:
+        return pd.read_parquet(fh)
+
+
+def stage_remove(batch: Batch, table: str, ctx: RunContext) -> None:
+    default_storage().remove(*_stage_key(batch, table, ctx))
+
+
+def stage_done(ctx: RunContext) -> None:
+    """Drop the run's local staging folder once every batch left it (object storage has no folders to drop)."""
+    folder = default_storage().local_path(*_stage_key(Batch("-", "-", []), "-", ctx)[:2])
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def record_fetch(

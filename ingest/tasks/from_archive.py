@@ -62,7 +62,7 @@ def register(ctx: RunContext, source: str, objects: list[str] | None = None) -> 
                 log.info("%s %s: quarantined, not replayed", source, batch.object)
                 continue
             for sha in batch.sha256:
-                if not archive.path_of(sha).exists():
+                if not archive.has(sha):
                     raise FileNotFoundError(
                         f"{source} {batch.object}: archived object {sha} is missing from"
                         f" {archive.root}; rerun the backfill with --refetch"
@@ -106,7 +106,7 @@ def reconcile(ctx: RunContext, source: str) -> dict:
                 for t in meta["tables"]
             )
             cur.execute(sql.SQL("select exists ({})").format(present), {"b": batch_id})
-            if cur.fetchone()[0] or not all(archive.path_of(sha).exists() for sha in sha256):
+            if cur.fetchone()[0] or not all(archive.has(sha) for sha in sha256):
                 continue
             batch = Batch(source=source, object=obj, sha256=list(sha256), meta=meta)
             record_batch(cur, ctx, batch)

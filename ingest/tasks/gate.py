@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import uuid
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ingest.config import EXPECTATIONS_DIR
+from ingest.storage import default_storage
 from ingest.tasks.common import (
     Batch,
     RunContext,
@@ -19,7 +19,10 @@ from ingest.tasks.common import (
     record_batch,
     record_quarantine,
     run_batches,
-    stage_path,
+    stage_done,
+    stage_read,
+    stage_remove,
+    stage_write,
 )
 from ingest.warehouse import LOADER, connect, storable
 
@@ -119,7 +122,7 @@ def validate(
         if not bad:
             try:
                 for table, frame in prep.tables.items():
-                    frame.to_parquet(stage_path(batch, table, ctx), index=False)
+                    stage_write(frame, batch, table, ctx)
             except Exception as exc:  # noqa: BLE001 - e.g. a value Arrow cannot store: this batch only
                 bad = [unexpected(batch.object, "staging", exc)]
                 failures.append(f"{batch.object}: {bad[0]['message']}")
@@ -143,7 +146,8 @@ def validate(
     if recorded:
         with conn:
             record(conn, recorded, run_id=ctx.run_id, logical_date=ctx.logical_date)
-        validator.build_docs()
+        if validator.build_docs() is not None:  # written locally, published where every worker sees it
+            default_storage().publish_dir(validator.docs_dir, "docs", "gx")
     passed = [
         item[4]
         for item, verdict in zip(pending, verdicts, strict=True)
@@ -313,11 +317,9 @@ def load(
         finally:
             for t in batch.meta.get("tables", []):
                 if batch.status in ("loaded", "quarantined"):
-                    stage_path(batch, t, ctx).unlink(missing_ok=True)
+                    stage_remove(batch, t, ctx)
     conn.close()
-    if batches:
-        with contextlib.suppress(OSError):  # the run's staging folder, once every batch left it
-            stage_path(batches[0], "-", ctx).parent.rmdir()
+    stage_done(ctx)
     if broken:
         raise LoadFailed(f"{len(broken)} {source} batch(es) could not be loaded:\n" + "\n".join(broken))
     return {"batches": len(batches), "rows": loaded_rows, "quarantined": quarantined}
@@ -328,7 +330,7 @@ def _load_one(
 ) -> int:
     from ingest.load import replace_partitions
 
-    tables = {t: pd.read_parquet(stage_path(batch, t, ctx)) for t in batch.meta["tables"]}
+    tables = {t: stage_read(batch, t, ctx) for t in batch.meta["tables"]}
     for frame in tables.values():
         frame["batch_id"] = batch.batch_id
 

@@ -7,7 +7,8 @@ import json
 
 from psycopg2 import sql
 
-from ingest.config import DAG_ID, QUARANTINE_TASK, dashboard_dir, dbt_target_dir, gx_docs_dir
+from ingest.config import DAG_ID, QUARANTINE_TASK
+from ingest.storage import default_storage
 from ingest.tasks.common import RunContext
 from ingest.tasks.transform import ASOF_PREFIX, HISTORY_SCHEMA, history_marts, project_relations, remember_build
 from ingest.warehouse import LOADER, READER, TRANSFORMER, connect, redact, warehouse_url
@@ -102,12 +103,42 @@ def collect(cur, ctx: RunContext) -> dict:
         "marts_schema": "history" if ctx.mode == "backfill" else "marts",  # a backfill's marts: as of its date
         "missing_marts": sorted(set(expected) - set(marts)),
         "warehouse": redact(warehouse_url()),
-        "docs": {
-            "data_docs": str(gx_docs_dir() / "index.html"),
-            "dbt_docs": str(dbt_target_dir() / "index.html"),
-            "dashboard": str(dashboard_dir() / "index.html"),
-        },
+        "docs": docs_locations(),
     }
+
+
+# What a run publishes for people, in the storage (the local state folder by default): key -> path below the root.
+DOCS = {
+    "data_docs": ("docs", "gx", "index.html"),
+    "dbt_docs": ("dbt", "target", "index.html"),
+    "dashboard": ("dashboard", "index.html"),
+}
+# dbt's artifacts kept with its docs (the docs page reads the first two).
+DBT_ARTIFACTS = ("index.html", "manifest.json", "catalog.json", "run_results.json")
+
+
+def docs_locations() -> dict[str, str]:
+    store = default_storage()
+    return {name: store.uri(*key) for name, key in DOCS.items()}
+
+
+def build_docs(ctx: RunContext, built: bool) -> dict:
+    """dbt docs (catalog of the warehouse) and the static strategy dashboard, written in the local state folder and
+    published to the storage (skipped when this run built nothing and both are there)."""
+    from ingest.config import dashboard_dir, dbt_target_dir
+    from ingest.dashboard.build import build_dashboard
+    from ingest.tasks.transform import run_dbt
+
+    if ctx.mode == "backfill":
+        return {"skipped": "backfill runs rebuild marts only; docs and dashboard follow the nightly run"}
+    store, where = default_storage(), docs_locations()
+    if not built and store.exists(*DOCS["dbt_docs"]) and store.exists(*DOCS["dashboard"]):
+        return {"skipped": "no dbt build in this run: docs and dashboard are current", **where}
+    run_dbt(["docs", "generate"], ctx)
+    store.publish_dir(dbt_target_dir(), "dbt", "target", names=DBT_ARTIFACTS)
+    build_dashboard(warehouse_url(), dashboard_dir())
+    store.publish_dir(dashboard_dir(), "dashboard")
+    return {"dbt_docs": where["dbt_docs"], "dashboard": where["dashboard"]}
 
 
 def mart_rows(ctx: RunContext) -> dict[str, int]:

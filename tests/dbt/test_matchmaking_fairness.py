@@ -1,5 +1,5 @@
 """Fair matchmaking on a generated 20-cluster set (issue #20, item 3; the bundled-data half is
-tests/test_nightly.py::test_matchmaking_candidates_follow_the_offers_not_the_alphabet).
+tests/pipeline/test_nightly.py::test_matchmaking_candidates_follow_the_offers_not_the_alphabet).
 
 A fresh, migrated database on the test server receives the generated survey rows of ``fairness_data.generate()``
 (20 clusters of 6-60 members; raw SME offers/needs, interests and ratings, one audit batch per cluster file). The
@@ -34,7 +34,7 @@ from tests.dbt.fairness_data import (
     tie_at_cut,
 )
 from tests.dbt.test_dbt_build import dbt_env
-from tests.test_nightly import MATCHMAKING_SHARES_SQL
+from tests.pipeline.test_nightly import MATCHMAKING_SHARES_SQL
 
 psycopg2 = pytest.importorskip("psycopg2")
 dbt_main = pytest.importorskip("dbt.cli.main")

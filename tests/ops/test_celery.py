@@ -1,4 +1,5 @@
-"""Scale-out: ``ss4gl_nightly`` on Airflow 3.3 with the CeleryExecutor, as the docker-compose deployment runs it.
+"""Scale-out: ``ss4gl_nightly`` on Airflow 3.3 with the CeleryExecutor and TWO workers that share nothing but the
+services (#16.3), as the docker-compose deployment runs it.
 
 NEEDS REDIS on 127.0.0.1:6379 (the Celery broker) and PostgreSQL on 127.0.0.1:5432 with trust auth for user
 ``postgres`` (Airflow metadata + Celery result backend). When either is missing the test FAILS (it never
@@ -6,17 +7,22 @@ skips): CI provides both.
 
 Real subprocesses with a temporary AIRFLOW_HOME: ``airflow db migrate``, ``airflow pools set eurostat 2``, then
 ``airflow api-server`` (the execution API the Airflow 3 workers talk to), ``airflow scheduler``,
-``airflow dag-processor``, ``airflow triggerer`` and ``airflow celery worker --concurrency 2``. The Airflow
+``airflow dag-processor``, ``airflow triggerer`` and two ``airflow celery worker``: worker A takes the queue
+``ingest`` (``SS4GL_QUEUES`` routes the extract tasks there), worker B the default queue (validate, load, dbt, docs,
+publish); each has its own empty state folder (``SS4GL_HOME``), so what one task hands to the next goes through
+the storage, ``SS4GL_STORAGE`` on a real S3 API server on loopback (moto's standalone server). The Airflow
 environment is the ``x-airflow-common`` environment of docker-compose.yml with the hosts replaced by local ones
 (same names). The test triggers one run for a logical date and waits (bounded) for it to succeed, then checks
-that every task instance ran on the Celery worker and that the warehouse marts are populated. Eurostat is the
-loopback replay server of the bundled samples; the warehouse is a throwaway database on the test session's
-embedded Postgres.
+where every task instance ran, that the archive and the published docs are in the bucket and nothing of them on
+either worker's disk, and that the marts equal, checksum for checksum, those of a local ``ss4gl run`` of the same
+date and inputs. Eurostat is the loopback replay server of the bundled samples; the warehouses are throwaway
+databases on the test session's embedded Postgres.
 Every process group, the metadata database and the Redis database are cleaned up, also on failure.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -35,7 +41,10 @@ import yaml
 
 from ingest.config import REPO_DIR, SAMPLES_DIR, load_catalogue
 from ingest.eurostat.replay import ReplayServer
-from tests.conftest import query
+from tests.conftest import create_database, drop_database, query
+from tests.pipeline.test_never_regresses import WALL_CLOCK
+from tests.pipeline.test_nightly import mart_checksums, ss4gl
+from tests.s3server import S3Server
 
 pytestmark = pytest.mark.redis
 
@@ -49,6 +58,9 @@ BACKFILL_FROM, BACKFILL_TO = "2026-11-26T12:00:00+00:00", "2026-11-27T12:00:00+0
 RUN_TIMEOUT = int(os.environ.get("SS4GL_CELERY_RUN_TIMEOUT", 12 * 60))
 CLUSTERS = {"indescat", "cluster_montagne", "sports_technology", "mse_cluster", "epsi"}
 AIRFLOW = [sys.executable, "-m", "airflow"]
+PSEUDONYM_KEY = "celery-test-key-not-a-secret"
+INGEST_QUEUE = "ingest"  # worker A: the extract tasks (SS4GL_QUEUES); worker B: the default queue
+EXTRACT_TASKS = {"eurostat.extract", "surveys.extract"}
 
 
 # ------------------------------------------------------------------------------------------------- services
@@ -198,17 +210,47 @@ def serve_airflow(
 
 
 # ------------------------------------------------------------------------------------------------- the test
-@pytest.mark.timeout(RUN_TIMEOUT + 600)  # the suite's 900 s default is too short for start-up + run + teardown
-def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp_path):
-    """Needs Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432): the whole DAG on a CeleryExecutor, then
-    `airflow backfill create` of the next nightly slot through the same scheduler and worker."""
+@pytest.fixture
+def local_run(warehouse_url, tmp_path):
+    """The same night run locally (``ss4gl run``, dag.test, bundled samples) into a database of its own: the marts
+    the two workers must reproduce."""
+    url = create_database(warehouse_url)
+    env = {**os.environ, "WAREHOUSE_URL": url, "SS4GL_HOME": str(tmp_path / "local"), "OFFLINE": "1"}
+    env["SS4GL_PSEUDONYM_KEY"] = PSEUDONYM_KEY
+    env.pop("SS4GL_STORAGE", None)
+    res = ss4gl(["run", "--date", LOGICAL_DATE[:10]], env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    yield url
+    drop_database(warehouse_url, url)
+
+
+def worker(name: str, queues: str, env: dict[str, str], state: Path) -> tuple[str, list[str], dict[str, str]]:
+    """A Celery worker of its own: its queues, its empty state folder, its hostname (``hostname_callable``)."""
+    args = ["celery", "worker", "--concurrency", "2", "--skip-serve-logs", "--queues", queues]
+    args += ["--celery-hostname", f"{name}@%h", "--without-mingle", "--without-gossip"]
+    worker_env = {
+        **env,
+        "SS4GL_HOME": str(state),
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.ops.celery_hostname.worker_hostname",
+        "SS4GL_TEST_WORKER_HOSTNAME": name,
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+    }
+    return name, args, worker_env
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 900)  # the suite's 900 s default is too short for start-up + run + teardown
+def test_nightly_dag_runs_on_two_celery_workers_sharing_only_s3(fresh_db, redis_db, metadata_db, local_run, tmp_path):
+    """Needs Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432): the whole DAG on a CeleryExecutor with two
+    workers that share no disk, storage on S3; then `airflow backfill create` of the next nightly slot."""
     home, logs, state = tmp_path / "airflow", tmp_path / "logs", tmp_path / "state"
-    for d in (home, logs, state):
+    state_a, state_b = tmp_path / "worker-a", tmp_path / "worker-b"
+    for d in (home, logs, state, state_a, state_b):
         d.mkdir()
     meta_sqla = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{metadata_db}"
     meta_url = f"postgresql://postgres@127.0.0.1:5432/{metadata_db}"
     api_port = _free_port()
-    worker_name = f"ss4gl-celery-worker-{uuid.uuid4().hex[:8]}"
+    suffix = uuid.uuid4().hex[:8]
+    name_a, name_b = f"ss4gl-worker-a-{suffix}", f"ss4gl-worker-b-{suffix}"
 
     compose = compose_airflow_env()
     # Local stand-ins for the compose hosts: the SAME variable names, other values.
@@ -220,9 +262,14 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}",
         "AIRFLOW_CONN_WAREHOUSE": fresh_db,  # the warehouse, as compose passes it (an Airflow connection)
         "SS4GL_HOME": str(state),
-        "SS4GL_PSEUDONYM_KEY": "celery-test-key-not-a-secret",
+        "SS4GL_PSEUDONYM_KEY": PSEUDONYM_KEY,
         "SURVEY_INBOX": str(SAMPLES_DIR / "inbox"),
         "EUROSTAT_BASE_URL": None,  # set below: the replay server
+        "SS4GL_STORAGE": None,  # set below: a bucket of the S3 server
+        "AWS_ENDPOINT_URL": None,
+        "AWS_ACCESS_KEY_ID": None,
+        "AWS_SECRET_ACCESS_KEY": None,
+        "AWS_DEFAULT_REGION": None,
     }
     missing = sorted(set(overrides) - set(compose))
     assert not missing, f"docker-compose.yml's x-airflow-common environment lacks {missing}"
@@ -240,6 +287,7 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),  # one secret shared by all components
         "AIRFLOW__CORE__FERNET_KEY": "",
         "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"(airflow|ingest)\..*",
+        "SS4GL_QUEUES": json.dumps({"extract": INGEST_QUEUE}),
         "SS4GL_RETRY_DELAY_SECONDS": "1",
         "EUROSTAT_BACKOFF_SCALE": "0.001",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_DIR), os.environ.get("PYTHONPATH")])),
@@ -250,17 +298,14 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
     test_only["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 
     procs = Processes(logs)
-    with ReplayServer(SAMPLES_DIR / "eurostat") as replay:
-        overrides["EUROSTAT_BASE_URL"] = replay.base_url
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k != "WAREHOUSE_URL"}
+    with ReplayServer(SAMPLES_DIR / "eurostat") as replay, S3Server() as s3:
+        bucket = s3.bucket("ss4gl")
+        overrides.update(s3.env, EUROSTAT_BASE_URL=replay.base_url, SS4GL_STORAGE=f"s3://{bucket}/state")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_", "SS4GL_STORAGE"))}
+        env.pop("WAREHOUSE_URL", None)
         env.update({k: v for k, v in compose.items() if not k.startswith("_PIP")})
         env.update(overrides)
         env.update(test_only)
-        worker_env = {
-            **env,
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.ops.celery_hostname.worker_hostname",
-            "SS4GL_TEST_WORKER_HOSTNAME": worker_name,
-        }
         try:
             t0 = time.monotonic()
             # Fail fast, with the real reason, when the installed Celery cannot run Airflow's Celery executor.
@@ -278,28 +323,13 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
             )
             run_cli(["db", "migrate"], env, timeout=300)
             run_cli(["pools", "set", "eurostat", "2", "Concurrent Eurostat API calls"], env)
+            default_queue = "default"  # Airflow's [operators] default_queue
             serve_airflow(
                 procs,
                 env,
                 api_port,
                 meta_url,
-                workers=(
-                    (
-                        "worker",
-                        [
-                            "celery",
-                            "worker",
-                            "--concurrency",
-                            "2",
-                            "--skip-serve-logs",
-                            "--celery-hostname",
-                            f"{worker_name}@%h",
-                            "--without-mingle",
-                            "--without-gossip",
-                        ],
-                        worker_env,
-                    ),
-                ),
+                workers=(worker(name_a, INGEST_QUEUE, env, state_a), worker(name_b, default_queue, env, state_b)),
             )
             run_id = f"manual__celery_{uuid.uuid4().hex[:8]}"
             run_cli(["dags", "trigger", DAG_ID, "--logical-date", LOGICAL_DATE, "--run-id", run_id], env)
@@ -315,16 +345,17 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
                 raise AssertionError(f"{exc}\n{_diagnostics(meta_url, run_id, procs)}") from None
             tis = query(
                 meta_url,
-                "select task_id, map_index, state, hostname, try_number from task_instance"
+                "select task_id, map_index, state, hostname, try_number, queue from task_instance"
                 " where dag_id = %s and run_id = %s order by 1, 2",
                 DAG_ID,
                 run_id,
             )
             assert state == "success", f"dag run {state}\n{_diagnostics(meta_url, run_id, procs)}"
             duration = time.monotonic() - t0
+            bucket_keys = s3.keys(bucket, "state/")
 
             # `airflow backfill create` through the scheduler: one nightly slot (the next day, 01:30 Brussels),
-            # replayed from the archive that the run above filled, on the same Celery worker.
+            # replayed from the archive in the bucket that the run above filled.
             run_cli(
                 [
                     "backfill",
@@ -367,7 +398,7 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
         finally:
             procs.stop_all()
 
-    # Every task instance ran, succeeded, and ran on the Celery worker (its hostname_callable) ...
+    # Every task instance ran and succeeded: the extracts on worker A, everything else on worker B.
     n_datasets = len(load_catalogue().datasets)
     expected = {
         "migrate_warehouse",
@@ -378,34 +409,51 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
         "surveys.extract",
         "surveys.validate",
         "surveys.load",
+        "build_docs",
         "publish",
     }
     task_ids = {t[0] for t in tis}
     assert expected <= task_ids, f"missing task instances: {expected - task_ids}"
-    assert task_ids - expected, "no dbt task ran"  # dbt_needed, the dbt group (dbt.*), build_docs, ...
+    assert task_ids - expected, "no dbt task ran"  # dbt_needed, the dbt group (dbt.*), ...
     assert sum(1 for t in tis if t[0] == "eurostat.extract") == n_datasets
     assert all(t[2] == "success" for t in tis), tis
     # Empty operators (Cosmos' `dbt_producer_watcher_done` marker) are completed by the scheduler itself.
     executed = [t for t in tis if not t[0].endswith("_watcher_done")]
-    assert {t[3] for t in executed} == {worker_name}, f"task instances ran elsewhere than the Celery worker: {tis}"
+    on_a = sorted({t[0] for t in executed if t[3] == name_a})
+    on_b = {t[0] for t in executed if t[3] == name_b}
+    assert on_a == sorted(EXTRACT_TASKS), f"worker A ({INGEST_QUEUE}) ran {on_a}: {tis}"
+    assert on_b == {t[0] for t in executed} - EXTRACT_TASKS, f"task instances ran elsewhere than worker B: {tis}"
+    assert {t[5] for t in tis if t[0] in EXTRACT_TASKS} == {INGEST_QUEUE}
     # ... which received them from the broker and stored their results in the result backend.
-    worker_log = procs.log("worker")
-    assert worker_log.count("Executing workload in Celery") >= len(executed)
-    for task_id in {t[0] for t in executed}:
-        assert f"task_id='{task_id}'" in worker_log, f"{task_id} not executed by the Celery worker"
+    logs_of = {name_a: procs.log(name_a), name_b: procs.log(name_b)}
+    for task_id, host in {(t[0], t[3]) for t in executed}:
+        assert f"task_id='{task_id}'" in logs_of[host], f"{task_id} not executed by the Celery worker {host}"
     done = query(meta_url, "select status, count(*) from celery_taskmeta group by 1")
     assert dict(done).get("SUCCESS", 0) >= len(executed), done
 
-    # The warehouse marts are populated for the run.
-    assert query(fresh_db, "select count(*) from marts.mart_partnership_indicators")[0][0] > 0
+    # What one task handed to the next went through the bucket, never a worker's disk: every archived body, the
+    # GX Data Docs, dbt's docs and the dashboard are in S3; neither worker has an archive or staging folder.
+    fetched = {r[0] for r in query(fresh_db, "select distinct sha256 from audit.fetches where run_id = %s", run_id)}
+    archived = {k.split("/")[-2] + k.split("/")[-1] for k in bucket_keys if k.startswith("state/archive/sha256/")}
+    assert fetched and fetched <= archived, f"bodies not in the bucket: {sorted(fetched - archived)[:3]}"
+    for key in ("docs/gx/index.html", "dbt/target/index.html", "dbt/target/manifest.json", "dashboard/index.html"):
+        assert f"state/{key}" in bucket_keys, f"{key} not published to the bucket"
+    assert not [k for k in bucket_keys if k.startswith("state/staging/")], "staged batches left behind"
+    for folder in (state_a, state_b):
+        local = sorted(p.name for p in folder.iterdir())
+        assert not {"archive", "staging"} & set(local), f"{folder.name} kept {local}"
+
+    # The marts equal those of the local run of the same date and inputs, checksum for checksum.
+    got, want = mart_checksums(fresh_db, ignore=WALL_CLOCK), mart_checksums(local_run, ignore=WALL_CLOCK)
+    assert got == want, (
+        f"marts differ from the local run: {sorted(m for m in got.keys() | want.keys() if got.get(m) != want.get(m))}"
+    )
     clusters = {r[0] for r in query(fresh_db, "select distinct cluster_id from marts.mart_partnership_indicators")}
     assert clusters == CLUSTERS
-    datasets = {r[0] for r in query(fresh_db, "select distinct dataset from raw.eurostat_observations")}
-    assert datasets == {d.code for d in load_catalogue().datasets}
     assert query(fresh_db, "select count(*) from audit.run_summaries where run_id = %s", run_id)[0][0] == 1
 
-    # The backfill run replayed every dataset from the archive (no download) and ran on the worker.
-    assert backfill_hosts == [(worker_name,)], backfill_hosts
+    # The backfill run replayed every dataset from the archive in the bucket (no download), on the two workers.
+    assert set(backfill_hosts) <= {(name_a,), (name_b,)}, backfill_hosts
     decisions = query(
         fresh_db,
         "select source, decision, count(*) from audit.dataset_checks where run_id = %s group by 1, 2",
@@ -416,7 +464,7 @@ def test_nightly_dag_runs_on_celery_workers(fresh_db, redis_db, metadata_db, tmp
     assert query(
         fresh_db, "select logical_date::text from audit.dataset_checks where run_id = %s limit 1", backfill_run
     ) == [("2026-11-27",)]
-    print(f"celery run {run_id}: {len(tis)} task instances on {worker_name} in {duration:.0f} s")
+    print(f"celery run {run_id}: {len(tis)} task instances on {name_a} + {name_b} in {duration:.0f} s")
 
 
 def _diagnostics(meta_url: str, run_id: str, procs: Processes) -> str:

@@ -20,7 +20,7 @@ import pytest
 from ingest.tasks.common import RunContext
 from tests.conftest import create_database, drop_database, query
 from tests.integration._support import SAMPLE_INBOX, copy_sample_inbox, drop
-from tests.test_nightly import ss4gl
+from tests.pipeline.test_nightly import ss4gl
 
 pytestmark = pytest.mark.timeout(2400)
 SOA = "epsi/state_of_affairs/state_of_affairs_2025.csv"

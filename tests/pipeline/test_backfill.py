@@ -8,7 +8,7 @@ import pytest
 from psycopg2 import sql
 
 from tests.conftest import create_database, drop_database, query
-from tests.test_nightly import mart_checksums, ss4gl
+from tests.pipeline.test_nightly import mart_checksums, ss4gl
 
 pytestmark = pytest.mark.timeout(2400)  # the module fixture runs the DAG 8 times
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Not part of the source tree: virtualenvs, VCS, local state, build output, caches.
 _SKIP = {".venv", ".git", ".state", "build", "dist", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules"}
 # What dbt writes beside the project (never shipped; the copy keeps them, so the test sees them excluded).

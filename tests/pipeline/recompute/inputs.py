@@ -14,9 +14,9 @@ import psycopg2
 import psycopg2.extras
 import yaml
 
-from tests.recompute.exact import frac
+from tests.pipeline.recompute.exact import frac
 
-DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+DBT_PROJECT = Path(__file__).resolve().parents[3] / "dbt_project"
 
 SURVEY_TABLES = {
     # raw table -> columns read (cluster, wave, batch_id, file_sha256 are always read)

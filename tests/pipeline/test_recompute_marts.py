@@ -1,8 +1,8 @@
 """A second implementation that agrees (issue #20): after a real bundled night (`ss4gl run`, offline: real Airflow
 dag.test, Postgres, GX and dbt on the bundled samples), every published number of the marts is recomputed in plain
-Python from raw.*, audit.batches and the seed CSV files, from the documented formulas (tests/recompute), and must
-be equal: exactly where a mart rounds (to its documented number of decimals, from the exact value), and to
-Postgres' full numeric precision where a mart keeps it (see tests/recompute/exact.py).
+Python from raw.*, audit.batches and the seed CSV files, from the documented formulas (tests/pipeline/recompute),
+and must be equal: exactly where a mart rounds (to its documented number of decimals, from the exact value), and to
+Postgres' full numeric precision where a mart keeps it (see tests/pipeline/recompute/exact.py).
 
 A difference is one line: mart [key] column: dbt value != recomputed value. mart_eurostat_revisions is not
 recomputed (it needs a revision between two nights)."""
@@ -17,11 +17,11 @@ from fractions import Fraction
 import pytest
 
 from tests.conftest import create_database, drop_database, query
-from tests.recompute.compare import compare, published
-from tests.recompute.exact import FULL, SAME, Round, matches, round_half_away
-from tests.recompute.inputs import load
-from tests.recompute.marts import MARTS, matchmaking_members
-from tests.test_nightly import DATE, ss4gl
+from tests.pipeline.recompute.compare import compare, published
+from tests.pipeline.recompute.exact import FULL, SAME, Round, matches, round_half_away
+from tests.pipeline.recompute.inputs import load
+from tests.pipeline.recompute.marts import MARTS, matchmaking_members
+from tests.pipeline.test_nightly import DATE, ss4gl
 from tools.survey_samples import CORRECTION_SME_MEMBERS
 
 pytestmark = pytest.mark.timeout(900)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "formulas.py"
 YAML = Path("dbt_project/models/marts/mart_partnership_indicators.yml")
 

@@ -15,7 +15,7 @@ from psycopg2 import sql
 
 from tests.conftest import create_database, drop_database, query
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SS4GL = [sys.executable, "-m", "ingest.cli"]
 pytestmark = pytest.mark.timeout(2400)  # the module fixture runs the DAG twice
 

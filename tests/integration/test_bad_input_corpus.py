@@ -39,8 +39,8 @@ from tests.integration.test_validation_gate import (
     obs_status_z,
     value_not_numeric,
 )
+from tests.pipeline.test_nightly import CLUSTERS, ss4gl
 from tests.surveys.conftest import edit_csv, edit_json, sample_bytes, set_cell
-from tests.test_nightly import CLUSTERS, ss4gl
 
 pytestmark = pytest.mark.timeout(2400)
 NIGHT1, NIGHT2 = "2026-11-20", "2026-11-21"

@@ -7,8 +7,8 @@ import re
 from collections import defaultdict
 from fractions import Fraction
 
-from tests.recompute.exact import div, mean
-from tests.recompute.inputs import Inputs
+from tests.pipeline.recompute.exact import div, mean
+from tests.pipeline.recompute.inputs import Inputs
 
 MEMBER_TYPES = ("members_sme", "members_large_company", "members_research", "members_public", "members_other")
 KPI_FIELDS = (

@@ -25,7 +25,7 @@ from ingest.config import SAMPLES_DIR
 from ingest.eurostat.replay import ReplayServer
 from tests.conftest import create_database, drop_database
 from tests.integration._support import copy_sample_inbox
-from tests.test_nightly import mart_checksums, ss4gl
+from tests.pipeline.test_nightly import mart_checksums, ss4gl
 
 pytestmark = pytest.mark.timeout(3600)
 

@@ -9,7 +9,7 @@ import re
 from collections import defaultdict
 from fractions import Fraction
 
-from tests.recompute.inputs import Inputs
+from tests.pipeline.recompute.inputs import Inputs
 
 EU27 = "EU27_2020"
 SUBNATIONAL = ("nuts1", "nuts2", "nuts3", "extra_regio")

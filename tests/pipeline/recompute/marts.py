@@ -2,7 +2,7 @@
 
 Each mart's ``Spec`` (``MARTS``) names its key columns and, per compared column, the comparison rule of its
 documentation (``Round(n)``: rounded once to n decimals at the mart; ``FULL``: full numeric precision; ``SAME``:
-equality), see ``tests.recompute.exact``. Formulas are quoted from the models' headers / YAML next to the code
+equality), see ``tests.pipeline.recompute.exact``. Formulas are quoted from the models' headers / YAML next to the code
 computing them.
 """
 
@@ -13,10 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
 
-from tests.recompute import eurostat, surveys
-from tests.recompute.exact import FULL, SAME, Round, div, mean, power, sqrt
-from tests.recompute.inputs import Inputs, load_vars
-from tests.recompute.surveys import group
+from tests.pipeline.recompute import eurostat, surveys
+from tests.pipeline.recompute.exact import FULL, SAME, Round, div, mean, power, sqrt
+from tests.pipeline.recompute.inputs import Inputs, load_vars
+from tests.pipeline.recompute.surveys import group
 
 R2, R4, R6 = Round(2), Round(4), Round(6)
 

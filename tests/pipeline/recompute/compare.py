@@ -6,8 +6,8 @@ import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
 
-from tests.recompute.exact import expected_text, matches, published_text
-from tests.recompute.marts import Spec
+from tests.pipeline.recompute.exact import expected_text, matches, published_text
+from tests.pipeline.recompute.marts import Spec
 
 
 def published(url: str, mart: str, spec: Spec) -> dict[tuple, dict]:
