@@ -17,6 +17,7 @@ help:
 	@awk '/^## /{doc = substr($$0, 4); next} /^[a-z-]+:/{if (doc != "") {split($$1, t, ":"); printf "  make %-14s %s\n", t[1], doc}; doc = ""}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml requirements.lock
+	@echo "install: the pinned dependencies of requirements.lock into .venv (uv; the first time downloads about 1 GB: a few minutes)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install -q uv==0.13.9
 	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
@@ -26,6 +27,7 @@ $(STAMP): pyproject.toml requirements.lock
 # Cosmos renders the dbt tasks from this manifest (rebuilt when the dbt project changes).
 MANIFEST := dbt_project/target/manifest.json
 $(MANIFEST): $(STAMP) $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+	@echo "install: the dbt manifest Cosmos renders the DAG from (dbt parse)"
 	$(BIN)/ss4gl dbt manifest
 
 ## Create .venv from requirements.lock (uv) and write the dbt manifest Cosmos renders the DAG from.

@@ -16,6 +16,8 @@ _COMMAND_MODULES = (
     "ingest.dashboard.commands",
     "ingest.quarantine",
     "ingest.partnership",
+    "ingest.status.commands",
+    "ingest.ui",
 )
 
 

@@ -73,7 +73,7 @@ def ensure_pool(slots: int) -> None:
 
 
 def load_dag(dag_id: str = DAG_ID):
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS_DIR))
     if bag.import_errors:
@@ -149,6 +149,20 @@ def output_to(path: Path):
             os.close(saved[1])
 
 
+def run_progress(label: str):
+    """Live task lines on the terminal while ``dag.test`` runs (ingest.progress), when the local Airflow metadata is
+    the SQLite file it reads; nothing otherwise."""
+    from sqlalchemy.engine import make_url
+
+    from ingest.progress import RunProgress, terminal
+
+    url = make_url(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return contextlib.nullcontext()
+    history = state_dir() / "logs" / "last-run.json"
+    return RunProgress(Path(url.database), DAG_ID, label, history, terminal())
+
+
 def run_nightly(logical_date: str | None = None, conf: dict | None = None) -> tuple[bool, dict | None, Path, list[str]]:
     """Run the nightly DAG once; return (success, summary, log file, alert lines)."""
     return run_dates([logical_date or default_date()], conf)[0]
@@ -181,7 +195,7 @@ def run_dates(dates: list[str], conf: dict | None = None) -> list[tuple[bool, di
             log_file = state_dir() / "logs" / f"run-{logical_date}.log"
             log_file.unlink(missing_ok=True)
             when = pendulum.parse(logical_date).replace(hour=1, minute=30, tzinfo=pendulum.timezone(TIMEZONE))
-            with output_to(log_file):
+            with run_progress(f"{DAG_ID} {logical_date}"), output_to(log_file):
                 dagrun = dag.test(logical_date=when, run_conf=conf or None)
             alerts = [
                 ln.split("ALERT ", 1)[1].split(" [ss4gl]")[0].strip()

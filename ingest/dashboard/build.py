@@ -11,10 +11,14 @@ JSON in ``<script type="application/json">`` blocks with ``<``, ``>`` and ``&`` 
 (nothing built yet) or empty marts give "no data yet" sections, never an error. Clusters are the ones found
 in the marts.
 
+Every page opens with a banner that says what it shows (:mod:`ingest.dashboard.provenance`): the data's origin
+(the bundled synthetic samples, labelled "SYNTHETIC SAMPLE DATA — not real figures", or live sources), the as-of date
+and the last run's state, all from the warehouse's audit records, so a dashboard rebuilt later says the same.
+
 Modules, each importing only the ones before it: ``formatting`` (numbers, units, file names) -> ``data``
-(reading the marts, row helpers) -> ``sections`` / ``views`` (what each page shows, as plain dicts) ->
-``charts`` (Vega-Lite specs) -> ``assets`` (static files, Vega bundle) -> ``pages`` (Jinja2 rendering) ->
-``build`` (this entry point: writes the folder).
+(reading the marts, row helpers) -> ``provenance`` (the banner) -> ``sections`` / ``views`` (what each page shows,
+as plain dicts) -> ``charts`` (Vega-Lite specs) -> ``assets`` (static files, Vega bundle) -> ``pages`` (Jinja2
+rendering) -> ``build`` (this entry point: writes the folder).
 """
 
 from __future__ import annotations

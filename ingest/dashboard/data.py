@@ -29,8 +29,38 @@ THEMES = {
     "member_outcome": "Member outcomes (SME survey)",
 }
 
-# The dashboard reads as bi_reader: marts, reference.clusters and these views (migration 0007), nothing else.
+# The dashboard reads as bi_reader: marts, reference.clusters and the audit.dashboard_* views (migrations 0007 and
+# 0010), nothing else: codes, counts, hashes and dates of the audit trail, never a message, a row or a URL.
 QUARANTINED_SQL = "select source, object, status, problems, codes, updated_at from audit.dashboard_quarantined"
+# fresh key -> (view, query) of migration 0010: what the banner and the overview's quality section say. A warehouse
+# not migrated to 0010 yet has none of them: the banner then says the origin and the runs are not recorded.
+AUDIT_FACTS = {
+    "runs": (
+        "audit.dashboard_run",
+        "select kind, run_id, logical_date, started_at, finished_at, outcome, quarantined, failed_tasks"
+        " from audit.dashboard_run",
+    ),
+    "provenance": (
+        "audit.dashboard_provenance",
+        "select source, sha256, fetches, loopback, web, inbox, bundled_path, toc_sha256"
+        " from audit.dashboard_provenance",
+    ),
+    "quarantine_codes": (
+        "audit.dashboard_quarantine_codes",
+        "select source, code, batches, problems, latest from audit.dashboard_quarantine_codes"
+        " order by source, batches desc, problems desc, code",
+    ),
+    "eurostat_freshness": (
+        "audit.dashboard_eurostat_freshness",
+        "select dataset, last_receipt, last_check, last_decision, toc_last_update, last_loaded, source_updated_at"
+        " from audit.dashboard_eurostat_freshness order by dataset",
+    ),
+    "survey_freshness": (
+        "audit.dashboard_survey_freshness",
+        "select cluster_id, instrument, files, last_receipt, last_logical_date, last_status, last_loaded"
+        " from audit.dashboard_survey_freshness order by cluster_id, instrument",
+    ),
+}
 
 FLAG_COLUMNS = {
     "is_provisional": "provisional",
@@ -105,7 +135,8 @@ def _regclass(cur, name: str) -> bool:
 
 
 def read_marts(url: str) -> MartData:
-    """Read every mart (small tables: whole) and the audit freshness facts; missing tables are empty."""
+    """Read every mart (small tables: whole) and the audit facts of the dashboard_* views; missing tables are empty.
+    One read-only session as ``bi_reader``, the role BI tools use: the pages show nothing it may not read."""
     import psycopg2.extras
 
     from ingest.warehouse import READER, connect
@@ -138,6 +169,10 @@ def read_marts(url: str) -> MartData:
                 # name rows, columns and values of the files and stay in the warehouse.
                 cur.execute(QUARANTINED_SQL)
                 fresh["quarantined"] = cur.fetchall()
+            for key, (view, query) in AUDIT_FACTS.items():
+                if _regclass(cur, view):  # absent: None (not recorded), never an empty list
+                    cur.execute(query)
+                    fresh[key] = cur.fetchall()
     finally:
         conn.close()
     return MartData(tables, present, fresh)

@@ -27,6 +27,8 @@ BASELINE_NOTES = {
     "baseline_year_without_data": "No data in the baseline year: the baseline cannot be checked.",
     "baseline_differs_from_observed": "The baseline differs from the value observed in its year (more than 5 %).",
 }
+# A survey file not at <cluster>/<instrument>/<file> (its batch object says None there): quarantined as wrong_depth.
+MISPLACED = "(misplaced file)"
 # mart -> the column whose maximum is the "latest year / wave" of the freshness table
 YEAR_COLUMNS = {
     "mart_partnership_indicators": "year",
@@ -215,4 +217,50 @@ def quality(data: MartData, cluster_id: str | None, names: dict[str, str]) -> di
         ]
         for q in quarantined
     ]
+    no_facts = {"codes": None, "eurostat": None, "surveys": None}  # a cluster page: the overview has them
+    view.update(audit_quality(data, names) if cluster_id is None else no_facts)
     return view
+
+
+def audit_quality(data: MartData, names: dict[str, str]) -> dict[str, Any]:
+    """Overview only: open quarantines by problem code, and freshness per source (Eurostat dataset; cluster and
+    survey instrument). Codes, counts and dates (audit.dashboard_* views, migration 0010); None: not recorded."""
+    f = data.freshness
+    codes = f.get("quarantine_codes")
+    eurostat = f.get("eurostat_freshness")
+    surveys = f.get("survey_freshness")
+    return {
+        "codes": None
+        if codes is None
+        else [
+            [text(r["source"]), text(r["code"]), f"{r['batches']:,}", f"{r['problems']:,}", fmt_ts(r.get("latest"))]
+            for r in codes
+        ],
+        "eurostat": None
+        if eurostat is None
+        else [
+            [
+                text(r["dataset"]),
+                fmt_ts(r.get("last_receipt")),
+                fmt_ts(r.get("last_check")) + (f" ({r['last_decision']})" if r.get("last_decision") else ""),
+                text(r.get("toc_last_update")) or "–",
+                fmt_ts(r.get("source_updated_at")),
+                fmt_ts(r.get("last_loaded")),
+            ]
+            for r in eurostat
+        ],
+        "surveys": None
+        if surveys is None
+        else [
+            [
+                MISPLACED if r["cluster_id"] == "None" else text(names.get(r["cluster_id"], r["cluster_id"])),
+                MISPLACED if r["instrument"] == "None" else text(r["instrument"]),
+                f"{r['files']:,}",
+                fmt_ts(r.get("last_receipt")),
+                text(r.get("last_logical_date")) or "–",
+                text(r.get("last_status")) or "–",
+                fmt_ts(r.get("last_loaded")),
+            ]
+            for r in surveys
+        ],
+    }

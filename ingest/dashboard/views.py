@@ -21,6 +21,7 @@ from ingest.dashboard.data import (
     trajectory_rows,
 )
 from ingest.dashboard.formatting import fmt_pct, fmt_share, fmt_unit, num, page_name, text
+from ingest.dashboard.provenance import banner
 from ingest.dashboard.sections import freshness, indicator_card, kpi_cards, matchmaking, quality
 
 
@@ -34,6 +35,7 @@ def overview(data: MartData, names: dict[str, str]) -> dict:
     else:
         subtitle = "No data yet"
     return {
+        "banner": banner(data),
         "empty": data.is_empty,
         "subtitle": subtitle,
         "clusters": _cluster_cards(data, names, latest),
@@ -122,6 +124,7 @@ def cluster(data: MartData, names: dict[str, str], cid: str) -> dict:
     traj = trajectory_rows(pi)
     mm = [r for r in data.rows("mart_matchmaking") if cid in (r["offer_cluster_id"], r["need_cluster_id"])]
     return {
+        "banner": banner(data),
         "cid": cid,
         "name": names.get(cid, cid),
         "kpi": {"year": kpi["year"], "cards": kpi_cards(kpi), "labels": kpi.get("labels")} if kpi else None,

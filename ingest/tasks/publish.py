@@ -87,6 +87,10 @@ def collect(cur, ctx: RunContext) -> dict:
             (ctx.run_id,),
         )
         validation = {suite: {"passed": p, "failed": f} for suite, p, f in cur.fetchall()}
+    receipts = {}
+    if ctx.mode == "backfill":  # what a backfill can replay: every receipt on or before its date
+        cur.execute("select count(*) from audit.batch_receipts where logical_date <= %s", (ctx.logical_date,))
+        receipts["receipts_as_of"] = cur.fetchone()[0]
     marts = mart_rows(ctx)
     expected = (
         history_marts()
@@ -102,19 +106,23 @@ def collect(cur, ctx: RunContext) -> dict:
         "marts": marts,
         "marts_schema": "history" if ctx.mode == "backfill" else "marts",  # a backfill's marts: as of its date
         "missing_marts": sorted(set(expected) - set(marts)),
+        **receipts,
         "warehouse": redact(warehouse_url()),
         "docs": docs_locations(),
     }
 
 
 # What a run publishes for people, in the storage (the local state folder by default): key -> path below the root.
+# dbt_docs is dbt's static page: one HTML file with the manifest and catalog inlined, which opens from disk or any
+# file share (no web server).
 DOCS = {
     "data_docs": ("docs", "gx", "index.html"),
-    "dbt_docs": ("dbt", "target", "index.html"),
+    "dbt_docs": ("dbt", "target", "static_index.html"),
     "dashboard": ("dashboard", "index.html"),
 }
-# dbt's artifacts kept with its docs (the docs page reads the first two).
-DBT_ARTIFACTS = ("index.html", "manifest.json", "catalog.json", "run_results.json")
+# dbt's artifacts kept with its docs: static_index.html (self-contained) and index.html, the same page served by a
+# web server, which fetches manifest.json and catalog.json next to it.
+DBT_ARTIFACTS = ("static_index.html", "index.html", "manifest.json", "catalog.json", "run_results.json")
 
 
 def docs_locations() -> dict[str, str]:
@@ -134,7 +142,7 @@ def build_docs(ctx: RunContext, built: bool) -> dict:
     store, where = default_storage(), docs_locations()
     if not built and store.exists(*DOCS["dbt_docs"]) and store.exists(*DOCS["dashboard"]):
         return {"skipped": "no dbt build in this run: docs and dashboard are current", **where}
-    run_dbt(["docs", "generate"], ctx)
+    run_dbt(["docs", "generate", "--static"], ctx)  # also writes static_index.html
     store.publish_dir(dbt_target_dir(), "dbt", "target", names=DBT_ARTIFACTS)
     build_dashboard(warehouse_url(), dashboard_dir())
     store.publish_dir(dashboard_dir(), "dashboard")
@@ -273,8 +281,24 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  QUARANTINED {q['source']} {q['object']}: {q['reason']}")
     schema = summary.get("marts_schema", "marts")
     as_of = f" as of {summary['logical_date']}" if schema == "history" else ""
-    for mart, n in summary.get("marts", {}).items():
-        lines.append(f"  mart {schema}.{mart}{as_of}: {n:,} rows")
+    # A backfill of a date before anything was received (no receipt on or before it, nothing replayed) says so in
+    # one line, never with row counts that look real. Summaries written before receipts_as_of was recorded: counts.
+    replayed = sum(n for s in summary["sources"].values() for n in s.get("batches", {}).values())
+    built = {mart: n for mart, n in summary.get("marts", {}).items() if n}
+    if schema == "history" and summary.get("receipts_as_of") == 0 and not replayed:
+        lines.append(
+            f"  no receipts on or before {summary['logical_date']}: nothing to rebuild; the marts as of that date are"
+            + (
+                " empty"
+                if not built
+                else " empty of received data: rows only from the project's reference data ("
+                + ", ".join(f"{mart} {n:,}" for mart, n in built.items())
+                + ")"
+            )
+        )
+    else:
+        for mart, n in summary.get("marts", {}).items():
+            lines.append(f"  mart {schema}.{mart}{as_of}: {n:,} rows")
     for mart in summary.get("missing_marts", []):
         lines.append(f"  mart {schema}.{mart}{as_of}: MISSING (the next run rebuilds it; `--rebuild` now)")
     lines.append(f"  warehouse: {summary['warehouse']}   (ss4gl warehouse psql)")

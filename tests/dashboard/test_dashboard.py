@@ -17,11 +17,9 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 
 from ingest.dashboard.build import build_dashboard, fmt_unit, page_name
-from tests.dashboard.dashboard_browser import Chromium, find_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 MART_DIR = REPO / "dbt_project" / "models" / "marts"
@@ -283,18 +281,7 @@ def create_marts(url: str, rows: dict[str, list[dict]] | None) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    binary = find_chromium()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (.ci/run installs it with apt-get)")
-        pytest.skip("chromium is not installed: apt-get install -y chromium")
-    b = Chromium(binary, tmp_path_factory.mktemp("chromium-profile"))
-    yield b
-    b.close()
-
-
+# browser: one headless Chromium per module (tests/dashboard/conftest.py)
 def artifacts_dir() -> Path:
     return Path(os.environ.get("SS4GL_ARTIFACTS") or REPO / ".state" / "artifacts")
 

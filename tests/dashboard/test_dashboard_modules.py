@@ -15,7 +15,7 @@ from ingest.dashboard.pages import environment, overview_page
 
 PACKAGE = Path(ingest.dashboard.__file__).parent
 # Each module may import only modules listed before it (commands and __init__ sit on top of build).
-LAYERS = ["formatting", "data", "sections", "views", "charts", "assets", "pages", "build"]
+LAYERS = ["formatting", "data", "provenance", "sections", "views", "charts", "assets", "pages", "build"]
 
 
 def dashboard_imports(module: str) -> set[str]:

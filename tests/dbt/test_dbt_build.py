@@ -4,13 +4,16 @@ Takes a Postgres server from ``WAREHOUSE_URL`` (fallback: the local server
 ``postgresql://postgres@127.0.0.1:5432/postgres``), creates a database, applies
 ``ingest/migrations/*.sql``, inserts the synthetic fixture rows of ``tests/dbt/fixtures``, runs
 ``dbt seed`` + ``dbt build`` (models, snapshot, data tests, unit tests) through ``dbtRunner`` and
-checks hand-computed values in every mart. Then a Eurostat revision is loaded to check the
-snapshot, ``mart_eurostat_revisions`` and the ``as_of_date`` var.
+checks hand-computed values in every mart, the descriptions persisted as comments (``persist_docs``) and the
+one-file dbt docs page the ``build_docs`` task publishes (``dbt docs generate --static``). Then a Eurostat revision is
+loaded to check the snapshot, ``mart_eurostat_revisions`` and the ``as_of_date`` var.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 
 psycopg2 = pytest.importorskip("psycopg2")
 dbt_main = pytest.importorskip("dbt.cli.main")
+yaml = pytest.importorskip("yaml")
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_DIR = REPO / "dbt_project"
@@ -118,6 +122,7 @@ def dbt(dbt_database, tmp_path_factory):
         assert result.success, f"dbt {' '.join(args)} failed: {result.exception or failures}"
         return result
 
+    run.target_path = target_path  # where dbt writes its artifacts (manifest.json, the docs pages)
     yield run
     for key, value in saved.items():
         if value is None:
@@ -126,10 +131,12 @@ def dbt(dbt_database, tmp_path_factory):
             os.environ[key] = value
 
 
-def _query(url: str, sql: str, params: tuple = ()) -> list[dict]:
+def _query(url: str, sql: str, params: tuple = (), role: str | None = None) -> list[dict]:
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cur:
+            if role:  # act as that role, as ingest.warehouse.connect(role=...) does
+                cur.execute(f'set role "{role}"')
             cur.execute(sql, params)
             columns = [c.name for c in cur.description]
             return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
@@ -137,8 +144,8 @@ def _query(url: str, sql: str, params: tuple = ()) -> list[dict]:
         conn.close()
 
 
-def _one(url: str, sql: str, params: tuple = ()) -> dict:
-    rows = _query(url, sql, params)
+def _one(url: str, sql: str, params: tuple = (), role: str | None = None) -> dict:
+    rows = _query(url, sql, params, role)
     assert len(rows) == 1, f"expected one row, got {rows}"
     return rows[0]
 
@@ -314,6 +321,149 @@ def test_dbt_build_and_marts(dbt, dbt_database):
 
     # -- no revisions yet
     assert _query(url, "select * from marts.mart_eurostat_revisions") == []
+
+
+MARTS_YAML = PROJECT_DIR / "models" / "marts"
+COMMENTS = """
+select n.nspname as schema, c.relname as relation, obj_description(c.oid, 'pg_class') as description,
+       a.attname as column_name, col_description(c.oid, a.attnum) as column_description
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm')
+order by 1, 2, a.attnum
+"""
+
+
+def _built(dbt, url: str) -> None:
+    """The project as test_dbt_build_and_marts left it (built here when a test runs alone)."""
+    if not _query(url, "select 1 from information_schema.tables where table_schema = 'marts' limit 1"):
+        dbt("build")
+
+
+def _mart_docs() -> dict[str, dict]:
+    """Every mart's description and column descriptions, exactly as written in its YAML (None: none written)."""
+    docs = {}
+    for path in sorted(MARTS_YAML.glob("*.yml")):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8")).get("models") or []:
+            docs[model["name"]] = {
+                "description": model.get("description") or None,
+                "columns": {c["name"]: c.get("description") or None for c in model.get("columns") or []},
+            }
+    return docs
+
+
+def _comments(url: str, schemas: list[str], role: str | None = None) -> dict[tuple[str, str], dict]:
+    """(schema, relation) -> its comment and its columns' comments, read from the catalog."""
+    found: dict[tuple[str, str], dict] = {}
+    for r in _query(url, COMMENTS, (schemas,), role):
+        rel = found.setdefault((r["schema"], r["relation"]), {"description": r["description"], "columns": {}})
+        rel["columns"][r["column_name"]] = r["column_description"]
+    return found
+
+
+def test_descriptions_persisted_as_comments(dbt, dbt_database):
+    """persist_docs: what the YAML says of each relation and column is its comment in Postgres, where BI tools and
+    psql (\\d+) show it, and bi_reader can read it."""
+    url = dbt_database
+    _built(dbt, url)
+
+    # Every mart and every one of its columns carries exactly its YAML description, read as bi_reader.
+    marts = _mart_docs()
+    assert "mart_partnership_indicators" in marts and len(marts) >= 7
+    got = _comments(url, ["marts"], role="bi_reader")
+    assert {name: got.get(("marts", name)) for name in marts} == marts
+    row = _one(
+        url,
+        "select current_user as who, obj_description('marts.mart_partnership_indicators'::regclass, 'pg_class') as d,"
+        " col_description(a.attrelid, a.attnum) as progress from pg_attribute a"
+        " where a.attrelid = 'marts.mart_partnership_indicators'::regclass and a.attname = 'progress'",
+        role="bi_reader",
+    )
+    docs = marts["mart_partnership_indicators"]
+    assert row == {"who": "bi_reader", "d": docs["description"], "progress": docs["columns"]["progress"]}
+    assert row["progress"].startswith("(value - baseline_value) / (target_value - baseline_value)")
+
+    # Views, tables, incremental models, the snapshot and the seeds too: every relation dbt built carries the
+    # description of its node in dbt's manifest, and so does each documented column.
+    manifest = json.loads((dbt.target_path / "manifest.json").read_text(encoding="utf-8"))
+    nodes = [
+        n
+        for n in manifest["nodes"].values()
+        if n["package_name"] == "ss4gl"
+        and n["resource_type"] in ("model", "seed", "snapshot")
+        and n["config"]["materialized"] != "ephemeral"
+    ]
+    got = _comments(url, sorted({n["schema"] for n in nodes}))
+    kinds = set()
+    for node in nodes:
+        relation = got.get((node["schema"], node["alias"]))
+        assert relation is not None, f"{node['unique_id']} not built"
+        assert relation["description"] == (node["description"] or None), node["unique_id"]
+        for name, column in node["columns"].items():
+            if name in relation["columns"]:  # a column of a snapshot's input listed only for its tests
+                assert relation["columns"][name] == (column["description"] or None), f"{node['unique_id']}.{name}"
+        kinds.add(node["resource_type"] if node["resource_type"] != "model" else node["config"]["materialized"])
+    assert {"view", "table", "incremental", "seed", "snapshot"} <= kinds
+
+
+def _inlined(html: str, name: str, start: int = 0) -> tuple[dict, int]:
+    """The JSON object dbt's static page inlines as ``<name>:{...}``, and where it ends."""
+    match = re.compile(rf"\b{name}\s*:\s*(?=\{{)").search(html, start)
+    assert match, f"no inlined {name} in static_index.html"
+    return json.JSONDecoder().raw_decode(html, match.end())
+
+
+def test_static_docs_published(dbt, dbt_database, monkeypatch, tmp_path):
+    """The build_docs task runs `dbt docs generate --static` (through this module's dbt helper, on the built fixture
+    database) and publishes dbt's one-file page where the run summary points: manifest and catalog inlined, so it
+    opens from disk or a file share without a web server."""
+    import ingest.config
+    import ingest.dashboard.build
+    from ingest.storage import Storage
+    from ingest.tasks import publish, transform
+    from ingest.tasks.common import RunContext
+
+    _built(dbt, dbt_database)
+    commands: list[list[str]] = []
+
+    def run_dbt(command: list[str], ctx=None, extra_vars=None) -> dict:
+        commands.append(command)
+        dbt(*command)
+        return {}
+
+    def build_dashboard(url: str, out_dir: Path) -> Path:  # not what this test is about
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "index.html").write_text("<html></html>", encoding="utf-8")
+        return out_dir / "index.html"
+
+    store = Storage(tmp_path / "published")
+    monkeypatch.setattr(transform, "run_dbt", run_dbt)
+    monkeypatch.setattr(ingest.config, "dbt_target_dir", lambda: dbt.target_path)
+    monkeypatch.setattr(ingest.config, "dashboard_dir", lambda: tmp_path / "dashboard")
+    monkeypatch.setattr(ingest.dashboard.build, "build_dashboard", build_dashboard)
+    monkeypatch.setattr(publish, "default_storage", lambda: store)
+    monkeypatch.setattr(publish, "warehouse_url", lambda: dbt_database)
+
+    where = publish.build_docs(RunContext("t_static_docs", "2026-11-30"), built=True)
+    assert commands == [["docs", "generate", "--static"]]
+    published = tmp_path / "published" / "dbt" / "target"
+    assert Path(where["dbt_docs"]) == published / "static_index.html"
+    assert sorted(p.name for p in published.iterdir()) == sorted(publish.DBT_ARTIFACTS)  # index.html kept too
+
+    # dbt's page takes the manifest and the catalog from its inline data when they are objects, and only otherwise
+    # fetches manifest.json / catalog.json next to it (which a page opened from disk cannot): both are inlined.
+    html = Path(where["dbt_docs"]).read_text(encoding="utf-8")
+    assert "MANIFEST.JSON INLINE DATA" not in html and "CATALOG.JSON INLINE DATA" not in html
+    manifest, end = _inlined(html, "manifest")
+    catalog, _ = _inlined(html, "catalog", end)
+    assert re.search(r"<script[^>]*\ssrc\s*=", html) is None  # no script loaded from elsewhere either
+    node = "model.ss4gl.mart_partnership_indicators"
+    docs = _mart_docs()["mart_partnership_indicators"]
+    assert manifest["nodes"][node]["description"] == docs["description"]
+    # the catalog (what the warehouse says) shows the comments persist_docs wrote
+    assert catalog["nodes"][node]["metadata"]["comment"] == docs["description"]
+    assert catalog["nodes"][node]["columns"]["progress"]["comment"] == docs["columns"]["progress"]
 
 
 def test_revisions_and_as_of_date(dbt, dbt_database):

@@ -105,8 +105,10 @@ def test_backfill_before_anything_was_received_loads_nothing(backfills, tmp_path
     res = ss4gl(["backfill", "--from", "2026-01-01", "--to", "2026-01-01"], env)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "batches: loaded" not in res.stdout
-    # The marts as of that date are empty (nothing was known), not the current marts' counts
-    assert "mart history.mart_cluster_kpis as of 2026-01-01: 0 rows" in res.stdout
+    # The marts as of that date are empty (nothing was known), not the current marts' counts; the summary says so in
+    # one line instead of row counts
+    assert "no receipts on or before 2026-01-01: nothing to rebuild; the marts as of that date are empty" in res.stdout
+    assert "mart history.mart_cluster_kpis as of 2026-01-01" not in res.stdout
     assert query(
         backfills["url"], "select count(*) from history.mart_cluster_kpis where logical_date = '2026-01-01'"
     ) == [(0,)]

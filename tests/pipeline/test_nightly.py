@@ -90,6 +90,26 @@ def test_first_run_succeeds_and_prints_summary(runs):
     assert "Traceback" not in out + res.stderr
 
 
+def test_progress_shows_a_line_per_task_as_it_ends(runs):
+    """Live progress (#18.1), plain lines when stdout is not a terminal: a start line, one line per ended task with
+    its state and seconds (rows where it moved data), then the tally; the second run names the first one's time."""
+    first, second = runs["first"].stdout, runs["second"].stdout
+    lines = first.splitlines()
+    start = next(ln for ln in lines if ln.startswith(f"ss4gl_nightly {DATE}: running"))
+    assert "the first run takes longer" in start
+    task_lines = [ln for ln in lines if re.match(r"^\s+\d+\.\d s  ", ln)]
+    names = {ln.split()[3] for ln in task_lines}
+    assert {"migrate_warehouse", "eurostat.validate", "surveys.load", "build_docs", "publish"} <= names, names
+    assert any(n.startswith("eurostat.extract[") for n in names)
+    load = next(ln for ln in task_lines if ln.split()[3] == "eurostat.load")
+    assert re.search(r"ok\s+eurostat\.load\s+\d+\.\d s\s+[1-9][\d,]* rows$", load), load
+    # the lines come before the summary, in the order the tasks ended (elapsed seconds never decrease)
+    elapsed = [float(ln.split()[0]) for ln in task_lines]
+    assert elapsed == sorted(elapsed)
+    assert re.search(rf"ss4gl_nightly {DATE}: \d+ tasks ended in \d+ s \(\d+ ok", first)
+    assert re.search(rf"^ss4gl_nightly {DATE}: running .*the previous run took \d+ s", second, re.MULTILINE)
+
+
 def test_every_catalogue_dataset_and_sample_file_loaded(runs):
     from ingest.config import SAMPLES_DIR, load_catalogue
 
