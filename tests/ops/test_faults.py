@@ -72,7 +72,7 @@ def synthetic_rows(n: int, version: str) -> pd.DataFrame:
 
 def stage_batch(url: str, home: Path, frame: pd.DataFrame, sha: str, monkeypatch) -> str:
     """What eurostat.validate leaves behind: a parquet in staging and a 'validated' batch in audit.batches."""
-    from ingest.tasks.common import Batch, RunContext, record_batch, stage_path
+    from ingest.tasks.common import Batch, RunContext, record_batch, stage_write
 
     monkeypatch.setenv("SS4GL_HOME", str(home))
     batch = Batch(
@@ -83,7 +83,7 @@ def stage_batch(url: str, home: Path, frame: pd.DataFrame, sha: str, monkeypatch
         status="validated",
         meta={"tables": ["eurostat_observations"], "partition": {"dataset": DATASET}, "toc_last_update": "2026-11-20"},
     )
-    frame.to_parquet(stage_path(batch, "eurostat_observations", RunContext(RUN_ID, "2026-11-26")), index=False)
+    stage_write(frame, batch, "eurostat_observations", RunContext(RUN_ID, "2026-11-26"))
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
         record_batch(cur, RunContext(RUN_ID, "2026-11-26"), batch)
