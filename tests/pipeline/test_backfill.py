@@ -11,7 +11,7 @@ from psycopg2 import sql
 from tests.conftest import create_database, drop_database, query
 from tests.pipeline.test_nightly import mart_checksums, ss4gl
 
-pytestmark = pytest.mark.timeout(2400)  # the module fixture runs the DAG 8 times
+pytestmark = pytest.mark.timeout(3600)  # the module fixture runs the DAG 8 times (two test processes share 2 cores)
 
 NIGHTLY = "2026-11-23"
 FROM, TO = "2026-11-24", "2026-11-26"

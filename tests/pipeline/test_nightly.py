@@ -23,7 +23,7 @@ CLUSTERS = {"indescat", "cluster_montagne", "sports_technology", "mse_cluster", 
 DATE = "2026-11-26"
 
 
-def ss4gl(args: list[str], env: dict, timeout: int = 900) -> subprocess.CompletedProcess:
+def ss4gl(args: list[str], env: dict, timeout: int = 1800) -> subprocess.CompletedProcess:
     return subprocess.run(SS4GL + args, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout, check=False)
 
 
