@@ -264,14 +264,22 @@ def _last_line(text: str) -> str:
 
 def warehouse_url(start: bool = True) -> str:
     """The URL of the warehouse in use (resolution order in the module docstring). Outside Airflow, with nothing
-    configured, the embedded server, started on demand; inside Airflow, nothing configured is a WarehouseError."""
+    configured, the embedded server, started on demand (``start=False``: only if it runs, else a WarehouseError);
+    inside Airflow, nothing configured is a WarehouseError."""
     url = configured_url()
     if url:
         return url
     if in_airflow():
         raise WarehouseError(NO_WAREHOUSE)
     server = EmbeddedServer()
-    return server.ensure_running() if start else server.url()
+    if start:
+        return server.ensure_running()
+    if not server.is_running():
+        raise WarehouseError(
+            "no warehouse configured (WAREHOUSE_URL, AIRFLOW_CONN_WAREHOUSE) and the embedded warehouse is not"
+            " running: `ss4gl warehouse start` starts it"
+        )
+    return server.url()
 
 
 # Least privilege per stage (roles from migrations 0004 and 0007). The configured account (a superuser on the

@@ -96,20 +96,9 @@ def _iso(value) -> str | None:
 
 def resolve_url() -> str:
     """The warehouse in use, never starting one: the configured URL, else the embedded server if it runs."""
-    from ingest.warehouse import NO_WAREHOUSE, EmbeddedServer, configured_url, in_airflow
+    from ingest.warehouse import warehouse_url
 
-    url = configured_url()
-    if url:
-        return url
-    if in_airflow():
-        raise WarehouseError(NO_WAREHOUSE)
-    server = EmbeddedServer()
-    if not server.is_running():
-        raise WarehouseError(
-            "no warehouse configured (WAREHOUSE_URL, AIRFLOW_CONN_WAREHOUSE) and the embedded warehouse is not"
-            " running: `ss4gl warehouse start` starts it"
-        )
-    return server.url()
+    return warehouse_url(start=False)
 
 
 def storage_in_use() -> str:
