@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -93,9 +94,16 @@ def redis_db():
 
 
 def compose_airflow_env() -> dict[str, str]:
-    """The ``x-airflow-common`` environment of docker-compose.yml (what every Airflow container gets)."""
+    """The ``x-airflow-common`` environment of docker-compose.yml (what every Airflow container gets), interpolated
+    as docker-compose does with an empty ``.env``: ``${X:-default}`` is the default, ``${X}`` and ``${X:?msg}`` are
+    empty (a test sets what it needs; a literal ``${...}`` would reach the tasks as a value)."""
     doc = yaml.safe_load((REPO_DIR / "docker-compose.yml").read_text())
-    return {k: str(v) for k, v in doc["x-airflow-common"]["environment"].items()}
+
+    def interpolate(match: re.Match) -> str:
+        return match.group("default") or ""
+
+    pattern = re.compile(r"\$\{\w+(?::-(?P<default>[^}]*)|:\?[^}]*)?\}")
+    return {k: pattern.sub(interpolate, str(v)) for k, v in doc["x-airflow-common"]["environment"].items()}
 
 
 class Processes:

@@ -83,7 +83,9 @@ def seed_receipts(run_id: str, logical_date: str) -> dict:
 def airflow_env(fresh_db: str, metadata_db: str, state, logs, home, api_port: int, replay_url: str) -> dict:
     """docker-compose's x-airflow-common environment with local hosts, and the LocalExecutor."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k != "WAREHOUSE_URL"}
-    env.update({k: v for k, v in compose_airflow_env().items() if not k.startswith("_PIP")})
+    # One machine, the LocalExecutor: storage is the local state folder (compose's is an object store host).
+    compose = {k: v for k, v in compose_airflow_env().items() if not k.startswith(("_PIP", "AWS_", "SS4GL_STORAGE"))}
+    env.update(compose)
     from cryptography.fernet import Fernet
 
     env.update(
