@@ -30,8 +30,9 @@ $(MANIFEST): $(STAMP) $(shell find dbt_project -path dbt_project/target -prune -
 	@echo "install: the dbt manifest Cosmos renders the DAG from (dbt parse)"
 	$(BIN)/ss4gl dbt manifest
 
-## Create .venv from requirements.lock (uv) and write the dbt manifest Cosmos renders the DAG from.
+## Create .venv from requirements.lock (uv), write the dbt manifest Cosmos renders the DAG from, migrate local Airflow.
 install: $(STAMP) $(MANIFEST)
+	@$(BIN)/ss4gl run --prepare-only
 
 ## Run the nightly pipeline once (DATE=YYYY-MM-DD, default yesterday; OFFLINE=1 replays bundled samples).
 run: install

@@ -26,6 +26,11 @@ EXIT_OK, EXIT_FAILED, EXIT_QUARANTINED = 0, 1, 3
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.prepare_only:
+        from ingest.localrun import prepare_airflow
+
+        print(f"local Airflow home ready: {prepare_airflow()}")
+        return EXIT_OK
     if args.offline:
         os.environ["OFFLINE"] = "1"
     from ingest.localrun import run_nightly
@@ -112,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", help="logical date YYYY-MM-DD (default: yesterday)")
     run.add_argument("--offline", action="store_true", help="replay the bundled samples instead of live Eurostat")
     run.add_argument("--rebuild", action="store_true", help="build every dbt model even if no source changed")
+    run.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="migrate the local Airflow home's metadata DB and exit (make install does it once per Airflow version)",
+    )
     run.set_defaults(func=_cmd_run)
 
     bf = sub.add_parser("backfill", help="rebuild logical dates from the raw archive (local mode, dag.test)")

@@ -41,14 +41,14 @@ def airflow_env() -> dict[str, str]:
     return {k: os.environ.get(k, v) for k, v in env.items()}
 
 
-def prepare_airflow() -> None:
-    """Point Airflow at the local home and migrate its metadata DB once per Airflow version."""
+def prepare_airflow() -> Path:
+    """Point Airflow at the local home and migrate its metadata DB once per Airflow version; the home."""
+    from importlib.metadata import version
+
     os.environ.update(airflow_env())
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    import airflow
-
-    marker = home / f".migrated-{airflow.__version__}"
+    marker = home / f".migrated-{version('apache-airflow')}"
     if not marker.exists():
         res = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
@@ -60,6 +60,7 @@ def prepare_airflow() -> None:
         if res.returncode != 0:
             raise LocalRunError(f"airflow db migrate failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
         marker.touch()
+    return home
 
 
 def ensure_pool(slots: int) -> None:

@@ -30,7 +30,7 @@ PROBE = textwrap.dedent(
             "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
                                   "trigger_rule": str(t.trigger_rule), "on_failure": bool(t.on_failure_callback),
                                   "lock": getattr(getattr(t, "execute", None), "lock_name", None),
-                                  "queue": t.queue}
+                                  "queue": t.queue, "dbt_cmd_flags": getattr(t, "dbt_cmd_flags", None)}
                       for t in dag.tasks},
         }
     print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "parse_s": parse_s,
@@ -112,6 +112,13 @@ def test_dbt_build_is_serialised_across_runs(dagbag):
     """Only the task that runs `dbt build` takes the warehouse lock (overlapping nightly + backfill builds)."""
     locked = {k: v["lock"] for k, v in dagbag["dags"]["ss4gl_nightly"]["tasks"].items() if v["lock"]}
     assert locked == {"dbt.dbt_producer_watcher": "ss4gl.dbt_build"}
+
+
+def test_the_nightly_build_leaves_dbt_unit_tests_to_ci(dagbag):
+    """The producer's `dbt build` excludes unit tests (fixed inputs, run by tests/dbt), nothing else."""
+    tasks = dagbag["dags"]["ss4gl_nightly"]["tasks"]
+    assert tasks["dbt.dbt_producer_watcher"]["dbt_cmd_flags"] == ["--exclude-resource-type", "unit_test"]
+    assert not any(v["dbt_cmd_flags"] for k, v in tasks.items() if k != "dbt.dbt_producer_watcher")
 
 
 def test_tasks_go_to_the_queues_of_their_kind(dagbag, tmp_path):

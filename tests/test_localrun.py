@@ -1,0 +1,40 @@
+"""Local mode's Airflow home: `make install` migrates it (`ss4gl run --prepare-only`) so the first run starts at once."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SS4GL = [sys.executable, "-m", "ingest.cli"]
+
+
+def prepare(home: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["SS4GL_HOME"] = str(home)
+    return subprocess.run(
+        [*SS4GL, "run", "--prepare-only"], capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False
+    )
+
+
+def test_prepare_only_migrates_the_local_airflow_home_once(tmp_path):
+    first = prepare(tmp_path)
+    assert first.returncode == 0, first.stderr
+    airflow_home = tmp_path / "airflow"
+    assert first.stdout.strip() == f"local Airflow home ready: {airflow_home}"
+    db = sqlite3.connect(airflow_home / "airflow.db")
+    try:
+        tables = {r[0] for r in db.execute("select name from sqlite_master where type = 'table'")}
+    finally:
+        db.close()
+    assert {"dag_run", "task_instance", "slot_pool", "alembic_version"} <= tables
+    assert len(list(airflow_home.glob(".migrated-*"))) == 1
+    before = (airflow_home / "airflow.db").stat().st_mtime_ns
+
+    second = prepare(tmp_path)  # already migrated for this Airflow version: nothing to do
+    assert second.returncode == 0, second.stderr
+    assert (airflow_home / "airflow.db").stat().st_mtime_ns == before
+    assert not (tmp_path / "warehouse").exists()  # no warehouse started by an install step
