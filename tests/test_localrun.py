@@ -1,4 +1,4 @@
-"""Local mode's Airflow home: `make install` migrates it (`ss4gl run --prepare-only`) so the first run starts at once."""
+"""Local mode's Airflow home: `make install` migrates it (`ss4gl run --prepare-only`); a first run starts at once."""
 
 from __future__ import annotations
 
