@@ -283,4 +283,4 @@ def publish(**context) -> dict:
     except Exception as exc:  # noqa: BLE001 - the summary must still be written
         log.warning("task states unavailable for the run summary: %s", exc)
         crumbs = []
-    return pub.publish(_ctx(context), crumbs)
+    return pub.publish(_ctx(context), crumbs, alert=notify)

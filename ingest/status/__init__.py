@@ -32,55 +32,24 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from ingest.config import Catalogue, load_catalogue
+from ingest.status.freshness import (
+    behind,
+    eurostat_freshness,
+    findings,
+    grade_eurostat,
+    grade_survey,
+    survey_max_age_days,
+)
 from ingest.warehouse import LOADER, WarehouseError, connect, redact
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_STALE = 0, 1, 2, 4
 RUNS = 5
-
-# Defaults of catalogue.yml sources.<source>.freshness (each key there overrides its default).
-EUROSTAT_FRESHNESS = {"warn_after_hours": 30, "error_after_hours": 54}
-SURVEY_MAX_AGE_DAYS = 400  # yearly waves: ~13 months
 
 EXIT_HELP = (
     "exit status: 0 healthy; 1 the last run failed; 4 data are stale past the configured freshness"
     " (catalogue.yml sources.eurostat.freshness, sources.surveys.freshness); 2 the warehouse cannot be read."
     " A failed last run wins over staleness; freshness warnings never change the status."
 )
-
-
-# ------------------------------------------------------------------------------------------------- freshness
-def eurostat_freshness(catalogue: Catalogue) -> dict[str, float]:
-    cfg = (catalogue.sources.get("eurostat") or {}).get("freshness") or {}
-    out = {k: float(cfg.get(k, v)) for k, v in EUROSTAT_FRESHNESS.items()}
-    if out["warn_after_hours"] > out["error_after_hours"]:
-        out["warn_after_hours"] = out["error_after_hours"]
-    return out
-
-
-def survey_max_age_days(catalogue: Catalogue, instrument: str) -> int:
-    """``sources.surveys.freshness.max_age_days``: one number for every instrument, or one per instrument."""
-    value = ((catalogue.sources.get("surveys") or {}).get("freshness") or {}).get("max_age_days", SURVEY_MAX_AGE_DAYS)
-    if isinstance(value, dict):
-        value = value.get(instrument, SURVEY_MAX_AGE_DAYS)
-    return int(value)
-
-
-def grade_eurostat(last_ok: datetime | None, now: datetime, cfg: dict[str, float]) -> tuple[str, float | None]:
-    """(``ok`` | ``warn`` | ``stale`` | ``never``, age in hours)."""
-    if last_ok is None:
-        return "never", None
-    age = (now - last_ok).total_seconds() / 3600
-    if age > cfg["error_after_hours"]:
-        return "stale", age
-    return ("warn" if age > cfg["warn_after_hours"] else "ok"), age
-
-
-def grade_survey(last_loaded: datetime | None, now: datetime, max_age_days: int) -> tuple[str, float | None]:
-    """(``ok`` | ``stale`` | ``never``, age in days)."""
-    if last_loaded is None:
-        return "never", None
-    age = (now - last_loaded).total_seconds() / 86400
-    return ("stale" if age > max_age_days else "ok"), age
 
 
 # ------------------------------------------------------------------------------------------------- reading
@@ -218,6 +187,11 @@ def _eurostat(cur, catalogue: Catalogue, now: datetime) -> list[dict]:
         "select s.object, s.loaded_at, s.toc_last_update, b.rows_loaded from audit.source_state s"
         " left join audit.batches b using (batch_id) where s.source = 'eurostat'",
     )
+    stamps = _latest_by_object(  # Eurostat's latest `last update` seen by a check (replays see no table of contents)
+        cur,
+        "select distinct on (object) object, toc_last_update from audit.dataset_checks where source = 'eurostat'"
+        " and decision <> 'replay' and toc_last_update is not null order by object, checked_at desc",
+    )
     # Eurostat's `updated` stamp of the loaded version: one value per dataset in raw (its latest batch); the
     # primary key (dataset, ...) makes this one index probe per dataset.
     updated = _latest_by_object(
@@ -244,6 +218,8 @@ def _eurostat(cur, catalogue: Catalogue, now: datetime) -> list[dict]:
                 "last_batch": {"status": batch[0], "rows_loaded": batch[1], "at": _iso(batch[2])} if batch else None,
                 "last_load": {"at": _iso(load[0]), "rows_loaded": load[2]} if load else None,
                 "toc_last_update": _iso((check and check[3]) or (load and load[1]) or None),
+                "latest_toc_last_update": _iso((stamps.get(code) or (None,))[0]),
+                "loaded_toc_last_update": _iso(load[1] if load else None),
                 "source_updated_at": _iso((updated.get(code) or (None,))[0]),
                 "last_successful_check_at": _iso(last_ok),
                 "age_hours": round(age, 1) if age is not None else None,
@@ -420,6 +396,7 @@ def collect(now: datetime | None = None, runs: int = RUNS, catalogue: Catalogue 
             for i in (catalogue.sources.get("surveys") or {}).get("instruments", [])
         },
     }
+    doc["findings"] = findings(doc["eurostat"], doc["surveys"], now, doc["freshness"]["eurostat"])
     problems, stale = [], False
     finished = [r for r in doc["runs"] if r["outcome"] != "unfinished"]
     failed = bool(finished) and finished[0]["outcome"] == "failed"
@@ -444,6 +421,11 @@ def collect(now: datetime | None = None, runs: int = RUNS, catalogue: Catalogue 
                 f"{'STALE' if d['freshness'] == 'stale' else 'WARN'} eurostat {d['dataset']}: last successful check"
                 f" {d['age_hours']:.0f} h ago (over {limit:g} h)"
             )
+    for d in doc["eurostat"]:  # Eurostat's update stamp newer than the loaded version's
+        grade, message = behind(d["latest_toc_last_update"], d["loaded_toc_last_update"], now, cfg)
+        if message:
+            stale = stale or grade == "stale"
+            problems.append(f"{grade.upper()} eurostat {d['dataset']}: {message}")
     never = [f"{s['cluster']}/{s['instrument']}" for s in doc["surveys"] if s["freshness"] == "never"]
     if never:
         stale = True
@@ -460,3 +442,11 @@ def collect(now: datetime | None = None, runs: int = RUNS, catalogue: Catalogue 
     doc["health"] = {EXIT_OK: "healthy", EXIT_FAILED: "last_run_failed", EXIT_STALE: "stale"}[status]
     doc["exit_status"] = status
     return doc
+
+
+def check_freshness(cur, now: datetime | None = None, catalogue: Catalogue | None = None) -> list[dict]:
+    """The freshness findings (``freshness.findings``) as of ``now``, read with the caller's cursor (a run's
+    publish stage records them in ``audit.freshness_checks``)."""
+    now = now or datetime.now(UTC)
+    catalogue = catalogue or load_catalogue()
+    return findings(_eurostat(cur, catalogue, now), _surveys(cur, catalogue, now), now, eurostat_freshness(catalogue))

@@ -229,7 +229,42 @@ def publish_history(ctx: RunContext) -> dict[str, int]:
     return rows
 
 
-def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
+def check_freshness(cur, ctx: RunContext) -> dict:
+    """A nightly run's freshness findings (``ingest.status.freshness``) into ``audit.freshness_checks``; the
+    summary's part: counts per grade and one line per object that is not ok."""
+    from ingest.status import check_freshness as read_findings
+    from ingest.status.freshness import line
+
+    found = read_findings(cur)
+    for f in found:
+        cur.execute(
+            "insert into audit.freshness_checks (run_id, logical_date, source, object, grade, age, unit, limit_value,"
+            " message) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict (run_id, source, object) do update"
+            " set grade = excluded.grade, age = excluded.age, limit_value = excluded.limit_value,"
+            " message = excluded.message, checked_at = now()",
+            (
+                ctx.run_id,
+                ctx.logical_date,
+                f["source"],
+                f["object"],
+                f["grade"],
+                f["age"],
+                f["unit"],
+                f["limit"],
+                f["message"],
+            ),
+        )
+    return {
+        "checked": len(found),
+        "ok": sum(f["grade"] == "ok" for f in found),
+        "warn": [line(f) for f in found if f["grade"] == "warn"],
+        "stale": [line(f) for f in found if f["grade"] == "stale"],
+    }
+
+
+def publish(ctx: RunContext, crumbs: list[dict] | None = None, alert=None) -> dict:
+    """Write the run summary (and a backfill's history); ``alert(text)`` is called once per stale source object
+    of a nightly run (freshness, before a failed run raises)."""
     report = task_report(crumbs or [])
     built = report["dbt_nodes"].get("success") and not any(t.startswith("dbt.") for t in report["failed_tasks"])
     if built and ctx.mode == "backfill":  # the marts as of its date, built in asof_marts, into history
@@ -239,6 +274,8 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
         summary = collect(cur, ctx)
         summary.update(report)
         summary["outcome"] = outcome(summary)
+        if ctx.mode == "nightly":  # freshness is about now: a backfill replays the past
+            summary["freshness"] = check_freshness(cur, ctx)
         if built:
             remember_build(cur, ctx)
         cur.execute(
@@ -247,6 +284,9 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None) -> dict:
             (ctx.run_id, DAG_ID, ctx.logical_date, json.dumps(summary)),
         )
     conn.close()
+    for stale in (summary.get("freshness") or {}).get("stale", []):
+        if alert is not None:
+            alert(f"ALERT {DAG_ID} {stale}")
     if summary["outcome"] == "failed":
         raise RunHadProblems(
             f"run {ctx.run_id} failed: {', '.join(summary['failed_tasks']) or 'no failed task'}"
@@ -279,6 +319,13 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  validation {suite}: {v['passed']} passed, {v['failed']} failed")
     for q in summary.get("quarantined", []):
         lines.append(f"  QUARANTINED {q['source']} {q['object']}: {q['reason']}")
+    fresh = summary.get("freshness")
+    if fresh:
+        lines.append(
+            f"  freshness: {fresh['ok']} of {fresh['checked']} datasets and survey instruments ok,"
+            f" {len(fresh['warn'])} warn, {len(fresh['stale'])} stale (`ss4gl status`)"
+        )
+        lines.extend(f"  {text}" for text in fresh["stale"] + fresh["warn"])
     schema = summary.get("marts_schema", "marts")
     as_of = f" as of {summary['logical_date']}" if schema == "history" else ""
     # A backfill of a date before anything was received (no receipt on or before it, nothing replayed) says so in

@@ -120,6 +120,25 @@ def test_every_catalogue_dataset_and_sample_file_loaded(runs):
     assert loaded[0][0] == len(files) > 0
 
 
+def test_every_run_records_freshness_in_audit_and_the_summary(runs):
+    """Freshness each run (#18.4): every catalogue dataset and every cluster's instruments, all fresh after a run
+    of the bundled samples (the findings' rules: tests/tasks/test_freshness.py)."""
+    from ingest.config import load_catalogue
+
+    catalogue = load_catalogue()
+    n = len(catalogue.datasets) + len(catalogue.clusters) * len(catalogue.sources["surveys"]["instruments"])
+    for res in (runs["first"], runs["second"]):
+        assert f"  freshness: {n} of {n} datasets and survey instruments ok, 0 warn, 0 stale" in res.stdout
+    rows = query(
+        runs["url"],
+        "select run_id, source, count(*), count(*) filter (where grade = 'ok') from audit.freshness_checks"
+        " group by 1, 2 order by 1, 2",
+    )
+    assert len({r[0] for r in rows}) == 2  # both runs
+    assert all(r[2] == r[3] for r in rows), rows
+    assert sum(r[2] for r in rows) == 2 * n
+
+
 def test_marts_cover_all_five_clusters(runs):
     rows = query(runs["url"], "select distinct cluster_id from marts.mart_partnership_indicators")
     assert {r[0] for r in rows} == CLUSTERS
