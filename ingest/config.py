@@ -74,10 +74,15 @@ def dbt_target_dir() -> Path:
     return state_dir() / "dbt" / "target"
 
 
+#: Great Expectations Data Docs in the storage: one site per source (``docs/gx/<source>/``), linked from
+#: ``docs/gx/index.html``.
+GX_DOCS = ("docs", "gx")
+
+
 def gx_docs_dir() -> Path:
-    """Great Expectations Data Docs (HTML), written here by a validate task, published to the storage's
-    ``docs/gx/``."""
-    return state_dir() / "docs" / "gx"
+    """Great Expectations Data Docs (HTML), written here by the validate tasks (a site per source), published to the
+    storage's ``docs/gx/``."""
+    return state_dir().joinpath(*GX_DOCS)
 
 
 def dashboard_dir() -> Path:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ingest.config import EXPECTATIONS_DIR
+from ingest.config import EXPECTATIONS_DIR, GX_DOCS, gx_docs_dir
 from ingest.storage import default_storage
 from ingest.tasks.common import (
     Batch,
@@ -81,7 +81,9 @@ def validate(
     conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         batches = run_batches(cur, ctx, source, "received")
-    validator = Validator() if batches else None
+    # One GX Data Docs site per source (docs/gx/<source>/): GX rebuilds a site from its own context's results
+    # only, so a shared site kept the last validate task's pages; build_docs links the sites (docs/gx/index.html).
+    validator = Validator(docs_dir=gx_docs_dir() / source) if batches else None
     counts = {"validated": 0, "quarantined": 0, "rows": 0, "cached_verdicts": 0}
     failures: list[str] = []
     prepared: dict[str, Prepared | None] = {}
@@ -147,7 +149,7 @@ def validate(
         with conn:
             record(conn, recorded, run_id=ctx.run_id, logical_date=ctx.logical_date)
         if validator.build_docs() is not None:  # written locally, published where every worker sees it
-            default_storage().publish_dir(validator.docs_dir, "docs", "gx")
+            default_storage().publish_dir(validator.docs_dir, *GX_DOCS, source)
     passed = [
         item[4]
         for item, verdict in zip(pending, verdicts, strict=True)

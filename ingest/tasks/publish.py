@@ -7,7 +7,7 @@ import json
 
 from psycopg2 import sql
 
-from ingest.config import DAG_ID, QUARANTINE_TASK
+from ingest.config import DAG_ID, GX_DOCS, QUARANTINE_TASK, gx_docs_dir, load_catalogue
 from ingest.storage import default_storage
 from ingest.tasks.common import RunContext
 from ingest.tasks.transform import ASOF_PREFIX, HISTORY_SCHEMA, history_marts, project_relations, remember_build
@@ -116,7 +116,7 @@ def collect(cur, ctx: RunContext) -> dict:
 # dbt_docs is dbt's static page: one HTML file with the manifest and catalog inlined, which opens from disk or any
 # file share (no web server).
 DOCS = {
-    "data_docs": ("docs", "gx", "index.html"),
+    "data_docs": (*GX_DOCS, "index.html"),
     "dbt_docs": ("dbt", "target", "static_index.html"),
     "dashboard": ("dashboard", "index.html"),
 }
@@ -130,6 +130,30 @@ def docs_locations() -> dict[str, str]:
     return {name: store.uri(*key) for name, key in DOCS.items()}
 
 
+GX_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Great Expectations Data Docs</title></head>
+<body><h1>Great Expectations Data Docs</h1>
+<p>The latest validation of every batch, one site per source (written by its validate task).</p>
+<ul>{% for source in sources %}<li><a href="{{ source }}/index.html">{{ source }}</a></li>{% endfor %}</ul>
+{% if not sources %}<p>No source validated yet.</p>{% endif %}
+</body></html>
+"""
+
+
+def publish_gx_index() -> str:
+    """``docs/gx/index.html``: a link to each source's GX Data Docs site in the storage (the validate tasks build
+    them, possibly on other workers); where it is."""
+    from jinja2 import Template
+
+    store = default_storage()
+    sources = [s for s in load_catalogue().sources if store.exists(*GX_DOCS, s, "index.html")]
+    local = gx_docs_dir()
+    local.mkdir(parents=True, exist_ok=True)
+    (local / "index.html").write_text(Template(GX_INDEX, autoescape=True).render(sources=sources), encoding="utf-8")
+    store.publish_dir(local, *GX_DOCS, names=("index.html",))
+    return store.uri(*DOCS["data_docs"])
+
+
 def build_docs(ctx: RunContext, built: bool) -> dict:
     """dbt docs (catalog of the warehouse) and the static strategy dashboard, written in the local state folder and
     published to the storage (skipped when this run built nothing and both are there)."""
@@ -140,6 +164,7 @@ def build_docs(ctx: RunContext, built: bool) -> dict:
     if ctx.mode == "backfill":
         return {"skipped": "backfill runs rebuild marts only; docs and dashboard follow the nightly run"}
     store, where = default_storage(), docs_locations()
+    publish_gx_index()  # this run's validate tasks may have rebuilt a source's site
     if not built and store.exists(*DOCS["dbt_docs"]) and store.exists(*DOCS["dashboard"]):
         return {"skipped": "no dbt build in this run: docs and dashboard are current", **where}
     run_dbt(["docs", "generate", "--static"], ctx)  # also writes static_index.html

@@ -235,7 +235,7 @@ def run(warehouse_url, tmp_path_factory):
         out["eurostat_error"] = gate.validate(ctx, eurostat.SOURCE, eurostat.prepare)["summary"]
         out["eurostat_load"] = gate.load(ctx, eurostat.SOURCE, after_load=eurostat.remember_loaded)
         out["stage"] = st
-        out["docs"] = st.home / "docs" / "gx" / "index.html"
+        out["docs"] = st.home / "docs" / "gx" / "eurostat" / "index.html"
         yield out
 
 
@@ -358,10 +358,12 @@ def test_nightly_sample_batches_pass_every_suite(run, survey_run):
 
 
 def test_data_docs_built(run, survey_run):
-    for index in (run["docs"], survey_run.stage.home / "docs" / "gx" / "index.html"):
+    for index in (run["docs"], survey_run.stage.home / "docs" / "gx" / "surveys" / "index.html"):
         assert index.is_file() and index.stat().st_size > 0
     assert SUITE in run["docs"].read_text(encoding="utf-8", errors="replace")
-    html = (survey_run.stage.home / "docs" / "gx" / "index.html").read_text(encoding="utf-8", errors="replace")
+    html = (survey_run.stage.home / "docs" / "gx" / "surveys" / "index.html").read_text(
+        encoding="utf-8", errors="replace"
+    )
     assert "survey_sme_respondents" in html
 
 

@@ -139,6 +139,17 @@ def test_every_run_records_freshness_in_audit_and_the_summary(runs):
     assert sum(r[2] for r in rows) == 2 * n
 
 
+def test_data_docs_keep_every_source(runs):
+    """One GX Data Docs site per source, both linked from docs/gx/index.html (a shared site kept only the last
+    validate task's pages)."""
+    docs = runs["home"] / "docs" / "gx"
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    assert 'href="eurostat/index.html"' in index and 'href="surveys/index.html"' in index
+    assert f"data docs: {docs / 'index.html'}" in runs["second"].stdout
+    pages = {p.parents[2].name for p in docs.glob("*/validations/*/*/*/*.html")}
+    assert {"eurostat_observations", "survey_sme_respondents", "survey_soa_kpis"} <= pages, pages
+
+
 def test_marts_cover_all_five_clusters(runs):
     rows = query(runs["url"], "select distinct cluster_id from marts.mart_partnership_indicators")
     assert {r[0] for r in rows} == CLUSTERS
