@@ -201,10 +201,16 @@ def _run_checks(validator, pending: list[tuple], combine: bool) -> list:
     import dataclasses
 
     verdicts: list = [None] * len(pending)
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, (_batch, suite, _frame, context, _key) in enumerate(pending):
-        groups.setdefault((suite, json.dumps(context, sort_keys=True, default=str)), []).append(i)
-    for (suite, _), members in groups.items():
+    # Batches are validated together per suite and context, in rounds that never put two batches of one source
+    # folder (a cluster's instrument: a file and its re-submitted correction) together: those may share keys that
+    # are unique per batch (one response per cluster and wave), which a combined validation would count twice.
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    rounds: dict[tuple[str, str, str], int] = {}
+    for i, (batch, suite, _frame, context, _key) in enumerate(pending):
+        slot = (suite, json.dumps(context, sort_keys=True, default=str), batch.object.rsplit("/", 1)[0])
+        rounds[slot] = rounds.get(slot, -1) + 1
+        groups.setdefault((*slot[:2], rounds[slot]), []).append(i)
+    for (suite, _context, _round), members in groups.items():
         if combine and len(members) > 1:
             frames = [pending[i][2] for i in members]
             try:
