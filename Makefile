@@ -47,7 +47,7 @@ test-fast: install
 	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not slow"
 
 ## Quality gate (first step of .ci/run; pre-commit too): ruff lint + format, sqlfluff (dbt), import contracts.
-lint: install
+lint: $(STAMP)
 	$(BIN)/ruff check ingest dags tests bench tools
 	$(BIN)/ruff format --check ingest dags tests bench tools
 	cd dbt_project && ../$(BIN)/sqlfluff lint --nocolor models macros snapshots tests

@@ -43,12 +43,16 @@ def airflow_env() -> dict[str, str]:
 
 def prepare_airflow() -> Path:
     """Point Airflow at the local home and migrate its metadata DB once per Airflow version; the home."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     os.environ.update(airflow_env())
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    marker = home / f".migrated-{version('apache-airflow')}"
+    try:
+        airflow_version = version("apache-airflow-core")  # the package holding the metadata schema (Airflow 3)
+    except PackageNotFoundError:
+        airflow_version = version("apache-airflow")
+    marker = home / f".migrated-{airflow_version}"
     if not marker.exists():
         res = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],

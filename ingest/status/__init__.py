@@ -23,6 +23,12 @@ Freshness is config as data (``catalogue.yml``, ``sources.<source>.freshness``):
 * Surveys, per cluster and instrument: days since the latest loaded file was received (its first receipt):
   ``max_age_days`` (one number, or one per instrument), yearly waves by default. Never loaded is stale.
 
+* Eurostat's update stamp: a dataset whose latest table-of-contents ``last update`` is newer than the version the
+  warehouse holds is behind (a warning, stale once that update is older than ``error_after_hours``).
+
+The rules live in :mod:`ingest.status.freshness`; every nightly run applies them too (``audit.freshness_checks``,
+its summary and alerts).
+
 Exit status: 0 healthy, 1 the last run failed, 4 data stale (error), 2 the warehouse cannot be read. A failed last
 run wins over staleness; warnings never change the status.
 """

@@ -61,6 +61,8 @@ def grade_survey(last_loaded: datetime | None, now: datetime, max_age_days: int)
 
 
 def _day(value: str | date | None) -> date | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date()
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])

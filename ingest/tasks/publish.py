@@ -1,9 +1,12 @@
 """Publish stage: a backfill's marts into ``history``, the run summary in ``audit.run_summaries`` (what
-``make run`` prints) and, after a successful build, the fingerprints the next run's ``dbt_needed`` compares."""
+``make run`` prints), a nightly run's freshness findings in ``audit.freshness_checks`` (one alert per stale source
+object) and, after a successful build, the fingerprints the next run's ``dbt_needed`` compares. ``build_docs``
+publishes the dbt docs, the dashboard and the index of the GX Data Docs sites."""
 
 from __future__ import annotations
 
 import json
+import logging
 
 from psycopg2 import sql
 
@@ -11,7 +14,9 @@ from ingest.config import DAG_ID, GX_DOCS, QUARANTINE_TASK, gx_docs_dir, load_ca
 from ingest.storage import default_storage
 from ingest.tasks.common import RunContext
 from ingest.tasks.transform import ASOF_PREFIX, HISTORY_SCHEMA, history_marts, project_relations, remember_build
-from ingest.warehouse import LOADER, READER, TRANSFORMER, connect, redact, warehouse_url
+from ingest.warehouse import LOADER, READER, TRANSFORMER, connect, redact, storable, warehouse_url
+
+log = logging.getLogger("ss4gl")
 
 
 class RunHadProblems(RuntimeError):
@@ -155,8 +160,9 @@ def publish_gx_index() -> str:
 
 
 def build_docs(ctx: RunContext, built: bool) -> dict:
-    """dbt docs (catalog of the warehouse) and the static strategy dashboard, written in the local state folder and
-    published to the storage (skipped when this run built nothing and both are there)."""
+    """The index of the GX Data Docs sites; dbt docs (catalog of the warehouse) and the static strategy dashboard,
+    written in the local state folder and published to the storage (skipped when this run built nothing and both
+    are there)."""
     from ingest.config import dashboard_dir, dbt_target_dir
     from ingest.dashboard.build import build_dashboard
     from ingest.tasks.transform import run_dbt
@@ -300,7 +306,14 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None, alert=None) -> di
         summary.update(report)
         summary["outcome"] = outcome(summary)
         if ctx.mode == "nightly":  # freshness is about now: a backfill replays the past
-            summary["freshness"] = check_freshness(cur, ctx)
+            cur.execute("savepoint freshness")
+            try:
+                summary["freshness"] = check_freshness(cur, ctx)
+            except Exception as exc:  # noqa: BLE001 - the run summary is written all the same
+                cur.execute("rollback to savepoint freshness")
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                log.warning("freshness not checked: %s", first)
+                summary["freshness_error"] = storable(first)
         if built:
             remember_build(cur, ctx)
         cur.execute(
@@ -351,6 +364,8 @@ def format_summary(summary: dict) -> str:
             f" {len(fresh['warn'])} warn, {len(fresh['stale'])} stale (`ss4gl status`)"
         )
         lines.extend(f"  {text}" for text in fresh["stale"] + fresh["warn"])
+    if summary.get("freshness_error"):
+        lines.append(f"  freshness: not checked ({summary['freshness_error']})")
     schema = summary.get("marts_schema", "marts")
     as_of = f" as of {summary['logical_date']}" if schema == "history" else ""
     # A backfill of a date before anything was received (no receipt on or before it, nothing replayed) says so in

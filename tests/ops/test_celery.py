@@ -103,7 +103,10 @@ def compose_airflow_env() -> dict[str, str]:
         return match.group("default") or ""
 
     pattern = re.compile(r"\$\{\w+(?::-(?P<default>[^}]*)|:\?[^}]*)?\}")
-    return {k: pattern.sub(interpolate, str(v)) for k, v in doc["x-airflow-common"]["environment"].items()}
+    env = {k: pattern.sub(interpolate, str(v)) for k, v in doc["x-airflow-common"]["environment"].items()}
+    left = sorted(k for k, v in env.items() if "$" in v)
+    assert not left, f"docker-compose.yml: interpolation this helper does not handle in {left}"
+    return env
 
 
 class Processes:

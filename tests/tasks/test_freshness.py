@@ -126,3 +126,20 @@ def test_a_check_too_long_ago_warns_then_goes_stale_and_a_recent_update_only_war
     assert alerts == [] and findings_by_object(url, ctx.run_id) == {}
     [(summary,)] = query(url, "select summary from audit.run_summaries where run_id = %s", ctx.run_id)
     assert "freshness" not in summary
+
+
+def test_a_freshness_failure_never_costs_the_run_summary(stale_world):
+    url = stale_world["url"]
+    execute(url, "drop table audit.freshness_checks")
+    ctx = RunContext(run_id="scheduled__broken", logical_date=datetime.now(UTC).date().isoformat())
+    alerts: list[str] = []
+    try:
+        pub.publish(ctx, [], alert=alerts.append)
+    except pub.RunHadProblems:
+        pass
+    [(summary,)] = query(url, "select summary from audit.run_summaries where run_id = %s", ctx.run_id)
+    assert (
+        "freshness" not in summary and 'relation "audit.freshness_checks" does not exist' in summary["freshness_error"]
+    )
+    assert alerts == []
+    assert any(ln.startswith("  freshness: not checked (") for ln in pub.format_summary(summary).splitlines())

@@ -1,7 +1,7 @@
 """The validate stage validates batches together (one GX validation per suite, context and round) and never puts
 two batches of one source folder in one validation: a survey file and its re-submitted correction share keys that
 are unique per file (one response per cluster and wave), so validating them together failed every night and cost a
-validation per file (the bundled night: 80 GX validations of survey tables instead of 29). A batch that fails is
+validation per file (the bundled night: 80 GX validations of survey tables instead of 31). A batch that fails is
 still found on its own. Real GX on the bundled sample files (parsed in-process, no warehouse)."""
 
 from __future__ import annotations
