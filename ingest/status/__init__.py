@@ -39,11 +39,11 @@ from datetime import UTC, date, datetime
 
 from ingest.config import Catalogue, load_catalogue
 from ingest.status.freshness import (
-    behind,
     eurostat_freshness,
     findings,
     grade_eurostat,
     grade_survey,
+    line,
     survey_max_age_days,
 )
 from ingest.warehouse import LOADER, WarehouseError, connect, redact
@@ -414,35 +414,14 @@ def collect(now: datetime | None = None, runs: int = RUNS, catalogue: Catalogue 
             f"LAST RUN FAILED {r['run_id']} ({r['logical_date']}): failed tasks "
             f"{', '.join(r['failed_tasks']) or 'none'}; missing marts {', '.join(r['missing_marts']) or 'none'}"
         )
-    cfg = doc["freshness"]["eurostat"]
-    never = [d["dataset"] for d in doc["eurostat"] if d["freshness"] == "never"]
-    if never:
-        stale = True
-        problems.append(f"STALE eurostat, never checked successfully: {', '.join(never)}")
-    for d in doc["eurostat"]:
-        if d["freshness"] in ("stale", "warn"):
-            stale = stale or d["freshness"] == "stale"
-            limit = cfg["error_after_hours"] if d["freshness"] == "stale" else cfg["warn_after_hours"]
-            problems.append(
-                f"{'STALE' if d['freshness'] == 'stale' else 'WARN'} eurostat {d['dataset']}: last successful check"
-                f" {d['age_hours']:.0f} h ago (over {limit:g} h)"
-            )
-    for d in doc["eurostat"]:  # Eurostat's update stamp newer than the loaded version's
-        grade, message = behind(d["latest_toc_last_update"], d["loaded_toc_last_update"], now, cfg)
-        if message:
-            stale = stale or grade == "stale"
-            problems.append(f"{grade.upper()} eurostat {d['dataset']}: {message}")
-    never = [f"{s['cluster']}/{s['instrument']}" for s in doc["surveys"] if s["freshness"] == "never"]
-    if never:
-        stale = True
-        problems.append(f"STALE surveys, no file loaded yet: {', '.join(never)}")
-    for s in doc["surveys"]:
-        if s["freshness"] == "stale":
-            stale = True
-            problems.append(
-                f"STALE surveys {s['cluster']}/{s['instrument']}: latest loaded file received"
-                f" {s['age_days']:.0f} days ago (over {s['max_age_days']} days)"
-            )
+    # Freshness: the findings' lines (freshness.line), objects never checked or loaded grouped in one line per source.
+    for source, never_text in (("eurostat", "never checked successfully"), ("surveys", "no file loaded yet")):
+        mine = [f for f in doc["findings"] if f["source"] == source and f["grade"] != "ok"]
+        never = [f["object"] for f in mine if f["never"]]
+        if never:
+            problems.append(f"STALE {source}, {never_text}: {', '.join(never)}")
+        problems += [line(f) for f in mine if not f["never"]]
+        stale = stale or any(f["grade"] == "stale" for f in mine)
     status = EXIT_FAILED if failed else EXIT_STALE if stale else EXIT_OK
     doc["problems"] = problems
     doc["health"] = {EXIT_OK: "healthy", EXIT_FAILED: "last_run_failed", EXIT_STALE: "stale"}[status]

@@ -82,7 +82,7 @@ def behind(latest: str | date | None, loaded: str | date | None, now: datetime, 
 
 def findings(eurostat: list[dict], surveys: list[dict], now: datetime, cfg: dict[str, float]) -> list[dict]:
     """One finding per Eurostat dataset and per cluster and instrument, from the rows ``ss4gl status`` reads:
-    ``{source, object, grade, age, unit, limit, message}``; the message names no file, row or value."""
+    ``{source, object, grade, age, unit, limit, message, never}``; the message names no file, row or value."""
     out = []
     for d in eurostat:
         grade, messages = d["freshness"], []
@@ -104,6 +104,7 @@ def findings(eurostat: list[dict], surveys: list[dict], now: datetime, cfg: dict
                 "unit": "h",
                 "limit": cfg["error_after_hours"],
                 "message": "; ".join(messages),
+                "never": d["freshness"] == "never",
             }
         )
     for s in surveys:
@@ -121,6 +122,7 @@ def findings(eurostat: list[dict], surveys: list[dict], now: datetime, cfg: dict
                 "unit": "d",
                 "limit": float(s["max_age_days"]),
                 "message": message,
+                "never": s["freshness"] == "never",
             }
         )
     return out

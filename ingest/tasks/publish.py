@@ -260,13 +260,13 @@ def publish_history(ctx: RunContext) -> dict[str, int]:
     return rows
 
 
-def check_freshness(cur, ctx: RunContext) -> dict:
+def record_freshness(cur, ctx: RunContext) -> dict:
     """A nightly run's freshness findings (``ingest.status.freshness``) into ``audit.freshness_checks``; the
     summary's part: counts per grade and one line per object that is not ok."""
-    from ingest.status import check_freshness as read_findings
+    from ingest.status import check_freshness
     from ingest.status.freshness import line
 
-    found = read_findings(cur)
+    found = check_freshness(cur)
     for f in found:
         cur.execute(
             "insert into audit.freshness_checks (run_id, logical_date, source, object, grade, age, unit, limit_value,"
@@ -308,7 +308,7 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None, alert=None) -> di
         if ctx.mode == "nightly":  # freshness is about now: a backfill replays the past
             cur.execute("savepoint freshness")
             try:
-                summary["freshness"] = check_freshness(cur, ctx)
+                summary["freshness"] = record_freshness(cur, ctx)
             except Exception as exc:  # noqa: BLE001 - the run summary is written all the same
                 cur.execute("rollback to savepoint freshness")
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
