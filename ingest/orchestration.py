@@ -143,10 +143,32 @@ def dbt_task_group(group_id: str = "dbt", **kwargs):
         if root is not producer:
             producer >> root
     producer.execute = serialised(producer.execute, DBT_BUILD_LOCK)
+    keep_final_node_events(producer)
     # dbt's unit tests check model logic on fixed inputs, not the night's data: CI runs them (tests/dbt), a
     # production build leaves them out, as dbt recommends (about a fifth of the build's time).
     producer.dbt_cmd_flags = [*producer.dbt_cmd_flags, "--exclude-resource-type", "unit_test"]
     return group
+
+
+# dbt events of a node before its end. Cosmos pushes each to the node's one "dbt event" XCom, and the next push
+# overwrites it; the node sensors read it only once the build has ended (they start after the producer).
+_NODE_PROGRESS_EVENTS = tuple(f'"name": "{name}"' for name in ("NodeStart", "NodeCompiling", "NodeExecuting"))
+
+
+def final_node_events_only(parse):
+    """Wrap Cosmos' parser of dbt's JSON events so it never sees a node's progress events: three of the four
+    XCom writes per node of a build, which nothing reads (a fifth of the producer's time)."""
+
+    def parse_final(line: str, extra_kwargs) -> None:
+        if not any(event in line for event in _NODE_PROGRESS_EVENTS):
+            parse(line, extra_kwargs)
+
+    return parse_final
+
+
+def keep_final_node_events(producer) -> None:
+    make_parse = producer._make_parse_callable  # Cosmos builds the parser anew for each dbt invocation
+    producer._make_parse_callable = lambda: final_node_events_only(make_parse())
 
 
 def serialised(execute, lock_name: str):

@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -57,7 +58,9 @@ class RunProgress:
         self.counts: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="ss4gl-progress", daemon=True)
-        self._after_id = self._max_run_id()
+        # Task instances that start from now on: a rerun of a logical date replaces its DAG run, and SQLite may give
+        # the new run the deleted run's id, so ids cannot tell this run's tasks apart.
+        self._since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         self._t0 = time.monotonic()
         self._console = None
         if out.isatty() and not os.environ.get("NO_COLOR"):
@@ -104,13 +107,6 @@ class RunProgress:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=2)
 
-    def _max_run_id(self) -> int:
-        try:
-            with self._connect() as conn:
-                return conn.execute("select coalesce(max(id), 0) from dag_run").fetchone()[0]
-        except sqlite3.Error:
-            return 0
-
     def _poll(self) -> None:
         while not self._stop.wait(self.every):
             self._report()
@@ -123,8 +119,8 @@ class RunProgress:
                     " (select x.value from xcom x where x.dag_run_id = r.id and x.task_id = ti.task_id"
                     "  and x.map_index = ti.map_index and x.key = 'return_value')"
                     " from task_instance ti join dag_run r on r.dag_id = ti.dag_id and r.run_id = ti.run_id"
-                    " where r.dag_id = ? and r.id > ? order by ti.end_date",
-                    (self.dag_id, self._after_id),
+                    " where r.dag_id = ? and ti.start_date >= ? order by ti.end_date",
+                    (self.dag_id, self._since),
                 ).fetchall()
         except sqlite3.Error:
             return  # the database is busy or not there yet: next time

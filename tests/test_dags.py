@@ -30,7 +30,9 @@ PROBE = textwrap.dedent(
             "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
                                   "trigger_rule": str(t.trigger_rule), "on_failure": bool(t.on_failure_callback),
                                   "lock": getattr(getattr(t, "execute", None), "lock_name", None),
-                                  "queue": t.queue, "dbt_cmd_flags": getattr(t, "dbt_cmd_flags", None)}
+                                  "queue": t.queue, "dbt_cmd_flags": getattr(t, "dbt_cmd_flags", None),
+                                  "parser": getattr(getattr(t, "_make_parse_callable", lambda: None)(),
+                                                    "__name__", None)}
                       for t in dag.tasks},
         }
     print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "parse_s": parse_s,
@@ -119,6 +121,36 @@ def test_the_nightly_build_leaves_dbt_unit_tests_to_ci(dagbag):
     tasks = dagbag["dags"]["ss4gl_nightly"]["tasks"]
     assert tasks["dbt.dbt_producer_watcher"]["dbt_cmd_flags"] == ["--exclude-resource-type", "unit_test"]
     assert not any(v["dbt_cmd_flags"] for k, v in tasks.items() if k != "dbt.dbt_producer_watcher")
+
+
+def test_the_producer_pushes_only_the_final_event_of_each_dbt_node(dagbag):
+    """Cosmos' event parser of the producer is wrapped (orchestration.final_node_events_only)."""
+    tasks = dagbag["dags"]["ss4gl_nightly"]["tasks"]
+    assert tasks["dbt.dbt_producer_watcher"]["parser"] == "parse_final"
+
+
+def test_node_progress_events_never_reach_the_xcom_parser():
+    """Real dbt events as Cosmos serialises them: a node's start, compile and execute events are dropped, its end
+    and every other event pass."""
+    from dbt.events.types import MainReportVersion, NodeCompiling, NodeExecuting, NodeFinished, NodeStart
+    from dbt_common.events.base_types import msg_from_base_event
+    from google.protobuf.json_format import MessageToJson
+
+    from ingest.orchestration import final_node_events_only
+
+    node = {"unique_id": "model.ss4gl.mart_cluster_kpis"}
+    events = [
+        MainReportVersion(version="1.11", log_version=3),
+        NodeStart(node_info={**node, "node_status": "started"}),
+        NodeCompiling(node_info={**node, "node_status": "compiling"}),
+        NodeExecuting(node_info={**node, "node_status": "executing"}),
+        NodeFinished(node_info={**node, "node_status": "success"}),
+    ]
+    seen: list[str] = []
+    parse = final_node_events_only(lambda line, extra: seen.append(json.loads(line)["info"]["name"]))
+    for event in events:
+        parse(MessageToJson(msg_from_base_event(event), preserving_proto_field_name=True), {})
+    assert seen == ["MainReportVersion", "NodeFinished"]
 
 
 def test_tasks_go_to_the_queues_of_their_kind(dagbag, tmp_path):

@@ -38,3 +38,16 @@ def test_prepare_only_migrates_the_local_airflow_home_once(tmp_path):
     assert second.returncode == 0, second.stderr
     assert (airflow_home / "airflow.db").stat().st_mtime_ns == before
     assert not (tmp_path / "warehouse").exists()  # no warehouse started by an install step
+
+
+def test_local_airflow_runs_cosmos_without_its_retry_backup(monkeypatch):
+    """The dbt producer has no retries: Cosmos' "reliable retry" (an Airflow Variable rewritten with every XCom
+    the build pushes) is off in local mode, as in the compose and Helm environments."""
+    from ingest.localrun import airflow_env
+
+    monkeypatch.delenv("AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY", raising=False)
+    assert airflow_env()["AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY"] == "False"
+    compose = (REPO / "docker-compose.yml").read_text()
+    helm = (REPO / "deploy" / "helm" / "values.yaml").read_text()
+    assert 'AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY: "False"' in compose
+    assert helm.count("name: AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY") == 2

@@ -201,15 +201,24 @@ def _run_checks(validator, pending: list[tuple], combine: bool) -> list:
     import dataclasses
 
     verdicts: list = [None] * len(pending)
-    # Batches are validated together per suite and context, in rounds that never put two batches of one source
-    # folder (a cluster's instrument: a file and its re-submitted correction) together: those may share keys that
-    # are unique per batch (one response per cluster and wave), which a combined validation would count twice.
+    # Batches are validated together per suite and context, in rounds: a batch joins the first round holding none
+    # of its values of a key the suite requires unique. A survey file and its re-submitted correction share those
+    # (one response per cluster and wave): validated together, the correction would fail as a duplicate.
     groups: dict[tuple[str, str, int], list[int]] = {}
-    rounds: dict[tuple[str, str, str], int] = {}
-    for i, (batch, suite, _frame, context, _key) in enumerate(pending):
-        slot = (suite, json.dumps(context, sort_keys=True, default=str), batch.object.rsplit("/", 1)[0])
-        rounds[slot] = rounds.get(slot, -1) + 1
-        groups.setdefault((*slot[:2], rounds[slot]), []).append(i)
+    taken: dict[tuple[str, str], list] = {}  # per suite and context: per round, the key values it holds (None: closed)
+    for i, (_batch, suite, frame, context, _key) in enumerate(pending):
+        slot = (suite, json.dumps(context, sort_keys=True, default=str))
+        try:
+            keys = _unique_keys(validator, suite, frame, context) if combine else {}
+        except Exception:  # noqa: BLE001 - the suite does not resolve on this frame: its validation says why, alone
+            keys = None
+        rounds = taken.setdefault(slot, [])
+        at = next((r for r, held in enumerate(rounds) if keys is not None and not _overlap(held, keys)), len(rounds))
+        if at == len(rounds):
+            rounds.append(None if keys is None else {})
+        for columns, values in (keys or {}).items():
+            rounds[at].setdefault(columns, set()).update(values)
+        groups.setdefault((*slot, at), []).append(i)
     for (suite, _context, _round), members in groups.items():
         if combine and len(members) > 1:
             frames = [pending[i][2] for i in members]
@@ -236,6 +245,25 @@ def _run_checks(validator, pending: list[tuple], combine: bool) -> list:
                 log.warning("%s: validation %s failed unexpectedly (%s)", batch.object, suite_i, type(exc).__name__)
                 verdicts[i] = exc
     return verdicts
+
+
+def _unique_keys(validator, suite: str, frame: pd.DataFrame, context: dict) -> dict[tuple[str, ...], set]:
+    """The values of every key the suite requires unique (compound or single column), per key."""
+    keys: dict[tuple[str, ...], set] = {}
+    for check in validator.checks(suite, frame, context):
+        if check.type == "expect_compound_columns_to_be_unique":
+            columns = tuple(check.kwargs["column_list"])
+        elif check.type == "expect_column_values_to_be_unique":
+            columns = (check.kwargs["column"],)
+        else:
+            continue
+        if set(columns) <= set(frame.columns):
+            keys[columns] = set(frame[list(columns)].astype(str).itertuples(index=False, name=None))
+    return keys
+
+
+def _overlap(held: dict[tuple[str, ...], set] | None, keys: dict[tuple[str, ...], set]) -> bool:
+    return held is None or any(not values.isdisjoint(held.get(columns, ())) for columns, values in keys.items())
 
 
 def _partition_holds(conn, tables: dict[str, pd.DataFrame], partition: dict, batch_id: str) -> bool:

@@ -112,9 +112,10 @@ class GxEngine:
     def validate(
         self, suite_name: str, batch_id: str, frame: pd.DataFrame, checks: list[Check], row_label: list[str]
     ) -> list[ExpectationResult]:
-        suite = gx.ExpectationSuite(name=suite_name)
-        for i, check in enumerate(checks):
-            suite.add_expectation(self.expectation(check, i))
+        # Given whole: add_expectation compares each new expectation with every one before it (quadratic).
+        suite = gx.ExpectationSuite(
+            name=suite_name, expectations=[self.expectation(check, i) for i, check in enumerate(checks)]
+        )
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         result = batch.validate(suite, result_format=RESULT_FORMAT)
         out: list[ExpectationResult | None] = [None] * len(checks)

@@ -108,6 +108,8 @@ def test_progress_shows_a_line_per_task_as_it_ends(runs):
     assert elapsed == sorted(elapsed)
     assert re.search(rf"ss4gl_nightly {DATE}: \d+ tasks ended in \d+ s \(\d+ ok", first)
     assert re.search(rf"^ss4gl_nightly {DATE}: running .*the previous run took \d+ s", second, re.MULTILINE)
+    # a rerun of the same date (its DAG run replaced) reports its own tasks too
+    assert re.search(r"^\s+\d+\.\d s  ok\s+publish ", second, re.MULTILINE), second[-2000:]
 
 
 def test_every_catalogue_dataset_and_sample_file_loaded(runs):

@@ -1,8 +1,9 @@
 """The validate stage validates batches together (one GX validation per suite, context and round) and never puts
-two batches of one source folder in one validation: a survey file and its re-submitted correction share keys that
-are unique per file (one response per cluster and wave), so validating them together failed every night and cost a
-validation per file (the bundled night: 80 GX validations of survey tables instead of 31). A batch that fails is
-still found on its own. Real GX on the bundled sample files (parsed in-process, no warehouse)."""
+two batches that share a value of a key their suite requires unique in one validation: a survey file and its
+re-submitted correction share those (one response per cluster and wave), so validating them together failed every
+night and cost a validation per file (the bundled night: 80 GX validations of survey tables; one round per source
+folder: 31; rounds by key: 20). A batch that fails is still found on its own. Real GX on the bundled sample files
+(parsed in-process, no warehouse)."""
 
 from __future__ import annotations
 
@@ -56,11 +57,16 @@ def test_a_good_night_is_validated_in_few_combined_validations_that_all_pass(pen
     assert [v.batch_id for v in verdicts] == [p[0].batch_id for p in pending]  # one verdict per batch, in order
     # no validation failed: the file and its correction (same cluster and wave) were never validated together
     assert all(ok for _suite, _batch, ok in calls), [c for c in calls if not c[2]]
-    # 94 batch tables; rounds: the 6 state-of-affairs suites 3 each (MSE sent 2024, 2025 and a corrected 2025), 3
-    # SME-needs suites 2 each (INDESCAT and Sports & Technology sent 2 waves), the cluster-restricted respondents
-    # suite per cluster and round (5 clusters, 2 of them twice)
+    # 94 batch tables; rounds: the 6 state-of-affairs suites 2 each (MSE's corrected 2025 file repeats the cluster
+    # and wave of its 2025 file; its 2024 file joins the first round), the 3 SME-needs suites 1 each (two waves never
+    # share a key), the cluster-restricted respondents suite one per cluster (its context)
     assert len(pending) == 94
-    assert len(calls) == 6 * 3 + 3 * 2 + 7, calls
+    assert len(calls) == 6 * 2 + 3 + 5, calls
+    rounds = {}
+    for suite, batch_id, _ok in calls:
+        rounds.setdefault(suite, []).append(batch_id)
+    kpis = rounds["survey_soa_kpis"]
+    assert kpis[0].startswith("survey_soa_kpis:combined:") and kpis[1] == CORRECTION, kpis
 
 
 def test_a_failing_batch_is_found_on_its_own(pending, tmp_path):
