@@ -83,6 +83,23 @@ def _int_keys(keys: list[str], dataset: str | None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- JSON-stat
+def _numbers(items: list, dataset: str | None) -> np.ndarray:
+    """JSON-stat values as float64 (null → NaN, numeric strings read as numbers); a value that is no number (a
+    JSON-stat dataset of text, not statistics) is one line naming its position."""
+    try:
+        return np.array(items, dtype=np.float64)
+    except (TypeError, ValueError):
+        for at, item in enumerate(items):
+            try:
+                float(item if item is not None else "nan")
+            except (TypeError, ValueError):
+                raise EurostatPayloadError(
+                    dataset,
+                    f"JSON-stat value at position {at} is not a number ({one_line(repr(item), 40)}): not statistics",
+                ) from None
+        raise
+
+
 class _Cells:
     """A sparse ``value`` / ``status`` object already parsed into (positions, Arrow array) by Arrow's CSV reader."""
 
@@ -193,10 +210,10 @@ def decode_jsonstat(doc: dict, dataset: str | None = None) -> pd.DataFrame:
         vpos = _int_keys(list(raw), dataset)
         try:
             vals = np.fromiter(raw.values(), dtype=np.float64, count=len(raw))
-        except (TypeError, ValueError):  # null values
-            vals = np.array(list(raw.values()), dtype=np.float64)
+        except (TypeError, ValueError):  # null values (or not numbers: _numbers says which)
+            vals = _numbers(list(raw.values()), dataset)
     elif isinstance(raw, list):
-        vals = np.array(raw, dtype=np.float64)
+        vals = _numbers(raw, dataset)
         vpos = np.arange(len(vals), dtype=np.int64)
     elif raw is None:
         vpos, vals = np.empty(0, np.int64), np.empty(0, np.float64)

@@ -79,7 +79,7 @@ def sniff(body: bytes) -> str:
     if first == b"<":
         return "html" if (b"<html" in head or b"<!doctype html" in head) else "xml"
     line = body.split(b"\n", 1)[0]
-    if b"\\time_period" in line.lower() and b"\t" in line:
+    if re.search(rb"\\time(?:_period)?\s*\t", line.lower()):  # SDMX 2.1 TSV; `geo\time`: the old bulk layout
         return "tsv"
     if line.lstrip(b'"').upper().startswith(b"DATAFLOW"):
         return "sdmx-csv"

@@ -36,7 +36,15 @@ def test_decode_to_stdout(capsys):
 
 @pytest.mark.parametrize(
     "body",
-    [error_json(400, 140, "Syntax error\nsecond line"), async_warning(), b"<html><title>x</title></html>"],
+    [
+        error_json(400, 140, "Syntax error\nsecond line"),
+        async_warning(),
+        b"<html><title>x</title></html>",
+        # a JSON-stat dataset of text, not statistics (the shape of json-stat.org's order.json sample)
+        b'{"version":"2.0","class":"dataset","id":["A","B"],"size":[2,2],"dimension":{"A":{"category":'
+        b'{"index":["1","2"]}},"B":{"category":{"index":["1","2"]}}},"value":["A1B1","A1B2","A2B1","A2B2"]}',
+    ],
+    ids=["error_json", "async_warning", "html", "jsonstat_of_text"],
 )
 def test_not_data_exits_2_with_one_line(tmp_path, capsys, body):
     path = tmp_path / "bad.json"

@@ -183,6 +183,50 @@ def test_tsv_cells_flags_crlf_and_trailing_spaces():
     ]
 
 
+def old_bulk_layout(tsv: bytes) -> bytes:
+    """The same series in Eurostat's old bulk TSV layout: no freq dimension, ``geo\\time``, periods descending."""
+    lines = tsv.decode().splitlines()
+    head = lines[0].split("\t")
+    dims = head[0].split("\\")[0].split(",")
+    assert dims[0] == "freq"
+    out = ["\t".join([",".join(dims[1:]) + "\\time", *reversed(head[1:])])]
+    for line in lines[1:]:
+        cells = line.split("\t")
+        out.append("\t".join([cells[0].split(",", 1)[1], *reversed(cells[1:])]))
+    return ("\n".join(out) + "\n").encode()
+
+
+def test_old_bulk_tsv_layout_decodes_like_the_current_one():
+    """``vehicle,unit,geo\\time`` header, no freq, descending years, periods with trailing spaces (#21.5)."""
+    tsv = b"freq,unit,geo\\TIME_PERIOD\t2020 \t2021 \t2022 \nA,PC,ES51\t1.5 \t: \t2 p\nA,PC,NL41\t: c\t: p\t3 bp\n"
+    old = old_bulk_layout(tsv)
+    assert old.startswith(b"unit,geo\\time\t2022 \t2021 \t2020 \nPC,ES51\t2 p\t: \t1.5 \n")
+    want = decode(tsv, "t").drop(columns="freq")
+    got = decode(old, "t")
+    key = ["unit", "geo", "time"]
+    pd.testing.assert_frame_equal(
+        got.sort_values(key).reset_index(drop=True), want.sort_values(key).reset_index(drop=True)
+    )
+
+
+@pytest.mark.skipif(SHARED is None, reason="../shared (real Eurostat captures) is absent")
+def test_real_capture_in_the_old_bulk_layout_decodes_exactly():
+    real = gzip.decompress((SHARED / "fixtures/eurostat/nama_10r_3gdp_EUR_HAB.tsv.gz").read_bytes())
+    key = ["unit", "geo", "time"]
+    want = decode(real, "nama_10r_3gdp").drop(columns="freq").sort_values(key).reset_index(drop=True)
+    got = decode(gzip.compress(old_bulk_layout(real)), "nama_10r_3gdp").sort_values(key).reset_index(drop=True)
+    assert len(got) == 37_758
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_jsonstat_of_text_values_is_one_line():
+    doc = cube([1.5, "A1B2", None, 4, 5, 6])
+    with pytest.raises(EurostatPayloadError, match=r"value at position 1 is not a number \('A1B2'\)"):
+        decode(orjson.dumps(doc), "t")
+    # numbers written as strings are numbers
+    assert decode(orjson.dumps(cube(["1.5", "2", None, 4, 5, 6])), "t")["value"].tolist()[:2] == [1.5, 2.0]
+
+
 def test_truncated_tsv_raises():
     tsv = b"freq,unit,geo\\TIME_PERIOD\t2020 \t2021 \nA,PC,ES51\t1.5 \t2 \nA,PC,NL41\t3 "
     with pytest.raises(EurostatPayloadError, match="truncated"):
