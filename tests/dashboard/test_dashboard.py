@@ -310,6 +310,25 @@ def test_format_by_unit():
     assert re.fullmatch(r"cluster-a_b-[0-9a-f]{8}\.html", page_name("a/../b"))
 
 
+def test_every_chart_spec_is_valid_vega_lite(fresh_db, tmp_path, monkeypatch):
+    """A nightly builds the specs without the JSON-schema check (charts.VALIDATE_SPECS); here every chart of every
+    page is built with it: an invalid spec raises."""
+    from ingest.dashboard import charts
+
+    create_marts(fresh_db, sample_marts(list(CLUSTERS)))
+    checked: list[bool] = []
+    monkeypatch.setattr(charts, "VALIDATE_SPECS", True)
+    add = charts.Charts.add
+
+    def add_checked(self, chart, title):
+        checked.append(hasattr(chart, "to_dict"))
+        return add(self, chart, title)
+
+    monkeypatch.setattr(charts.Charts, "add", add_checked)
+    build_dashboard(fresh_db, tmp_path / "dashboard")
+    assert len(checked) >= 10 and all(checked)
+
+
 def test_dashboard_five_clusters_in_chromium(fresh_db, tmp_path, browser):
     create_marts(fresh_db, sample_marts(list(CLUSTERS)))
     out = tmp_path / "dashboard"
