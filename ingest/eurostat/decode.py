@@ -83,21 +83,25 @@ def _int_keys(keys: list[str], dataset: str | None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- JSON-stat
-def _numbers(items: list, dataset: str | None) -> np.ndarray:
+def _numbers(items: list, dataset: str | None, positions: list | None = None) -> np.ndarray:
     """JSON-stat values as float64 (null → NaN, numeric strings read as numbers); a value that is no number (a
-    JSON-stat dataset of text, not statistics) is one line naming its position."""
+    JSON-stat dataset of text, not statistics) is one line naming its cell position."""
     try:
-        return np.array(items, dtype=np.float64)
+        vals = np.array(items, dtype=np.float64)
     except (TypeError, ValueError):
         for at, item in enumerate(items):
             try:
                 float(item if item is not None else "nan")
             except (TypeError, ValueError):
+                where = positions[at] if positions is not None else at
                 raise EurostatPayloadError(
                     dataset,
-                    f"JSON-stat value at position {at} is not a number ({one_line(repr(item), 40)}): not statistics",
+                    f"JSON-stat value at position {where} is not a number ({one_line(repr(item), 40)}): not statistics",
                 ) from None
         raise
+    if vals.ndim != 1:
+        raise EurostatPayloadError(dataset, "JSON-stat value holds arrays, not one number per cell: not statistics")
+    return vals
 
 
 class _Cells:
@@ -211,7 +215,7 @@ def decode_jsonstat(doc: dict, dataset: str | None = None) -> pd.DataFrame:
         try:
             vals = np.fromiter(raw.values(), dtype=np.float64, count=len(raw))
         except (TypeError, ValueError):  # null values (or not numbers: _numbers says which)
-            vals = _numbers(list(raw.values()), dataset)
+            vals = _numbers(list(raw.values()), dataset, positions=list(raw))
     elif isinstance(raw, list):
         vals = _numbers(raw, dataset)
         vpos = np.arange(len(vals), dtype=np.int64)

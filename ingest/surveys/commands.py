@@ -56,10 +56,14 @@ def cmd_codebook_init(args: argparse.Namespace, out: TextIO | None = None) -> in
             source=args.file.name,
             section=section_name(args.instrument),
         )
-        args.output.write_text(text, encoding="utf-8")
     except (OSError, DraftError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         print(f"error: {args.file}: {reason}", file=sys.stderr)
+        return 2
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"error: {args.output}: cannot write the draft ({exc.strerror or exc})", file=sys.stderr)
         return 2
     mapped = sum(1 for c in result.columns if c.target)
     print(
@@ -85,7 +89,7 @@ def verdict(result: ParseResult) -> str:
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Exit 0 when the file would load, 1 when it would be quarantined."""
+    """Exit 0 when the file would load, 1 when it would be quarantined, 2 when ``--codebook`` is no codebook."""
     from ingest.config import load_catalogue
     from ingest.surveys.parse import parse_file
     from ingest.surveys.privacy import ephemeral_key

@@ -75,6 +75,7 @@ class Draft:
     base: Codebook | None  # the known codebook whose headers matched most (labels start from it)
     repeat_groups: dict[str, list[str]] = field(default_factory=dict)
     sheet: str | None = None
+    delimiter: str = ","
 
     @property
     def multi_separator(self) -> str:
@@ -85,26 +86,27 @@ class Draft:
 
 
 # ------------------------------------------------------------------------------------------------ reading
-def read_export(data: bytes, filename: str, limits: Limits | None = None) -> tuple[str, RawSection, dict, str | None]:
-    """(layout, the record table, repeat groups: key -> inner keys, the sheet read) of an export; DraftError if
-    unreadable."""
+def read_export(data: bytes, filename: str, limits: Limits | None = None) -> tuple[str, RawSection, dict, str]:
+    """(layout, the record table, repeat groups: key -> inner keys, the sheet read or the CSV delimiter) of an
+    export; DraftError if unreadable."""
     limits = limits or Limits.of()
     layout = sniff_layout(data, filename)
     if layout == "ole":
         raise DraftError("an OLE compound document (protected workbook or legacy .xls): save it as .xlsx")
     probe = _codebook({"id": "draft", "instrument": "-", "layout": layout, "encoding": "auto", "sections": {}}, Path())
     pr = Problems(filename)
-    sheet = None
+    where = ""  # the sheet read (xlsx) or the delimiter (csv)
     try:
         if layout == "json":
             section = json_records(data, probe, pr, limits)
         elif layout == "xlsx":
             sheets = read_workbook(data, pr, limits)
-            sheet = next((n for n, r in sheets.items() if any(not is_blank(v) for _, row in r for v in row)), None)
-            section = table_section(sheets[sheet] if sheet else [])
+            where = next((n for n, r in sheets.items() if any(not is_blank(v) for _, row in r for v in row)), "")
+            section = table_section(sheets[where] if where else [])
         else:
             text = decode_csv(data, probe, pr)
-            section = table_section(csv_rows(text, sniff_delimiter(first_line(text)), pr, limits))
+            where = sniff_delimiter(first_line(text))
+            section = table_section(csv_rows(text, where, pr, limits))
     except FileRejected:
         section = None
     if section is None or pr.has_errors:
@@ -119,7 +121,7 @@ def read_export(data: bytes, filename: str, limits: Limits | None = None) -> tup
                 if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                     inner = repeats.setdefault(key, [])
                     inner += [k for item in value for k in item if k not in inner]
-    return layout, section, repeats, sheet
+    return layout, section, repeats, where
 
 
 def _json_list(data: bytes) -> list[dict]:
@@ -200,7 +202,7 @@ def draft(data: bytes, filename: str, instrument: str, limits: Limits | None = N
         know = Knowledge(instrument)
     except (KeyError, StopIteration):
         raise DraftError(f"unknown survey instrument {instrument!r} (or one without a table section)") from None
-    layout, section, repeats, sheet = read_export(data, filename, limits)
+    layout, section, repeats, where = read_export(data, filename, limits)
 
     def answers(header: str) -> list[str]:
         cells = (r.cells.get(header, ("",))[0] for r in section.records[:SAMPLE])
@@ -240,23 +242,24 @@ def draft(data: bytes, filename: str, instrument: str, limits: Limits | None = N
     for col in columns:
         if base is not None and not col.target and not col.note and base.ignored(col.header):
             col.note = f"ignored by codebook {base.id} (a system column)"
-    return Draft(layout, len(section.records), columns, base, repeats, sheet)
+    sheet, delimiter = (where or None, ",") if layout == "xlsx" else (None, where or ",")
+    return Draft(layout, len(section.records), columns, base, repeats, sheet, delimiter)
 
 
-_SHOWN = re.compile(r"^[A-Z0-9_.\- ]{1,12}$")  # upper-case codes, numbers, space-separated selections
+_SHOWN = re.compile(r"^(?:\d{1,3}|[A-Z])(?: (?:\d{1,3}|[A-Z]))*$")  # small numbers, one-letter codes, selections
 
 
 def shown_answers(answers: list[str], codes: set[str]) -> str:
-    """A few answers of an unmatched column, only when they cannot be personal data (codes and numbers);
-    otherwise how many distinct answers there are."""
-    distinct = list(dict.fromkeys(answers))
+    """A few answers of an unmatched column, only when they cannot be personal data: codes of the contract, numbers
+    of up to three digits or one-letter codes (scales, Y/N, selections), each given at least twice; otherwise how
+    many distinct answers there are."""
+    counts = Counter(answers)
+    distinct = list(counts)
     if not distinct:
         return "no answers"
-    if len(distinct) > max(5, len(answers) // 2):  # identifiers or free text
-        return f"{len(distinct)} distinct answers in {len(answers)} (not shown: they may be personal)"
-    if all(_SHOWN.match(a) or a in codes for a in distinct):
+    if all((_SHOWN.match(a) or a in codes) and counts[a] >= 2 for a in distinct):
         return "answers: " + ", ".join(_q(a) for a in distinct[:4]) + (" ..." if len(distinct) > 4 else "")
-    return f"{len(distinct)} distinct answers (text, not shown: it may be personal)"
+    return f"{len(distinct)} distinct answers in {len(answers)} (not shown: they may be personal)"
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -266,7 +269,11 @@ def _glob_literal(header: str) -> str:
 
 
 def _q(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a YAML double-quoted scalar
+    """A YAML double-quoted scalar: JSON's escapes, and \\u / \\U escapes for what YAML may not hold raw."""
+    text = json.dumps(value, ensure_ascii=False)
+    return "".join(
+        c if c.isprintable() else (f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}") for c in text
+    )
 
 
 def render(d: Draft, *, instrument: str, language: str, source: str, section: str) -> str:
@@ -279,14 +286,14 @@ def render(d: Draft, *, instrument: str, language: str, source: str, section: st
         "# Check every mapping (each says why it was made), map the columns listed under `ignore` that hold",
         '# contract fields (move the line to `columns` as  "HEADER": field  or  field[code]), fix the labels,',
         "# then:  ss4gl surveys check FILE --cluster CLUSTER --codebook THIS_FILE.yml",
-        f"id: {instrument}.draft.{language}",
+        f"id: {_q(f'{instrument}.draft.{language}')}",
         "version: 1",
-        f"instrument: {instrument}",
-        f"language: {language}",
+        f"instrument: {_q(instrument)}",
+        f"language: {_q(language)}",
         f"layout: {d.layout}",
     ]
     if d.layout == "csv":
-        lines += ["encoding: auto", 'delimiter: ","  # any delimiter is read; this one is what the file declares']
+        lines += ["encoding: auto", f"delimiter: {_q(d.delimiter)}"]
     lines += ["sections:", f"  {section}:"]
     if d.sheet is not None:
         lines.append(f"    sheet: {_q(d.sheet)}")
@@ -322,6 +329,8 @@ def load_draft(path: Path) -> Codebook:
         raise DraftError(f"{path}: cannot read the codebook ({' '.join(str(exc).split())[:160]})") from None
     if not isinstance(raw, dict) or not {"id", "instrument", "layout", "sections"} <= set(raw):
         raise DraftError(f"{path}: not a codebook (needs id, instrument, layout, sections)")
+    if "extends" in raw and not isinstance(raw["extends"], str):
+        raise DraftError(f"{path}: extends names one codebook id")
     ours = {r["id"]: r for r in (yaml.safe_load(p.read_text(encoding="utf-8")) for p in CODEBOOK_DIR.glob("*.yml"))}
     seen: set[str] = set()
     while "extends" in raw:
@@ -334,9 +343,14 @@ def load_draft(path: Path) -> Codebook:
         if "extends" in parent:
             merged["extends"] = parent["extends"]
         raw = merged
+    sections = raw["sections"]
+    if not isinstance(sections, dict) or not all(
+        isinstance(s, dict) and isinstance(s.get("columns", {}), dict) for s in sections.values()
+    ):
+        raise DraftError(f"{path}: sections must map each section name to its columns (header: field)")
     try:
         return _codebook(raw, path)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise DraftError(f"{path}: invalid codebook ({' '.join(str(exc).split())[:160]})") from None
 
 

@@ -204,21 +204,28 @@ def _run_checks(validator, pending: list[tuple], combine: bool) -> list:
     # Batches are validated together per suite and context, in rounds: a batch joins the first round holding none
     # of its values of a key the suite requires unique. A survey file and its re-submitted correction share those
     # (one response per cluster and wave): validated together, the correction would fail as a duplicate.
+    slots: dict[tuple[str, str], list[int]] = {}
+    for i, (_batch, suite, _frame, context, _key) in enumerate(pending):
+        slots.setdefault((suite, json.dumps(context, sort_keys=True, default=str)), []).append(i)
     groups: dict[tuple[str, str, int], list[int]] = {}
-    taken: dict[tuple[str, str], list] = {}  # per suite and context: per round, the key values it holds (None: closed)
-    for i, (_batch, suite, frame, context, _key) in enumerate(pending):
-        slot = (suite, json.dumps(context, sort_keys=True, default=str))
-        try:
-            keys = _unique_keys(validator, suite, frame, context) if combine else {}
-        except Exception:  # noqa: BLE001 - the suite does not resolve on this frame: its validation says why, alone
-            keys = None
-        rounds = taken.setdefault(slot, [])
-        at = next((r for r, held in enumerate(rounds) if keys is not None and not _overlap(held, keys)), len(rounds))
-        if at == len(rounds):
-            rounds.append(None if keys is None else {})
-        for columns, values in (keys or {}).items():
-            rounds[at].setdefault(columns, set()).update(values)
-        groups.setdefault((*slot, at), []).append(i)
+    for slot, members in slots.items():
+        if not combine or len(members) == 1:
+            groups[(*slot, 0)] = members
+            continue
+        rounds: list = []  # per round, the key values its batches hold (None: a batch alone)
+        for i in members:
+            _batch, suite, frame, context, _key = pending[i]
+            try:
+                keys = _unique_keys(validator, suite, frame, context)
+            except Exception:  # noqa: BLE001 - the suite does not resolve on this frame: its validation says why
+                keys = None
+            at = next((r for r, held in enumerate(rounds) if keys is not None and not _overlap(held, keys)), None)
+            if at is None:
+                at = len(rounds)
+                rounds.append(None if keys is None else {})
+            for columns, values in (keys or {}).items():
+                rounds[at].setdefault(columns, set()).update(values)
+            groups.setdefault((*slot, at), []).append(i)
     for (suite, _context, _round), members in groups.items():
         if combine and len(members) > 1:
             frames = [pending[i][2] for i in members]
@@ -247,10 +254,14 @@ def _run_checks(validator, pending: list[tuple], combine: bool) -> list:
     return verdicts
 
 
-def _unique_keys(validator, suite: str, frame: pd.DataFrame, context: dict) -> dict[tuple[str, ...], set]:
-    """The values of every key the suite requires unique (compound or single column), per key."""
+def _unique_keys(validator, suite: str, frame: pd.DataFrame, context: dict) -> dict[tuple[str, ...], set] | None:
+    """The values of every key the suite requires unique (compound or single column), per key; None when the suite
+    counts the table's rows (a batch is then validated alone: two batches together could pass a count neither
+    passes)."""
     keys: dict[tuple[str, ...], set] = {}
     for check in validator.checks(suite, frame, context):
+        if check.type.startswith("expect_table_row_count"):
+            return None
         if check.type == "expect_compound_columns_to_be_unique":
             columns = tuple(check.kwargs["column_list"])
         elif check.type == "expect_column_values_to_be_unique":

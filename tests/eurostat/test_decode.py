@@ -197,7 +197,8 @@ def old_bulk_layout(tsv: bytes) -> bytes:
 
 
 def test_old_bulk_tsv_layout_decodes_like_the_current_one():
-    """``vehicle,unit,geo\\time`` header, no freq, descending years, periods with trailing spaces (#21.5)."""
+    """``unit,geo\\time`` header (``vehicle,unit,geo\\time`` in the old files), no freq, descending years, periods with
+    trailing spaces (#21.5)."""
     tsv = b"freq,unit,geo\\TIME_PERIOD\t2020 \t2021 \t2022 \nA,PC,ES51\t1.5 \t: \t2 p\nA,PC,NL41\t: c\t: p\t3 bp\n"
     old = old_bulk_layout(tsv)
     assert old.startswith(b"unit,geo\\time\t2022 \t2021 \t2020 \nPC,ES51\t2 p\t: \t1.5 \n")
@@ -223,6 +224,11 @@ def test_jsonstat_of_text_values_is_one_line():
     doc = cube([1.5, "A1B2", None, 4, 5, 6])
     with pytest.raises(EurostatPayloadError, match=r"value at position 1 is not a number \('A1B2'\)"):
         decode(orjson.dumps(doc), "t")
+    sparse = {**cube({"0": 1.5, "4": "x"}), "value": {"0": 1.5, "4": "x"}}
+    with pytest.raises(EurostatPayloadError, match=r"value at position 4 is not a number"):
+        decode(orjson.dumps(sparse), "t")
+    with pytest.raises(EurostatPayloadError, match=r"holds arrays, not one number per cell"):
+        decode(orjson.dumps({**cube([1, 2, 3, 4, 5, 6]), "value": [[1, 2], [3, 4], [5, 6]]}), "t")
     # numbers written as strings are numbers
     assert decode(orjson.dumps(cube(["1.5", "2", None, 4, 5, 6])), "t")["value"].tolist()[:2] == [1.5, 2.0]
 

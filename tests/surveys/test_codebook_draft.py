@@ -144,3 +144,49 @@ def test_errors_are_one_line(no_key_env, tmp_path, capsys):
     code, _out = run(["surveys", "check", str(EPSI), "--codebook", str(bad)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: {bad}: cannot read the codebook") and err.count("\n") == 1
+
+
+def test_a_semicolon_export_with_personal_answers(no_key_env, tmp_path):
+    """The draft keeps the file's delimiter; short answers that may be personal (phone numbers, names, ids,
+    postcodes) are never copied, scale answers given twice are; a language code like `no` stays a string."""
+    rows = ["id;submitdate;NUTS3;PHONE;WHO;DOC;ZIP;SCALE"]
+    for i in range(1, 5):
+        rows.append(f"{i};2025-03-0{i} 10:00;BE100;061234567{i};JAN DE VRIES;1234567{i}Z;1012 AB;{1 + i % 2}")
+    folder = tmp_path / "epsi" / "sme_needs"
+    folder.mkdir(parents=True)
+    path = folder / "export.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, said, text = init(path, tmp_path, language="no")
+    assert code == 0, said
+    doc = yaml.safe_load(text)
+    assert doc["delimiter"] == ";" and doc["language"] == "no" and doc["id"] == "sme_needs.draft.no"
+    for personal in ("0612345671", "JAN DE VRIES", "12345671Z", "1012 AB"):
+        assert personal not in text
+    assert '"SCALE"  # answers: "2", "1"' in text
+    code, out = run(["surveys", "check", str(path), "--codebook", str(tmp_path / "draft.yml")])
+    assert "wrong_delimiter" not in out and "missing_required_column" in out  # read with `;`; NACE, size absent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sections: [a]\n",
+        "sections: {respondents: abc}\n",
+        "sections: {respondents: {columns: [a]}}\n",
+        "extends: [a]\nsections: {}\n",
+    ],
+)
+def test_a_codebook_of_wrong_shape_is_one_line(no_key_env, tmp_path, capsys, text):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("id: x\ninstrument: sme_needs\nlayout: csv\n" + text)
+    code, _out = run(["surveys", "check", str(EPSI), "--codebook", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {bad}: ") and err.count("\n") == 1, err
+
+
+def test_a_draft_that_cannot_be_written_names_the_output(no_key_env, tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "folder" / "draft.yml"
+    code, _said = run(["surveys", "codebook", "init", str(EPSI), "--instrument", "sme_needs", "--language", "de",
+                       "-o", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {out}: cannot write the draft") and err.count("\n") == 1
