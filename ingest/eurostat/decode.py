@@ -97,10 +97,13 @@ def _numbers(items: list, dataset: str | None, positions: list | None = None) ->
                 raise EurostatPayloadError(
                     dataset,
                     f"JSON-stat value at position {where} is not a number ({one_line(repr(item), 40)}): not statistics",
+                    kind="undecodable",
                 ) from None
         raise
     if vals.ndim != 1:
-        raise EurostatPayloadError(dataset, "JSON-stat value holds arrays, not one number per cell: not statistics")
+        raise EurostatPayloadError(
+            dataset, "JSON-stat value holds arrays, not one number per cell: not statistics", kind="undecodable"
+        )
     return vals
 
 

@@ -23,7 +23,8 @@ class EurostatPayloadError(EurostatError):
         self.dataset = dataset
         self.problem = one_line(problem)
         #: empty, truncated, error, async (warning 413), warning, envelope (SOAP queued), html, unknown,
-        #: too_large (a body or its gzip expansion beyond catalogue.yml sources.eurostat limits)
+        #: too_large (a body or its gzip expansion beyond catalogue.yml sources.eurostat limits),
+        #: undecodable (data in the right format whose values cannot be statistics, e.g. JSON-stat text values)
         self.kind = kind
         self.status = status
         super().__init__(f"{dataset or 'unknown dataset'}: {self.problem}")

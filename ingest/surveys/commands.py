@@ -106,7 +106,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"QUARANTINE: {path}: cannot read file ({exc.strerror or exc})", file=out)
         return 1
     codebooks = None
-    if args.codebook is not None:
+    if getattr(args, "codebook", None) is not None:  # absent when called with a hand-built Namespace
         from ingest.surveys.draft import DraftError, load_draft
 
         try:

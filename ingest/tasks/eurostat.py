@@ -258,7 +258,8 @@ def prepare(batch: Batch):
     try:
         frame = decode_batch(batch)
     except EurostatPayloadError as exc:
-        raise BatchRejected([{"code": "not_data", "message": str(exc), "file": batch.object}]) from None
+        code = "undecodable" if exc.kind == "undecodable" else "not_data"
+        raise BatchRejected([{"code": code, "message": str(exc), "file": batch.object}]) from None
     except (ValueError, TypeError, KeyError, IndexError) as exc:  # malformed JSON-stat (e.g. a text value)
         raise BatchRejected(
             [
