@@ -1,6 +1,6 @@
 """`ss4gl catalogue check`: the catalogue and the dbt seeds checked together, one line per problem (issue #20.4;
 the strategy baselines against the data are checked on a real bundled night in
-tests/pipeline/test_recompute_marts.py)."""
+tests/pipeline/recompute/checks.py)."""
 
 from __future__ import annotations
 

@@ -285,3 +285,14 @@ def test_matchmaking_candidates_follow_the_offers_not_the_alphabet(runs):
     assert len(rows) == len(CLUSTERS)
     for cluster_id, candidate_share, offer_share in rows:
         assert candidate_share <= offer_share * 4 / 3, (cluster_id, candidate_share, offer_share)
+
+
+@pytest.fixture(scope="module")
+def night(runs):
+    """The bundled night of the recomputation checks below: this module's warehouse after its first run (the
+    second, identical night changed no mart: test_second_run_downloads_nothing_and_marts_identical)."""
+    return {"url": runs["url"], "result": runs["first"]}
+
+
+# Every published number recomputed in Python from raw (#20), on this module's night: imported here, not run again.
+from tests.pipeline.recompute.checks import *  # noqa: E402, F403

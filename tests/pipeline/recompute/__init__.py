@@ -1,6 +1,6 @@
 """A second implementation of the published marts, written from their documentation (model headers and YAML,
 dbt_project/README.md, the seeds' formula texts), in plain Python, from ``raw.*``, ``audit.batches`` and the seed
-CSV files: never through a dbt model (tests/pipeline/test_recompute_marts.py compares it with what dbt published).
+CSV files: never through a dbt model (tests/pipeline/recompute/checks.py compares it with what dbt published).
 
 * ``exact``    -- exact arithmetic (``Fraction``; ``Decimal`` at 60 digits for square roots and powers) and the
                   rules for comparing a published value with its exact value;

@@ -5,7 +5,11 @@ and must be equal: exactly where a mart rounds (to its documented number of deci
 Postgres' full numeric precision where a mart keeps it (see tests/pipeline/recompute/exact.py).
 
 A difference is one line: mart [key] column: dbt value != recomputed value. mart_eurostat_revisions is not
-recomputed (it needs a revision between two nights)."""
+recomputed (it needs a revision between two nights).
+
+These tests run in tests/pipeline/test_nightly.py, on that module's bundled night (its fixture ``night``): one
+whole-DAG run for both, where a module of their own ran the same night again (pytest-xdist's ``--dist loadfile``
+cannot share a run between files)."""
 
 from __future__ import annotations
 
@@ -16,15 +20,13 @@ from fractions import Fraction
 
 import pytest
 
-from tests.conftest import create_database, drop_database, query
+from tests.conftest import query
 from tests.pipeline.recompute.compare import compare, published
 from tests.pipeline.recompute.exact import FULL, SAME, Round, matches, round_half_away
 from tests.pipeline.recompute.inputs import load
 from tests.pipeline.recompute.marts import MARTS, matchmaking_members
-from tests.pipeline.test_nightly import DATE, ss4gl
+from tests.pipeline.test_nightly import ss4gl
 from tools.survey_samples import CORRECTION_SME_MEMBERS
-
-pytestmark = pytest.mark.timeout(900)
 
 # Non-null published values compared per mart on the bundled night must be at least these (about 90 % of the
 # counts of the bundled samples: 272, 1 729, 13 654, 315 086, 31 871, 50), so an emptied mart, a lost column or
@@ -38,15 +40,6 @@ MIN_VALUES = {
     "mart_cluster_similarity": 45,
 }
 SHOWN = 200  # mismatch lines printed per mart
-
-
-@pytest.fixture(scope="module")
-def night(warehouse_url, tmp_path_factory):
-    url = create_database(warehouse_url)
-    env = {**os.environ, "WAREHOUSE_URL": url, "SS4GL_HOME": str(tmp_path_factory.mktemp("state")), "OFFLINE": "1"}
-    result = ss4gl(["run", "--date", DATE], env)
-    yield {"url": url, "result": result}
-    drop_database(warehouse_url, url)
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +211,7 @@ def test_catalogue_check_warns_about_every_baseline_the_mart_flags(night):
         assert any(f"strategy target {cluster} {indicator}:" in w and w.endswith(f"({check})") for w in warnings)
     strict = ss4gl(["catalogue", "check", "--strict"], env)
     assert strict.returncode == 1 and "Traceback" not in strict.stdout + strict.stderr
+
+
+# What tests/pipeline/test_nightly.py imports (its fixture `night` is the bundled night these run on).
+__all__ = sorted(name for name in dir() if name.startswith("test_")) + ["inputs"]
