@@ -12,8 +12,9 @@ matched to a contract field where its header or answers make it likely, and the 
    dates (the wave, ``derive: year``).
 
 The labels (boolean, Likert, missing, code lists) start as those of the codebook whose headers matched most;
-every column not matched is listed under ``ignore`` with a few of its answers, for a person to map. The draft is
-a codebook: ``ss4gl surveys check FILE --codebook DRAFT.yml`` parses the file with it.
+every column not matched is listed under ``ignore`` for a person to map, with a few of its answers only when they
+cannot be personal data (codes, small numbers). The draft is a codebook: ``ss4gl surveys check FILE --codebook
+DRAFT.yml`` parses the file with it.
 """
 
 from __future__ import annotations
