@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def cmd_codebook_init(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Write a draft codebook; exit 0 (a line saying how much was matched) or 2 with one line saying why not."""
     from ingest.config import load_catalogue
-    from ingest.surveys.draft import DraftError, draft, render, section_name
+    from ingest.surveys.draft import DraftError, draft, render
 
     out = out or sys.stdout
     limit = int(load_catalogue().sources["surveys"]["max_file_bytes"])
@@ -54,7 +54,6 @@ def cmd_codebook_init(args: argparse.Namespace, out: TextIO | None = None) -> in
             instrument=args.instrument,
             language=args.language,
             source=args.file.name,
-            section=section_name(args.instrument),
         )
     except (OSError, DraftError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc

@@ -35,16 +35,16 @@ from ingest.surveys.parsing.read_xlsx import read_workbook
 from ingest.surveys.parsing.readers import sniff_layout
 from ingest.surveys.problems import Problems
 from ingest.surveys.spec import (
-    CODEBOOK_DIR,
     Codebook,
     Target,
     _codebook,
-    _merge,
     load_codebooks,
     load_contract,
     nace_reference,
     norm,
     nuts3_reference,
+    raw_codebooks,
+    resolve_extends,
 )
 
 SAMPLE = 200  # answers looked at per column
@@ -77,6 +77,8 @@ class Draft:
     repeat_groups: dict[str, list[str]] = field(default_factory=dict)
     sheet: str | None = None
     delimiter: str = ","
+    section: str = ""  # the contract section the columns map to
+    codes: frozenset[str] = frozenset()  # every canonical code of the contract (answers that may be shown)
 
     @property
     def multi_separator(self) -> str:
@@ -244,7 +246,8 @@ def draft(data: bytes, filename: str, instrument: str, limits: Limits | None = N
         if base is not None and not col.target and not col.note and base.ignored(col.header):
             col.note = f"ignored by codebook {base.id} (a system column)"
     sheet, delimiter = (where or None, ",") if layout == "xlsx" else (None, where or ",")
-    return Draft(layout, len(section.records), columns, base, repeats, sheet, delimiter)
+    codes = frozenset(c for code_list in know.contract.code_lists.values() for c in code_list)
+    return Draft(layout, len(section.records), columns, base, repeats, sheet, delimiter, know.section, codes)
 
 
 _SHOWN = re.compile(r"^(?:\d{1,3}|[A-Z])(?: (?:\d{1,3}|[A-Z]))*$")  # small numbers, one-letter codes, selections
@@ -277,7 +280,7 @@ def _q(value: str) -> str:
     )
 
 
-def render(d: Draft, *, instrument: str, language: str, source: str, section: str) -> str:
+def render(d: Draft, *, instrument: str, language: str, source: str) -> str:
     """The draft codebook as commented YAML."""
     mapped = [c for c in d.columns if c.target]
     unmatched = [c for c in d.columns if not c.target]
@@ -295,7 +298,7 @@ def render(d: Draft, *, instrument: str, language: str, source: str, section: st
     ]
     if d.layout == "csv":
         lines += ["encoding: auto", f"delimiter: {_q(d.delimiter)}"]
-    lines += ["sections:", f"  {section}:"]
+    lines += ["sections:", f"  {d.section}:"]
     if d.sheet is not None:
         lines.append(f"    sheet: {_q(d.sheet)}")
     lines += [f"    multi_separator: {_q(d.multi_separator)}", "    columns:"]
@@ -308,9 +311,8 @@ def render(d: Draft, *, instrument: str, language: str, source: str, section: st
         lines[-1] = "    columns: {}  # no column matched: map them from the list under ignore"
     lines.append("# Not matched: neither mapped nor warned about until a person maps them.")
     lines.append("ignore:" if unmatched else "ignore: []")
-    codes = set(codes_of(instrument))
     for c in unmatched:
-        about = c.note or shown_answers(c.answers, codes)
+        about = c.note or shown_answers(c.answers, d.codes)
         lines.append(f"  - {_q(_glob_literal(c.header))}  # {about}")
     labels = dict(d.base.labels) if d.base else {}
     if labels:
@@ -332,18 +334,10 @@ def load_draft(path: Path) -> Codebook:
         raise DraftError(f"{path}: not a codebook (needs id, instrument, layout, sections)")
     if "extends" in raw and not isinstance(raw["extends"], str):
         raise DraftError(f"{path}: extends names one codebook id")
-    ours = {r["id"]: r for r in (yaml.safe_load(p.read_text(encoding="utf-8")) for p in CODEBOOK_DIR.glob("*.yml"))}
-    seen: set[str] = set()
-    while "extends" in raw:
-        parent = ours.get(raw["extends"])
-        if parent is None or raw["extends"] in seen:
-            raise DraftError(f"{path}: extends unknown codebook {raw['extends']!r}")
-        seen.add(raw["extends"])
-        merged = _merge({k: v for k, v in parent.items() if k not in ("id", "abstract")}, raw)
-        merged.pop("extends", None)
-        if "extends" in parent:
-            merged["extends"] = parent["extends"]
-        raw = merged
+    try:
+        raw = resolve_extends(raw, raw_codebooks())
+    except (KeyError, ValueError):
+        raise DraftError(f"{path}: extends unknown codebook {raw['extends']!r} (or a cycle)") from None
     sections = raw["sections"]
     if not isinstance(sections, dict) or not all(
         isinstance(s, dict) and isinstance(s.get("columns", {}), dict) for s in sections.values()
@@ -353,11 +347,3 @@ def load_draft(path: Path) -> Codebook:
         return _codebook(raw, path)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise DraftError(f"{path}: invalid codebook ({' '.join(str(exc).split())[:160]})") from None
-
-
-def section_name(instrument: str) -> str:
-    return Knowledge(instrument).section
-
-
-def codes_of(instrument: str) -> list[str]:
-    return [c for codes in load_contract(instrument).code_lists.values() for c in codes]

@@ -265,26 +265,35 @@ def _codebook(raw: dict, path: Path) -> Codebook:
     )
 
 
-@cache
-def load_codebooks(directory: Path = CODEBOOK_DIR) -> tuple[Codebook, ...]:
-    """All codebooks; ``extends: <id>`` inherits another codebook's keys (deep merge)."""
+def raw_codebooks(directory: Path = CODEBOOK_DIR) -> dict[str, tuple[dict, Path]]:
+    """The codebook files as written, by id (``extends`` not resolved)."""
     raws = {}
     for p in sorted(Path(directory).glob("*.yml")):
         r = yaml.safe_load(p.read_text(encoding="utf-8"))
         raws[r["id"]] = (r, p)
+    return raws
 
-    def resolved(cid: str, seen: tuple[str, ...] = ()) -> dict:
-        r, _ = raws[cid]
-        if "extends" not in r:
-            return r
-        if r["extends"] in seen:
-            raise ValueError(f"codebook {cid}: extends cycle")
-        base = resolved(r["extends"], (*seen, cid))
-        merged = _merge({k: v for k, v in base.items() if k != "id"}, r)
-        merged.pop("extends", None)
-        return merged
 
-    return tuple(_codebook(resolved(cid), p) for cid, (_, p) in raws.items() if not raws[cid][0].get("abstract"))
+def resolve_extends(raw: dict, raws: dict[str, tuple[dict, Path]], seen: tuple[str, ...] = ()) -> dict:
+    """``raw`` with what it ``extends`` merged in (deep merge, recursively); KeyError for an unknown base,
+    ValueError for a cycle."""
+    if "extends" not in raw:
+        return raw
+    if raw["extends"] in seen:
+        raise ValueError(f"codebook {raw.get('id')}: extends cycle")
+    base = resolve_extends(raws[raw["extends"]][0], raws, (*seen, raw["extends"]))
+    merged = _merge({k: v for k, v in base.items() if k not in ("id", "abstract")}, raw)
+    merged.pop("extends", None)
+    return merged
+
+
+@cache
+def load_codebooks(directory: Path = CODEBOOK_DIR) -> tuple[Codebook, ...]:
+    """All codebooks; ``extends: <id>`` inherits another codebook's keys (deep merge)."""
+    raws = raw_codebooks(directory)
+    return tuple(
+        _codebook(resolve_extends(r, raws, (cid,)), p) for cid, (r, p) in raws.items() if not r.get("abstract")
+    )
 
 
 def codebook(codebook_id: str) -> Codebook:
