@@ -5,6 +5,7 @@ listed for a person), a Kobo repeat group, and the one-line errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import re
@@ -190,3 +191,21 @@ def test_a_draft_that_cannot_be_written_names_the_output(no_key_env, tmp_path, c
                        "-o", str(out)])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: {out}: cannot write the draft") and err.count("\n") == 1
+
+
+def test_an_export_beyond_the_limits_is_refused_before_it_is_read_whole(no_key_env, tmp_path, monkeypatch, capsys):
+    """Bounded like any survey file: the configured byte limit (read limit + 1 bytes at most) and the readers' row
+    and cell limits."""
+    from ingest.config import CATALOGUE_PATH
+    from ingest.surveys.draft import DraftError
+    from ingest.surveys.parsing.raw import Limits
+
+    catalogue = tmp_path / "catalogue.yml"
+    catalogue.write_text(CATALOGUE_PATH.read_text().replace("max_file_bytes: 20000000", "max_file_bytes: 1000"))
+    monkeypatch.setenv("SS4GL_CATALOGUE", str(catalogue))
+    code, _said, text = init(EPSI, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and "larger than the configured limit of 1000 bytes" in err and not text
+    tight = dataclasses.replace(Limits.of(), rows=10)
+    with pytest.raises(DraftError, match="rows"):
+        draft(EPSI.read_bytes(), EPSI.name, "sme_needs", tight)
