@@ -52,7 +52,7 @@ with DAG(
     dbt_needed = task.short_circuit(
         o.dbt_needed, task_id="dbt_needed", ignore_downstream_trigger_rules=False, **o.queue("dbt")
     )()
-    dbt = o.dbt_task_group("dbt")
+    dbt = o.dbt_task_group()
     docs = task(o.build_docs, task_id="build_docs", trigger_rule="none_failed_min_one_success", **o.queue("dbt"))()
     # Red when batches were quarantined (a data problem); publish, the only leaf, keeps the run green then.
     quarantine = task(o.quarantine_report, task_id=o.QUARANTINE_TASK, trigger_rule="all_done", **o.queue("other"))()

@@ -12,6 +12,7 @@ import warnings
 # Each module below may offer `register(subparsers)` for its own sub-commands.
 _COMMAND_MODULES = (
     "ingest.eurostat.commands",
+    "ingest.sdmx.commands",
     "ingest.surveys.commands",
     "ingest.dashboard.commands",
     "ingest.quarantine",
@@ -27,9 +28,9 @@ EXIT_OK, EXIT_FAILED, EXIT_QUARANTINED = 0, 1, 3
 
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.prepare_only:
-        from ingest.localrun import prepare_airflow
+        from ingest.localrun import prepare_local
 
-        print(f"local Airflow home ready: {prepare_airflow()}")
+        print(f"local Airflow home ready: {prepare_local()}")
         return EXIT_OK
     if args.offline:
         os.environ["OFFLINE"] = "1"

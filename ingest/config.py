@@ -49,9 +49,13 @@ DAGS_DIR = _project_dir("dags")
 # What Cosmos renders the dbt tasks from; written by `ss4gl dbt manifest` (make install): beside the project in a
 # checkout, under the state folder (as it is when ingest.config is imported) when installed.
 DBT_MANIFEST = (DBT_PROJECT_DIR / "target" if CHECKOUT else state_dir() / "dbt" / "manifest") / "manifest.json"
+# The profile and target of dbt_project/profiles.yml every dbt invocation names.
+DBT_PROFILE, DBT_TARGET = "ss4gl", "default"
 
 # The nightly DAG (also the run summary's dag_id and the prefix of every alert line).
 DAG_ID = "ss4gl_nightly"
+# Its dbt task group (Cosmos): Cosmos keeps that group's dbt partial parse in <cosmos cache_dir>/<DAG_ID>__<group>.
+DBT_GROUP_ID = "dbt"
 # Fails when the run quarantined batches: the one task whose failure means "data problem", not "broken run"
 # (the run summary leaves it out of the failed tasks).
 QUARANTINE_TASK = "quarantine_report"
@@ -122,6 +126,11 @@ GEO_MODES = ("regions", "all_regions", "countries")
 #: before it can exhaust memory or disk. See the comments in catalogue.yml for the reason each one names.
 INPUT_LIMITS: dict[str, dict[str, int | float]] = {
     "eurostat": {
+        "max_body_bytes": 200_000_000,
+        "max_decompressed_bytes": 256 << 20,
+        "max_compression_ratio": 100.0,
+    },
+    "sdmx": {  # any SDMX provider's data message (ss4gl sdmx decode)
         "max_body_bytes": 200_000_000,
         "max_decompressed_bytes": 256 << 20,
         "max_compression_ratio": 100.0,

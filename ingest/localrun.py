@@ -33,6 +33,9 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"(airflow|ingest)\..*",
         "GX_ANALYTICS_ENABLED": "False",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",  # no usage pings from Cosmos
+        # Cosmos keeps dbt's partial parse between runs here (its default, the machine's temp folder, is shared by
+        # every state folder of the machine, each with its own warehouse profile).
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         # The dbt producer has no retries: no Variable rewritten at every node's end to serve one (a third of the
         # producer's time); its XComs are still backed up when it fails.
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
@@ -67,6 +70,24 @@ def prepare_airflow() -> Path:
         if res.returncode != 0:
             raise LocalRunError(f"airflow db migrate failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
         marker.touch()
+    return home
+
+
+def prepare_local() -> Path:
+    """``make install`` (``ss4gl run --prepare-only``): the local Airflow home migrated and, when no warehouse is
+    configured, the embedded warehouse's data folder initialised (not started) and dbt's parse of the project for
+    it written where the first run's ``dbt build`` looks for one (Cosmos' cache), so that run re-uses it instead
+    of parsing the whole project. A configured warehouse is left alone. The home."""
+    from ingest import warehouse
+    from ingest.config import DBT_GROUP_ID
+    from ingest.tasks.transform import run_dbt
+
+    home = prepare_airflow()
+    if warehouse.configured_url():
+        return home
+    os.environ["WAREHOUSE_URL"] = warehouse.EmbeddedServer().initialise()  # this process only: dbt's profile
+    cache = Path(os.environ["AIRFLOW__COSMOS__CACHE_DIR"]) / f"{DAG_ID}__{DBT_GROUP_ID}"
+    run_dbt(["parse", "--quiet"], target=cache / "target")  # parsing never connects
     return home
 
 

@@ -11,7 +11,7 @@ import logging
 import os
 from datetime import timedelta
 
-from ingest.config import DAG_ID, DBT_MANIFEST, DBT_PROJECT_DIR
+from ingest.config import DAG_ID, DBT_GROUP_ID, DBT_MANIFEST, DBT_PROFILE, DBT_PROJECT_DIR, DBT_TARGET
 from ingest.config import QUARANTINE_TASK as QUARANTINE_TASK  # shared with the run summary; dags/ reads it here
 
 log = logging.getLogger("ss4gl")
@@ -102,7 +102,7 @@ def notify(message: str) -> None:
             log.error("alert webhook %s unreachable: %s", url.split("?")[0], post_exc)
 
 
-def dbt_task_group(group_id: str = "dbt", **kwargs):
+def dbt_task_group(group_id: str = DBT_GROUP_ID, **kwargs):
     """The dbt project as Airflow tasks (Cosmos, manifest load mode, one task per model/seed/snapshot).
 
     Cosmos' watcher mode runs ONE `dbt build` (dbt's own threads) and a sensor per node reports that node's
@@ -120,7 +120,7 @@ def dbt_task_group(group_id: str = "dbt", **kwargs):
             dbt_project_path=DBT_PROJECT_DIR, manifest_path=DBT_MANIFEST, project_name="ss4gl"
         ),
         profile_config=ProfileConfig(
-            profile_name="ss4gl", target_name="default", profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
+            profile_name=DBT_PROFILE, target_name=DBT_TARGET, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
         ),
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER
@@ -187,11 +187,14 @@ def serialised(execute, lock_name: str):
 
 
 def dbt_run_vars(context: dict, operator) -> None:
-    """Cosmos interceptor, run before the dbt command is built: this run's dbt vars (transform.dbt_vars).
-    (Templated ``vars`` reach the watcher's ``dbt build`` unrendered, so every model saw an empty logical date.)"""
-    from ingest.tasks.transform import dbt_vars
+    """Cosmos interceptor, run before the dbt command is built: this run's logical date and dbt vars
+    (transform.export_run_date, transform.dbt_vars). (Templated ``vars`` reach the watcher's ``dbt build``
+    unrendered, so every model saw an empty logical date.)"""
+    from ingest.tasks.transform import dbt_vars, export_run_date
 
-    operator.vars = {**(operator.vars or {}), **dbt_vars(_ctx(context))}
+    ctx = _ctx(context)
+    export_run_date(ctx)
+    operator.vars = {**(operator.vars or {}), **dbt_vars(ctx)}
 
 
 def dbt_env_hook(context: dict) -> None:

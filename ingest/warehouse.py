@@ -152,6 +152,13 @@ class EmbeddedServer:
             self._ensure_database()
         return self.url()
 
+    def initialise(self) -> str:
+        """Initialise the data folder (first time only) without starting the server; its URL (``make install``)."""
+        with self._lock():
+            if not (self.pgdata / "PG_VERSION").exists():
+                self._init(self._os_user())
+        return self.url()
+
     def _init(self, user: str | None) -> None:
         port = _free_port()
         password = secrets.token_urlsafe(24)

@@ -105,6 +105,21 @@ def create_database(server_url: str) -> str:
     return url
 
 
+def clone_database(server_url: str, source_url: str) -> str:
+    """A new database on the test server holding what ``source_url`` holds (a template copy); returns its URL."""
+    import psycopg2
+    from psycopg2 import sql
+
+    name, source = f"t_{uuid.uuid4().hex[:12]}", source_url.rsplit("/", 1)[1]
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (source,))
+        cur.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(source)))
+    admin.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
 def drop_database(server_url: str, url: str) -> None:
     import psycopg2
     from psycopg2 import sql

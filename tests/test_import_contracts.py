@@ -1,6 +1,6 @@
 """Import contracts (#17): imports flow one way, and no two ingest modules import each other (directly or not).
 
-    config (ingest.config) → domain (eurostat, surveys, validation, dashboard, warehouse, archive, storage, load,
+    config (ingest.config) → domain (eurostat, sdmx, surveys, validation, dashboard, warehouse, archive, storage, load,
     quarantine, partnership) → tasks (ingest.tasks.*) → orchestration (ingest.orchestration) → dags/
 
 Entry points (``ingest.cli``, ``ingest.localrun``, ``ingest.ui``, ``*.commands``) may import anything below them
@@ -28,6 +28,7 @@ ENTRY = "entry point"
 # modules all the same.
 DOMAIN = (
     "ingest.eurostat",
+    "ingest.sdmx",
     "ingest.surveys",
     "ingest.validation",
     "ingest.dashboard",

@@ -12,8 +12,10 @@ REPO = Path(__file__).resolve().parents[1]
 SS4GL = [sys.executable, "-m", "ingest.cli"]
 
 
-def prepare(home: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+def prepare(home: Path, configured: bool = True) -> subprocess.CompletedProcess:
+    """`ss4gl run --prepare-only` on the state folder ``home``; ``configured=False``: with no warehouse configured,
+    as on a new machine (the tests' own warehouse is WAREHOUSE_URL)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and (configured or k != "WAREHOUSE_URL")}
     env["SS4GL_HOME"] = str(home)
     return subprocess.run(
         [*SS4GL, "run", "--prepare-only"], capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False
@@ -21,6 +23,8 @@ def prepare(home: Path) -> subprocess.CompletedProcess:
 
 
 def test_prepare_only_migrates_the_local_airflow_home_once(tmp_path):
+    from ingest.warehouse import EmbeddedServer
+
     first = prepare(tmp_path)
     assert first.returncode == 0, first.stderr
     airflow_home = tmp_path / "airflow"
@@ -37,7 +41,20 @@ def test_prepare_only_migrates_the_local_airflow_home_once(tmp_path):
     second = prepare(tmp_path)  # already migrated for this Airflow version: nothing to do
     assert second.returncode == 0, second.stderr
     assert (airflow_home / "airflow.db").stat().st_mtime_ns == before
-    assert not (tmp_path / "warehouse").exists()  # no warehouse started by an install step
+    assert not EmbeddedServer(tmp_path / "warehouse").is_running()  # no warehouse started by an install step
+
+
+def test_prepare_only_parses_the_dbt_project_for_the_first_run(tmp_path):
+    """`make install` leaves dbt's parse of the project for the local warehouse where Cosmos looks for it: the
+    first run's `dbt build` re-uses it (same vars, profile and target) instead of parsing the whole project."""
+    from ingest.warehouse import EmbeddedServer
+
+    res = prepare(tmp_path, configured=False)
+    assert res.returncode == 0, res.stderr
+    cached = tmp_path / "airflow" / "cosmos" / "ss4gl_nightly__dbt" / "target" / "partial_parse.msgpack"
+    assert cached.stat().st_size > 100_000
+    server = EmbeddedServer(tmp_path / "warehouse")
+    assert (server.pgdata / "PG_VERSION").exists() and not server.is_running()
 
 
 def test_local_airflow_runs_cosmos_without_its_retry_backup(monkeypatch):

@@ -1,7 +1,7 @@
 {#-
     Keep only the current file per cluster x wave of a survey table. Every loaded file stays in raw: a re-submitted
     (corrected) file arrives with another file_sha256 and the one it supersedes is kept for lineage.
-    Current = of the files received on or before var('logical_date') (the run's date; every file when null), the
+    Current = of the files received on or before run_logical_date() (the run's date; every file when none), the
     latest arrival: its latest receipt on or before that date (audit.batch_receipts: logical date, then the time it
     was received, then the receipt order - files received by one run are received one after the other, in inbox
     path order), then the content hash; never the file name alone. A file first received after that date is
@@ -10,7 +10,7 @@
     Adds the column `is_latest_file`; filter on it downstream.
 -#}
 {% macro latest_survey_file(relation_cte) -%}
-    {%- set as_of = var('logical_date', none) -%}
+    {%- set as_of = run_logical_date() -%}
     select
         {{ relation_cte }}.*,
         (arrivals.batch_id is not null or known.batch_id is null) and dense_rank() over (

@@ -165,7 +165,7 @@ def build_docs(ctx: RunContext, built: bool) -> dict:
     are there)."""
     from ingest.config import dashboard_dir, dbt_target_dir
     from ingest.dashboard.build import build_dashboard
-    from ingest.tasks.transform import run_dbt
+    from ingest.tasks.transform import run_dbt, seed_partial_parse
 
     if ctx.mode == "backfill":
         return {"skipped": "backfill runs rebuild marts only; docs and dashboard follow the nightly run"}
@@ -173,6 +173,7 @@ def build_docs(ctx: RunContext, built: bool) -> dict:
     publish_gx_index()  # this run's validate tasks may have rebuilt a source's site
     if not built and store.exists(*DOCS["dbt_docs"]) and store.exists(*DOCS["dashboard"]):
         return {"skipped": "no dbt build in this run: docs and dashboard are current", **where}
+    seed_partial_parse()  # the run's dbt build parsed the project already
     run_dbt(["docs", "generate", "--static"], ctx)  # also writes static_index.html
     store.publish_dir(dbt_target_dir(), "dbt", "target", names=DBT_ARTIFACTS)
     build_dashboard(warehouse_url(), dashboard_dir())

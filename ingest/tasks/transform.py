@@ -2,8 +2,8 @@
 ``orchestration.dbt_task_group``) from the manifest.
 
 * What every dbt invocation gets: the warehouse connection and its options (TLS, timeouts) as profile variables,
-  acting as the transformer role (``dbt_env``, exported by ``export_dbt_env``), and the run's dbt vars
-  (``dbt_vars``: run id, logical date, a backfill's schema prefix).
+  acting as the transformer role (``dbt_env``, exported by ``export_dbt_env``), the run's logical date
+  (``export_run_date``) and a backfill's dbt vars (``dbt_vars``: its date and schema prefix).
 * dbt run in-process for the rest (``run_dbt``): ``dbt docs generate`` (task ``build_docs``) and ``dbt parse``
   into the manifest Cosmos renders the tasks from (``write_manifest``, ``ss4gl dbt manifest``).
 * Whether a run must build at all (``needs_build``, task ``dbt_needed``): from what the warehouse holds and the
@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from ingest.config import DBT_MANIFEST, DBT_PROJECT_DIR, dbt_target_dir, state_dir
+from ingest.config import DBT_MANIFEST, DBT_PROFILE, DBT_PROJECT_DIR, DBT_TARGET, dbt_target_dir, state_dir
 from ingest.tasks.common import LATEST_RECEIPT, RunContext, log
 from ingest.warehouse import LIBPQ_ENV, ConnectionParts, warehouse_url
 
@@ -62,16 +62,27 @@ ASOF_PREFIX = "asof_"  # a backfill's build: asof_staging, asof_marts, ... (macr
 HISTORY_SCHEMA = "history"  # a backfill's marts, keyed by its logical_date (migration 0009)
 
 
+LOGICAL_DATE_ENV = "SS4GL_LOGICAL_DATE"  # read by the macro run_logical_date(), at execution only
+
+
 def dbt_vars(ctx: RunContext) -> dict[str, str]:
-    """The run's dbt vars: its id, its logical date (the as-of date of the survey files dbt selects) and, for a
-    backfill, the schema prefix that builds it beside the current marts instead of over them."""
-    out = {"run_id": ctx.run_id, "logical_date": ctx.logical_date}
+    """The run's dbt vars. A nightly run passes none: its logical date goes through ``export_run_date``, so the
+    vars, and with them dbt's partial parse, stay the same from night to night (a full parse of the project is
+    several seconds of every dbt invocation). A backfill passes its logical date and the schema prefix that
+    builds it beside the current marts instead of over them (the prefix changes relation names: a full parse)."""
     if ctx.mode == "backfill":
-        out["schema_prefix"] = ASOF_PREFIX
-    return out
+        return {"logical_date": ctx.logical_date, "schema_prefix": ASOF_PREFIX}
+    return {}
 
 
-def dbt_args(command: list[str], ctx: RunContext | None = None, extra_vars: dict | None = None) -> list[str]:
+def export_run_date(ctx: RunContext) -> None:
+    """Put the run's logical date (the as-of date of the survey files dbt selects) where in-process dbt reads it."""
+    os.environ[LOGICAL_DATE_ENV] = ctx.logical_date
+
+
+def dbt_args(
+    command: list[str], ctx: RunContext | None = None, extra_vars: dict | None = None, target: Path | None = None
+) -> list[str]:
     dbt_vars_ = dbt_vars(ctx) if ctx else {}
     dbt_vars_.update(extra_vars or {})
     return [
@@ -80,8 +91,14 @@ def dbt_args(command: list[str], ctx: RunContext | None = None, extra_vars: dict
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
         str(DBT_PROJECT_DIR),
+        # Named as Cosmos names them for the run's `dbt build`: the same vars, profile and target let this
+        # invocation re-use that build's partial parse (``seed_partial_parse``).
+        "--profile",
+        DBT_PROFILE,
+        "--target",
+        DBT_TARGET,
         "--target-path",
-        str(dbt_target_dir()),
+        str(target or dbt_target_dir()),
         "--log-path",
         str(state_dir() / "logs" / "dbt"),
         "--vars",
@@ -89,12 +106,46 @@ def dbt_args(command: list[str], ctx: RunContext | None = None, extra_vars: dict
     ]
 
 
-def run_dbt(command: list[str], ctx: RunContext | None = None, extra_vars: dict | None = None) -> dict:
-    """Invoke dbt in-process; return counts by status, raise DbtFailed with one line per failure."""
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def seed_partial_parse(target: Path | None = None) -> bool:
+    """Start ``target`` (default: ``dbt_target_dir()``) from the partial parse the run's ``dbt build`` left in
+    Cosmos' cache when it is newer than the one there. Same project, vars, profile and target (``dbt_args``), so
+    dbt re-uses it instead of parsing the whole project again (several seconds); dbt itself still checks every
+    file and setting and parses again whatever differs. False when there was nothing newer (another worker built)."""
+    import shutil
+
+    from cosmos import settings  # the cache folder Cosmos was configured with
+
+    from ingest.config import DAG_ID, DBT_GROUP_ID
+
+    if not settings.enable_cache:
+        return False
+    cached = Path(settings.cache_dir) / f"{DAG_ID}__{DBT_GROUP_ID}" / "target" / PARTIAL_PARSE
+    here = (target or dbt_target_dir()) / PARTIAL_PARSE
+    try:
+        if here.exists() and here.stat().st_mtime >= cached.stat().st_mtime:
+            return False
+        here.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, here.with_suffix(".tmp"))
+        here.with_suffix(".tmp").replace(here)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def run_dbt(
+    command: list[str], ctx: RunContext | None = None, extra_vars: dict | None = None, target: Path | None = None
+) -> dict:
+    """Invoke dbt in-process (its artefacts in ``target``, default ``dbt_target_dir()``); return counts by status,
+    raise DbtFailed with one line per failure."""
     from dbt.cli.main import dbtRunner
 
     export_dbt_env()
-    res = dbtRunner().invoke(dbt_args(command, ctx, extra_vars))
+    if ctx:
+        export_run_date(ctx)
+    res = dbtRunner().invoke(dbt_args(command, ctx, extra_vars, target))
     counts: dict[str, int] = {}
     failures: list[str] = []
     results = getattr(res.result, "results", None) or []

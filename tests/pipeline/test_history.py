@@ -13,6 +13,7 @@ real Postgres, GX and dbt; the bundled Eurostat samples over loopback HTTP; a su
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -25,6 +26,7 @@ from tests.pipeline.test_nightly import ss4gl
 pytestmark = pytest.mark.timeout(2400)
 SOA = "epsi/state_of_affairs/state_of_affairs_2025.csv"
 FIX = "epsi/state_of_affairs/state_of_affairs_2025-fix.csv"  # sorts before SOA: arrival must win, not the name
+COMPILED_STAGING = "models/staging/surveys/stg_surveys__soa_profile.sql"  # as dbt docs compiled it in a run
 
 
 def _employees(url: str) -> tuple[list, list]:
@@ -69,6 +71,8 @@ def history(warehouse_url, tmp_path_factory):
     drop(inbox, FIX, corrected)
     out["night2"] = ss4gl(["run", "--date", "2026-11-21"], env)
     out["after2"] = _employees(url)
+    out["compiled2"] = (tmp / "state" / "dbt" / "target" / "compiled" / "ss4gl" / COMPILED_STAGING).read_text()
+    out["log2"] = (tmp / "state" / "logs" / "run-2026-11-21.log").read_text(encoding="utf-8")  # a backfill rewrites it
     out["backfill"] = ss4gl(["backfill", "--from", "2026-11-20", "--to", "2026-11-20"], env)
     out["after_backfill"] = _employees(url)
     out["history_backfill"] = _history(url, "2026-11-20")
@@ -86,6 +90,17 @@ def test_correction_loads(history):
         assert history[key].returncode == 0, history[key].stdout[-2000:] + history[key].stderr[-2000:]
     assert history["after1"] == ([2088], [2088])
     assert history["after2"] == ([2088, 2100], [2100])  # the superseded file stays in raw
+
+
+def test_a_later_night_reuses_dbt_partial_parse_and_selects_files_as_of_its_date(history):
+    """A nightly gives dbt its logical date as an environment variable, not a var: the vars stay the same from
+    night to night, so the second night's `dbt build` and `dbt docs` re-use the parse of the first one."""
+    log = history["log2"]
+    cache = Path(history["env"]["SS4GL_HOME"]) / "airflow" / "cosmos" / "ss4gl_nightly__dbt" / "target"
+    assert f"latest partial parse file is {cache / 'partial_parse.msgpack'}" in log
+    assert "Unable to do partial parsing" not in log and "Starting full parse" not in log
+    # ... and the survey files current on that date are still those received on or before it
+    assert "logical_date <= cast('2026-11-21' as date)" in history["compiled2"]
 
 
 def test_the_superseded_file_keeps_its_lineage(history):
