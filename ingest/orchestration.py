@@ -190,10 +190,11 @@ def dbt_run_vars(context: dict, operator) -> None:
     """Cosmos interceptor, run before the dbt command is built: this run's logical date and dbt vars
     (transform.export_run_date, transform.dbt_vars). (Templated ``vars`` reach the watcher's ``dbt build``
     unrendered, so every model saw an empty logical date.)"""
-    from ingest.tasks.transform import dbt_vars, export_run_date
+    from ingest.tasks.transform import LOGICAL_DATE_ENV, dbt_vars, export_run_date
 
     ctx = _ctx(context)
-    export_run_date(ctx)
+    export_run_date(ctx)  # dbt in this process (Cosmos' dbtRunner invocation)
+    operator.env = {**(operator.env or {}), LOGICAL_DATE_ENV: ctx.logical_date}  # a dbt subprocess, if ever
     operator.vars = {**(operator.vars or {}), **dbt_vars(ctx)}
 
 

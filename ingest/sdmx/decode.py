@@ -34,6 +34,16 @@ def decode_sdmx(body: bytes, dsd: Dsd | None = None, dataset: str | None = None)
     dimensions (needed to tell dimensions from attributes in structure-specific messages); ``dataset`` names the
     table, else the dataflow the message names."""
     kind = sniff(body)
+    try:
+        return _decode(kind, body, dsd, dataset)
+    except SdmxError:
+        raise
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, ArithmeticError) as exc:
+        # a message of the right syntax but not of the shape SDMX gives it (pyarrow's errors are ValueErrors)
+        raise SdmxError(f"malformed {kind} message ({type(exc).__name__}: {exc})") from None
+
+
+def _decode(kind: str, body: bytes, dsd: Dsd | None, dataset: str | None) -> pd.DataFrame:
     if kind == "sdmx-csv":
         from ingest.sdmx.read_csv import read_csv
 

@@ -44,7 +44,10 @@ def _header(body: bytes) -> list[str]:
 def read_csv(body: bytes, dsd: Dsd | None = None, dataset: str | None = None) -> pd.DataFrame:
     """The long table of an SDMX-CSV body, named ``dataset``, else after the dataflow of its first row."""
     body = body.removeprefix(b"\xef\xbb\xbf")
-    names = _header(body)
+    try:
+        names = _header(body)
+    except pa.ArrowInvalid as exc:
+        raise SdmxError(f"malformed SDMX-CSV header ({exc})") from None
     upper = [n.upper() for n in names]
     if "OBS_VALUE" not in upper:
         raise SdmxError("SDMX-CSV without an OBS_VALUE column")

@@ -17,7 +17,8 @@ _DATAFLOW = re.compile(r"Dataflow=[^:]+:([^(]+)\(")
 
 def _ids(component: dict) -> list:
     """Each value of a dimension or attribute: its code (``id``), else its plain ``value``."""
-    return [v.get("id", v.get("value")) if isinstance(v, dict) else v for v in component.get("values") or []]
+    out = [v.get("id", v.get("value")) if isinstance(v, dict) else v for v in component.get("values") or []]
+    return [None if v is None else str(v) for v in out]
 
 
 def _key(dims: list[dict], codes: list[list], key: str, where: str) -> dict[str, str]:
@@ -27,6 +28,8 @@ def _key(dims: list[dict], codes: list[list], key: str, where: str) -> dict[str,
     out = {}
     for dim, values, part in zip(dims, codes, parts, strict=True):
         try:
+            if not part.isdigit():
+                raise ValueError
             out[dim["id"]] = values[int(part)]
         except (ValueError, IndexError):
             raise SdmxError(f"{where} key {key!r}: no value {part} of dimension {dim['id']}") from None

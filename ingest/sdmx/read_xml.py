@@ -1,24 +1,27 @@
 """SDMX-ML data messages: 2.1 GenericData and StructureSpecificData, 2.0 CompactData (and 2.0 GenericData).
 
 Expat first checks that the whole message is well-formed XML, in C and without a Python call per element (it
-fetches no external entity and refuses entity-expansion bombs). The tags are then cut out by one regular
-expression and walked in Python, reading attributes only of the elements that carry data: about ten times
-faster than a Python callback per element (measured in ``bench/bench_sdmx.py``), which matters because a generic
-message spends five elements on each observation. Elements are known by their local name, whatever the namespace
-prefix a provider uses (``m:``, ``message:``, ``OECD:`` or none).
+fetches no external entity; a message with a DTD is refused, as SDMX never uses one, so no entity can mean one thing
+to expat and another below). The tags are then cut out by one regular expression, one at a time, and walked in
+Python, reading attributes only of the elements that carry data: about ten times faster than a Python callback per
+element (``bench/bench_sdmx.py``), which matters because a generic message spends five elements on each
+observation. Elements are known by their local name, whatever the namespace prefix a provider uses (``m:``,
+``message:``, ``OECD:`` or none).
 
-* Generic: series keys and observation keys are ``Value`` elements (``id`` in 2.1, ``concept`` in 2.0); the time
-  is ``ObsDimension`` (2.1) or ``Time`` (2.0); the value ``ObsValue``; statuses are observation attributes.
+* Generic: series keys and observation keys are ``Value`` elements (``id`` in 2.1, ``concept`` in 2.0); the
+  dimension at the observation is ``ObsDimension`` (2.1) or the time ``Time`` (2.0); the value ``ObsValue``;
+  statuses are observation attributes.
 * Structure-specific / compact: dimensions and attributes are XML attributes of ``Series`` and ``Obs``. The DSD
   (``dsd``) tells dimensions from attributes; without it every XML attribute of a series is taken for a dimension,
-  and of an observation only the time, value and statuses are read (every dimension at the observation when the
-  header says ``dimensionAtObservation="AllDimensions"``).
+  and of an observation only the dimension at the observation (``dimensionAtObservation``, the time unless the
+  header says otherwise; every one with ``AllDimensions``), the value and statuses are read.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from xml.parsers import expat
 
 from ingest.sdmx.errors import SdmxError
@@ -28,15 +31,18 @@ from ingest.sdmx.table import CONF_IDS, OBSERVATION_FIELDS, STATUS_IDS, TIME_IDS
 DATA_MESSAGES = frozenset(
     {"GenericData", "StructureSpecificData", "CompactData", "GenericTimeSeriesData", "StructureSpecificTimeSeriesData"}
 )
-# A tag: "/" if it closes, its local name, its attributes, the text up to the next tag.
+# A tag: "/" if it closes, its local name, its attributes, "/" if it closes itself, the text up to the next tag.
 _TAG = re.compile(
-    r"<(/?)(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)((?:\s+[^\s=<>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*/?>([^<]*)"
+    r"<(/?)(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)((?:\s+[^\s=<>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*(/?)>([^<]*)"
 )
 _ATTR = re.compile(r"([^\s=]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_SKIP = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<!DOCTYPE[^>]*>", re.S)
+_SKIP = re.compile(r"<!--.*?-->|<\?.*?\?>", re.S)
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
 _ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([\w.-]+)[\"']")
 _REF = re.compile(r"=[^:=]+:([^(:]+)\(")
 _VALUE = re.compile(r"\svalue=\"([^\"]*)\"")
+
+Tag = tuple[str, str, str, str, str]  # close, local name, attributes, self-close, text after
 
 
 def _value(text: str) -> str | None:
@@ -65,25 +71,40 @@ class _Reader:
     def header(self, tag: str, attrs: str, text: str) -> None:
         if tag == "Structure" and "dimensionAtObservation" in attrs:
             got = _attrs(attrs)
-            self.at_obs = got["dimensionAtObservation"]
+            self.at_obs = got.get("dimensionAtObservation") or self.at_obs
             self.names.setdefault("namespace", got.get("namespace", ""))
         elif tag == "Ref" and " id=" in attrs:
             self.names.setdefault("ref", _attrs(attrs).get("id", ""))
         elif tag == "DataSet" and "keyFamilyURI" in attrs:
-            self.names.setdefault("keyfamily", _attrs(attrs)["keyFamilyURI"].rstrip("/").rsplit("/", 1)[-1])
+            uri = _attrs(attrs).get("keyFamilyURI", "")
+            if uri:
+                self.names.setdefault("keyfamily", uri.rstrip("/").rsplit("/", 1)[-1])
         elif tag in ("URN", "DataSetID"):
             self.names.setdefault(tag, text.strip())
 
-    def generic(self, tags: list[tuple[str, str, str, str]]) -> None:
+    def _add(self, series_time: str | None, obs_dims: dict[str, str], value, status, conf) -> None:
+        """One observation: its time from its own dimensions, else from its series key (when the dimension at the
+        observation is not the time); its other own dimensions kept."""
+        time = None
+        if obs_dims:
+            time = next((obs_dims.pop(t) for t in TIME_IDS if t in obs_dims), None)
+        self.obs.add(time or series_time, value, status, conf, obs_dims or None)
+
+    def _start_series(self, key: dict[str, str]) -> str | None:
+        """Start a series; the time when its key holds it (the time is never a column of its own)."""
+        time = next((key.pop(t) for t in TIME_IDS if t in key), None)
+        self.obs.start_series(key)
+        return time
+
+    def generic(self, tags: Iterator[Tag]) -> None:
         """GenericData (2.1 and 2.0): Value lists in SeriesKey, ObsKey and an observation's Attributes."""
-        obs, at_obs = self.obs, self.at_obs
         target: dict[str, str] | None = None
         key: dict[str, str] = {}
         obs_key: dict[str, str] = {}
         obs_attrs: dict[str, str] = {}
-        time = value = None
+        series_time = value = None
         in_obs = False
-        for close, tag, attrs, text in tags:
+        for close, tag, attrs, self_close, text in tags:
             if tag == "Value":
                 if target is not None and not close:
                     got = _attrs(attrs)
@@ -92,60 +113,62 @@ class _Reader:
                         target[concept] = got.get("value")
             elif tag == "Obs":
                 if not close:
-                    in_obs, obs_key, obs_attrs, time, value = True, {}, {}, None, None
-                    continue
-                if obs_key:
-                    time = time or first_of(obs_key, (at_obs, *TIME_IDS))
-                    okey = {k: v for k, v in obs_key.items() if k != at_obs and k not in TIME_IDS}
-                else:
-                    okey = None
+                    in_obs, obs_key, obs_attrs, value = True, {}, {}, None
+                    if not self_close:
+                        continue
                 if obs_attrs:
-                    obs.add(time, value, first_of(obs_attrs, STATUS_IDS), first_of(obs_attrs, CONF_IDS), okey)
+                    status, conf = first_of(obs_attrs, STATUS_IDS), first_of(obs_attrs, CONF_IDS)
                 else:
-                    obs.add(time, value, None, None, okey)
+                    status = conf = None
+                self._add(series_time, obs_key, value, status, conf)
                 in_obs = False
             elif tag == "ObsDimension" and not close:
-                time = _value(attrs)
+                got = _attrs(attrs)
+                obs_key[got.get("id") or self.at_obs] = got.get("value")
             elif tag == "ObsValue" and not close:
                 value = _value(attrs)
             elif tag == "Time" and not close:
-                time = text.strip()
+                obs_key["TIME_PERIOD"] = text.strip()
             elif tag == "SeriesKey":
-                if close:
-                    obs.start_series(key)
-                    target = None
-                else:
+                if not close:
                     key = {}
                     target = key
+                if close or self_close:
+                    series_time = self._start_series(key)
+                    target = None
             elif tag == "ObsKey":
-                target = None if close else obs_key
+                target = None if close or self_close else obs_key
             elif tag == "Attributes":
-                target = obs_attrs if in_obs and not close else None
-            else:
-                self.header(tag, attrs, text) if not close else None
+                target = obs_attrs if in_obs and not close and not self_close else None
+            elif not close:
+                self.header(tag, attrs, text)
 
-    def plain(self, tags: list[tuple[str, str, str, str]]) -> None:
+    def plain(self, tags: Iterator[Tag]) -> None:
         """StructureSpecificData and CompactData: dimensions and attributes are the elements' XML attributes."""
-        obs, at_obs, dims = self.obs, self.at_obs, self.dims
-        for close, tag, attrs, text in tags:
+        dims = self.dims
+        series_time = None
+        for close, tag, attrs, _self_close, text in tags:
             if close:
                 continue
             if tag == "Obs":
                 got = _attrs(attrs)
-                time = (got.get(at_obs) if at_obs != "AllDimensions" else None) or first_of(got, TIME_IDS)
+                at_obs = self.at_obs
                 if dims is not None:
-                    okey = {k: v for k, v in got.items() if k in dims and k not in TIME_IDS and k != at_obs}
+                    own = {k: v for k, v in got.items() if k in dims or k in TIME_IDS}
                 elif at_obs == "AllDimensions":
-                    okey = {k: v for k, v in got.items() if ":" not in k and k not in OBSERVATION_FIELDS}
+                    own = {
+                        k: v for k, v in got.items() if ":" not in k and k not in OBSERVATION_FIELDS or k in TIME_IDS
+                    }
                 else:
-                    okey = None
-                obs.add(time, got.get("OBS_VALUE"), first_of(got, STATUS_IDS), first_of(got, CONF_IDS), okey)
+                    own = {k: got[k] for k in (at_obs, *TIME_IDS) if k in got}
+                self._add(series_time, own, got.get("OBS_VALUE"), first_of(got, STATUS_IDS), first_of(got, CONF_IDS))
             elif tag == "Series":
                 got = _attrs(attrs)
-                obs.start_series({k: v for k, v in got.items() if ":" not in k and (dims is None or k in dims)})
+                series_time = self._start_series(
+                    {k: v for k, v in got.items() if ":" not in k and (dims is None or k in dims)}
+                )
             else:
                 self.header(tag, attrs, text)
-                at_obs = self.at_obs
 
     def dataset(self) -> str | None:
         """The dataflow the header refers to, else the DSD in its namespace or URN, else the data set's id."""
@@ -159,8 +182,13 @@ class _Reader:
         return name.lower() if name else None
 
 
+def _refuse_doctype(*_args) -> None:
+    raise SdmxError("the message declares a DTD (DOCTYPE): SDMX data messages have none")
+
+
 def _well_formed(body: bytes) -> None:
     parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _refuse_doctype
     try:
         parser.Parse(body, True)
     except expat.ExpatError as exc:
@@ -174,19 +202,22 @@ def _text(body: bytes) -> str:
         text = body.decode("utf-8-sig" if encoding.replace("_", "-") in ("utf-8", "utf8", "us-ascii") else encoding)
     except (LookupError, UnicodeDecodeError) as exc:
         raise SdmxError(f"cannot read the message as {encoding} ({exc.__class__.__name__})") from None
-    return _SKIP.sub("", text) if ("<!" in text or "<?" in text) else text
+    if "<!" in text or "<?" in text:
+        text = _CDATA.sub(lambda m: html.escape(m.group(1), quote=False), _SKIP.sub("", text))
+    return text
 
 
 def read_xml(body: bytes, dsd: Dsd | None = None) -> tuple[Observations, str | None]:
     """The observations of an SDMX-ML data message and the id of its dataflow (or DSD) when the header names it."""
     _well_formed(body)
-    tags = _TAG.findall(_text(body))
-    root = tags[0][1] if tags else None
+    tags = (m.groups() for m in _TAG.finditer(_text(body)))  # one at a time: memory follows the observations
+    first = next(tags, None)
+    root = first[1] if first else None
     if root not in DATA_MESSAGES:
         raise SdmxError(f"<{root}> is not an SDMX-ML data message")
     reader = _Reader(dsd)
     if root.startswith("Generic"):
-        reader.generic(tags[1:])
+        reader.generic(tags)
     else:
-        reader.plain(tags[1:])
+        reader.plain(tags)
     return reader.obs, reader.dataset()

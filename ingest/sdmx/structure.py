@@ -39,8 +39,9 @@ def read_dsd(body: bytes) -> Dsd:
         time = None
         for item in node.iter():
             kind = _local(item.tag)
-            if kind == "Dimension" and item.get("id"):
-                dims.append((int(item.get("position") or len(dims) + 1), item.get("id")))
+            if kind in ("Dimension", "MeasureDimension") and item.get("id"):
+                position = item.get("position") or ""
+                dims.append((int(position) if position.isdigit() else len(dims) + 1, item.get("id")))
             elif kind == "TimeDimension":
                 time = item.get("id")
         if not dims and not time:

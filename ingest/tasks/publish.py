@@ -173,7 +173,7 @@ def build_docs(ctx: RunContext, built: bool) -> dict:
     publish_gx_index()  # this run's validate tasks may have rebuilt a source's site
     if not built and store.exists(*DOCS["dbt_docs"]) and store.exists(*DOCS["dashboard"]):
         return {"skipped": "no dbt build in this run: docs and dashboard are current", **where}
-    seed_partial_parse()  # the run's dbt build parsed the project already
+    seed_partial_parse(dbt_target_dir())  # the run's dbt build parsed the project already
     run_dbt(["docs", "generate", "--static"], ctx)  # also writes static_index.html
     store.publish_dir(dbt_target_dir(), "dbt", "target", names=DBT_ARTIFACTS)
     build_dashboard(warehouse_url(), dashboard_dir())

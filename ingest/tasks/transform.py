@@ -109,28 +109,33 @@ def dbt_args(
 PARTIAL_PARSE = "partial_parse.msgpack"
 
 
-def seed_partial_parse(target: Path | None = None) -> bool:
-    """Start ``target`` (default: ``dbt_target_dir()``) from the partial parse the run's ``dbt build`` left in
-    Cosmos' cache when it is newer than the one there. Same project, vars, profile and target (``dbt_args``), so
-    dbt re-uses it instead of parsing the whole project again (several seconds); dbt itself still checks every
-    file and setting and parses again whatever differs. False when there was nothing newer (another worker built)."""
+def seed_partial_parse(target: Path) -> bool:
+    """Start dbt's ``target`` folder from the partial parse the run's ``dbt build`` left in Cosmos' cache when it
+    is newer than the one there. Same project, vars, profile and target (``dbt_args``), so dbt re-uses it instead
+    of parsing the whole project again (several seconds); dbt itself still checks every file and setting and
+    parses again whatever differs. False when there was nothing newer (another worker built) or it could not be
+    copied: this only saves time, it never fails a task."""
     import shutil
+    import tempfile
 
     from cosmos import settings  # the cache folder Cosmos was configured with
 
     from ingest.config import DAG_ID, DBT_GROUP_ID
 
-    if not settings.enable_cache:
+    if not (settings.enable_cache and getattr(settings, "enable_cache_partial_parse", True)):
         return False
     cached = Path(settings.cache_dir) / f"{DAG_ID}__{DBT_GROUP_ID}" / "target" / PARTIAL_PARSE
-    here = (target or dbt_target_dir()) / PARTIAL_PARSE
+    here = target / PARTIAL_PARSE
     try:
         if here.exists() and here.stat().st_mtime >= cached.stat().st_mtime:
             return False
-        here.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cached, here.with_suffix(".tmp"))
-        here.with_suffix(".tmp").replace(here)
-    except FileNotFoundError:
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".partial_parse.", delete=False) as tmp:
+            with open(cached, "rb") as src:
+                shutil.copyfileobj(src, tmp)
+        Path(tmp.name).replace(here)
+    except OSError as exc:
+        log.info("dbt partial parse not seeded from %s: %s", cached, exc)
         return False
     return True
 
@@ -177,6 +182,10 @@ def write_manifest() -> Path:
             str(DBT_PROJECT_DIR),
             "--profiles-dir",
             str(DBT_PROJECT_DIR),
+            "--profile",
+            DBT_PROFILE,
+            "--target",
+            DBT_TARGET,
             "--target-path",
             str(DBT_MANIFEST.parent),
             "--log-path",

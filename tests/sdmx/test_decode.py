@@ -228,6 +228,23 @@ def test_sdmx_json_20_time_series():
             b'[{"id": "A", "values": [{"id": "a"}]}]}}}',
             "no value 7 of dimension A",
         ),
+        (
+            b'{"dataSets": [{"observations": {"-1": [1]}}], "structure": {"dimensions": {"observation": '
+            b'[{"id": "A", "values": [{"id": "a"}]}]}}}',
+            "no value -1 of dimension A",
+        ),
+        (
+            b'{"dataSets": [{"series": {"0": 5}}], "structure": {"dimensions": {"series": [{"id": "A", "values": '
+            b'[{"id": "a"}]}]}}}',
+            "malformed sdmx-json message",
+        ),
+        (b'{"dataSets": [], "structures": {"a": 1}}', "malformed sdmx-json message"),
+        (
+            b'<!DOCTYPE x [<!ENTITY e "2020">]><StructureSpecificData><DataSet><Series A="1"><Obs TIME_PERIOD="&e;" '
+            b'OBS_VALUE="1"/></Series></DataSet></StructureSpecificData>',
+            "declares a DTD",
+        ),
+        (b'DATAFLOW,"OBS_VALUE\n', "malformed SDMX-CSV"),
         (b"DATAFLOW,A,TIME_PERIOD\nX:Y(1.0),a,2020\n", "without an OBS_VALUE column"),
         (b"DATAFLOW,A,TIME_PERIOD,OBS_VALUE\nX:Y(1.0),a,2020,n/a\n", "not a number"),
     ],
@@ -236,6 +253,47 @@ def test_what_is_not_sdmx_data_is_one_line(body, problem):
     with pytest.raises(SdmxError, match=problem) as got:
         decode_sdmx(body)
     assert "\n" not in str(got.value)
+
+
+def test_the_dimension_at_the_observation_need_not_be_the_time():
+    """dimensionAtObservation="REF_AREA": the areas are at the observation, the time in the series key."""
+    header = '<Header><Structure structureID="S" dimensionAtObservation="REF_AREA"/></Header>'
+    plain = (
+        f"<StructureSpecificData>{header}<DataSet><Series FREQ='A' TIME_PERIOD='2020'>"
+        '<Obs REF_AREA="DE" OBS_VALUE="1" OBS_STATUS="p"/><Obs REF_AREA="FR" OBS_VALUE="2"/></Series>'
+        "</DataSet></StructureSpecificData>"
+    )
+    generic = (
+        f"<GenericData>{header}<DataSet><Series><SeriesKey><Value id='FREQ' value='A'/>"
+        "<Value id='TIME_PERIOD' value='2020'/></SeriesKey><Obs><ObsDimension value='DE'/><ObsValue value='1'/>"
+        "<Attributes><Value id='OBS_STATUS' value='p'/></Attributes></Obs><Obs><ObsDimension value='FR'/>"
+        "<ObsValue value='2'/></Obs></Series></DataSet></GenericData>"
+    )
+    for body in (plain, generic):
+        frame = decode_sdmx(body.encode())
+        assert list(frame.columns[1:3]) == ["freq", "ref_area"], body
+        assert rows(frame) == [(("A", "DE"), "2020", 1.0, "p", None), (("A", "FR"), "2020", 2.0, None, None)], body
+
+
+def test_cdata_comments_and_empty_series_keys_in_generic_messages():
+    body = (
+        b"<?xml version='1.0'?><!-- a comment <Obs> --><GenericData><DataSet><Series><SeriesKey/>"
+        b"<Obs><Time><![CDATA[2020]]></Time><ObsValue value='1&amp;'/></Obs></Series></DataSet></GenericData>"
+    )
+    with pytest.raises(SdmxError, match="not a number: '1&'"):
+        decode_sdmx(body)
+    frame = decode_sdmx(body.replace(b"1&amp;", b"1.5"))
+    assert rows(frame) == [((), "2020", 1.5, None, None)]
+
+
+def test_a_dsd_measure_dimension_is_a_dimension():
+    dsd = read_dsd(
+        b"<Structure><Structures><DataStructures><DataStructure id='D'><DataStructureComponents><DimensionList>"
+        b"<Dimension id='GEO' position='1'/><MeasureDimension id='MEASURE' position='2'/>"
+        b"<TimeDimension id='TIME_PERIOD' position='3'/></DimensionList></DataStructureComponents></DataStructure>"
+        b"</DataStructures></Structures></Structure>"
+    )
+    assert dsd.key_order == ["GEO", "MEASURE", "TIME_PERIOD"]
 
 
 def test_sniff_tells_the_syntaxes_apart():
