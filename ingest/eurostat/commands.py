@@ -66,6 +66,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     """Write the long table of ``args.file`` as CSV; exit 2 with one stderr line if it is not data."""
     from ingest.eurostat.decode import decode  # pandas / Arrow: imported only when the command runs
     from ingest.eurostat.errors import EurostatPayloadError
+    from ingest.eurostat.frames import write_csv
 
     path: Path = args.file
     try:
@@ -78,17 +79,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     except EurostatPayloadError as exc:
         print(f"error: {path}: {exc.problem}", file=sys.stderr)
         return 2
-    if args.output is None:
-        try:
-            frame.to_csv(sys.stdout, index=False, lineterminator="\n")
-            sys.stdout.flush()
-        except BrokenPipeError:  # e.g. piped into `head`
-            sys.stdout = None  # type: ignore[assignment]  # silence the flush at exit
-        return 0
-    else:
-        frame.to_csv(args.output, index=False, lineterminator="\n")
-        print(f"wrote {len(frame):,} rows to {args.output}", file=sys.stderr)
-    return 0
+    return write_csv(frame, args.output)
 
 
 def main(argv: list[str] | None = None) -> int:

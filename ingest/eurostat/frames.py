@@ -10,7 +10,9 @@ Also here: period codes (:func:`normalise_period`) and status flags (:func:`spli
 from __future__ import annotations
 
 import re
+import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -126,3 +128,22 @@ def _flag_columns(uniques: list[str | None], codes: np.ndarray) -> tuple[Any, An
     conf_map = np.array([conf_cats.index(c) if c else -1 for c in conf_u] + [-1], dtype=np.int64)
     # code -1 indexes the trailing -1 sentinel of each map
     return _take(obs_cats, obs_map[codes]), _take(conf_cats, conf_map[codes])
+
+
+def write_csv(frame: pd.DataFrame, output: Path | None) -> int:
+    """A decode command's last step: the long table as CSV into ``output``, else stdout (quiet when the reader
+    stops early, as ``| head`` does). The exit status: 2 with one stderr line when ``output`` cannot be written."""
+    if output is None:
+        try:
+            frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            sys.stdout = None  # type: ignore[assignment]  # silence the flush at exit
+        return 0
+    try:
+        frame.to_csv(output, index=False, lineterminator="\n")
+    except OSError as exc:
+        print(f"error: {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(frame):,} rows to {output}", file=sys.stderr)
+    return 0

@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Write the long table of ``args.file`` as CSV; exit 2 with one stderr line if it cannot be read as data."""
+    from ingest.eurostat.frames import write_csv
     from ingest.sdmx.decode import decode_sdmx, read_body
     from ingest.sdmx.errors import SdmxError
     from ingest.sdmx.structure import read_dsd
@@ -49,17 +50,4 @@ def cmd_decode(args: argparse.Namespace) -> int:
     except SdmxError as exc:
         print(f"error: {where}: {exc.problem}", file=sys.stderr)
         return 2
-    if args.output is None:
-        try:
-            frame.to_csv(sys.stdout, index=False, lineterminator="\n")
-            sys.stdout.flush()
-        except BrokenPipeError:  # e.g. piped into `head`
-            sys.stdout = None  # type: ignore[assignment]  # silence the flush at exit
-        return 0
-    try:
-        frame.to_csv(args.output, index=False, lineterminator="\n")
-    except OSError as exc:
-        print(f"error: {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(frame):,} rows to {args.output}", file=sys.stderr)
-    return 0
+    return write_csv(frame, args.output)
