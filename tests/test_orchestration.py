@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -48,3 +49,23 @@ def test_alert_without_webhook_only_logs(monkeypatch, caplog):
     with caplog.at_level(logging.ERROR, logger="ss4gl"):
         alert({"task_instance": _Ti(), "exception": ValueError("bad"), "run_id": "r"})
     assert [r.getMessage() for r in caplog.records if r.name == "ss4gl"][0].endswith(": bad")
+
+
+def test_the_dbt_build_gets_a_nightlys_date_as_environment_and_a_backfills_as_vars(monkeypatch):
+    """Cosmos' interceptor: a nightly passes no vars (dbt's partial parse stays valid) and its logical date as
+    SS4GL_LOGICAL_DATE, in this process (dbtRunner) and in the operator's environment (a dbt subprocess)."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from ingest.orchestration import dbt_run_vars
+
+    monkeypatch.delenv("SS4GL_LOGICAL_DATE", raising=False)
+    when = datetime(2026, 11, 21, 0, 30, tzinfo=UTC)
+    nightly = SimpleNamespace(vars=None, env={"KEEP": "1"})
+    dbt_run_vars({"run_id": "scheduled__x", "logical_date": when, "dag_run": SimpleNamespace(conf={})}, nightly)
+    assert nightly.vars == {} and nightly.env == {"KEEP": "1", "SS4GL_LOGICAL_DATE": "2026-11-21"}
+    assert os.environ["SS4GL_LOGICAL_DATE"] == "2026-11-21"
+    backfill = SimpleNamespace(vars=None, env=None)
+    run = SimpleNamespace(conf={}, run_type="backfill")
+    dbt_run_vars({"run_id": "backfill__x", "logical_date": when, "dag_run": run}, backfill)
+    assert backfill.vars == {"logical_date": "2026-11-21", "schema_prefix": "asof_"}

@@ -624,3 +624,19 @@ def test_indicator_values_follow_the_indicator_definitions(dbt, dbt_database):
     assert restored == {d: r["n"] for d, r in before.items()}
     restored = {r["indicator_code"]: r["n"] for r in _query(url, BENCHMARK_VERSIONS)}
     assert restored == {i: r["n"] for i, r in benchmarks_before.items()}
+
+
+def test_the_run_logical_date_reaches_the_compiled_sql(dbt, monkeypatch):
+    """A nightly gives dbt its date as SS4GL_LOGICAL_DATE (read at execution only, so dbt's partial parse stays
+    valid from night to night); a backfill's var wins over it; with neither, every file received counts."""
+    compiled = (
+        dbt.target_path / "compiled" / "ss4gl" / "models" / "staging" / "surveys" / "stg_surveys__soa_profile.sql"
+    )
+    monkeypatch.setenv("SS4GL_LOGICAL_DATE", "2026-11-21")
+    dbt("compile", "--select", "stg_surveys__soa_profile")
+    assert "logical_date <= cast('2026-11-21' as date)" in compiled.read_text(encoding="utf-8")
+    dbt("compile", "--select", "stg_surveys__soa_profile", "--vars", "{logical_date: '2026-11-19'}")
+    assert "logical_date <= cast('2026-11-19' as date)" in compiled.read_text(encoding="utf-8")
+    monkeypatch.delenv("SS4GL_LOGICAL_DATE")
+    dbt("compile", "--select", "stg_surveys__soa_profile")
+    assert "logical_date <=" not in compiled.read_text(encoding="utf-8")
