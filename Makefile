@@ -30,7 +30,7 @@ $(MANIFEST): $(STAMP) $(shell find dbt_project -path dbt_project/target -prune -
 	@echo "install: the dbt manifest Cosmos renders the DAG from (dbt parse)"
 	$(BIN)/ss4gl dbt manifest
 
-## Create .venv from requirements.lock (uv), write the dbt manifest Cosmos renders the DAG from, migrate local Airflow.
+## Create .venv (uv, requirements.lock); the dbt manifest; local Airflow migrated, warehouse and dbt parse prepared.
 install: $(STAMP) $(MANIFEST)
 	@$(BIN)/ss4gl run --prepare-only
 
