@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+# The sample generator (tools/survey_samples.py) writes xlsx with openpyxl's standard-library writer, whatever else
+# is installed; set before any test imports openpyxl (it reads this once, at import).
+os.environ["OPENPYXL_LXML"] = "False"
+
 from ingest.config import ensure_runtime_dir  # noqa: E402
 
 ensure_runtime_dir()

@@ -10,7 +10,14 @@ equal fresh output.
 
 from __future__ import annotations
 
-import csv
+import os
+
+# openpyxl writes other (equally valid) XML bytes when lxml is importable (sdmx1, a dev dependency, brings it): the
+# samples are written with its standard-library writer, so their bytes never depend on what else is installed.
+# Read when openpyxl is first imported: the test session sets it too (tests/conftest.py).
+os.environ["OPENPYXL_LXML"] = "False"
+
+import csv  # noqa: E402
 import io
 import json
 import random
