@@ -8,7 +8,6 @@ a Python loop per cell. Anything that is not data raises :class:`EurostatPayload
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ingest.eurostat.errors import EurostatPayloadError, one_line
-from ingest.eurostat.frames import _LUX, _TIME_IDS, _flag_columns, _frame, _take, normalise_period
+from ingest.eurostat.frames import _TIME_IDS, _flag_columns, _frame, _take, last_update, normalise_period
 
 _CELL_RE = r"^\s*(?P<v>\S*)\s*(?P<f>\S*)\s*$"
 
@@ -172,11 +171,5 @@ def decode_sdmx_csv(body: bytes, dataset: str | None = None) -> pd.DataFrame:
         [normalise_period(p) for p in penc.dictionary.to_pylist()],
         penc.indices.to_numpy(zero_copy_only=False),
     )
-    updated = None
-    if "LAST UPDATE" in col and n:
-        try:
-            dt = datetime.strptime(col["LAST UPDATE"][0].as_py().strip(), "%d/%m/%y %H:%M:%S")
-            updated = dt.replace(tzinfo=_LUX).isoformat()
-        except ValueError:
-            updated = None
+    updated = last_update(col.get("LAST UPDATE"))
     return _frame(dataset, dims, time_col, values, obs_col, conf_col, updated)

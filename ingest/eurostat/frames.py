@@ -68,6 +68,17 @@ def _iso_updated(value: Any) -> str | None:
     return dt.isoformat() if dt.tzinfo else dt.replace(tzinfo=_LUX).isoformat()
 
 
+def last_update(column) -> str | None:
+    """Eurostat's SDMX-CSV ``LAST UPDATE`` column (first row, ``30/10/25 23:00:00``, Luxembourg time) as an ISO
+    timestamp; None when absent, empty or in another shape."""
+    if column is None or not len(column):
+        return None
+    try:
+        return datetime.strptime(column[0].as_py().strip(), "%d/%m/%y %H:%M:%S").replace(tzinfo=_LUX).isoformat()
+    except (ValueError, AttributeError):
+        return None
+
+
 def _take(categories: list[str | None] | pa.Array, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """``categories[codes]`` as a pandas ``str`` array (code -1 → NA) via Arrow, without Python per cell."""
     cats = categories if isinstance(categories, pa.Array) else pa.array(categories, pa.large_string())

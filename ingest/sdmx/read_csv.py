@@ -10,14 +10,13 @@ kept. A header cell ``ID: Name`` (the "labels=both" flavour) is read as ``ID``; 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from ingest.eurostat.frames import _LUX, _frame, _take, normalise_period
+from ingest.eurostat.frames import _frame, _take, last_update, normalise_period
 from ingest.sdmx.errors import SdmxError
 from ingest.sdmx.structure import Dsd
 from ingest.sdmx.table import CONF_IDS, STATUS_IDS, TIME_IDS
@@ -104,15 +103,5 @@ def read_csv(body: bytes, dsd: Dsd | None = None, dataset: str | None = None) ->
         values,
         status(STATUS_IDS),
         status(CONF_IDS),
-        _updated(col.get("LAST UPDATE")),
+        last_update(col.get("LAST UPDATE")),
     )
-
-
-def _updated(column) -> str | None:
-    """Eurostat's ``LAST UPDATE`` (``30/10/25 23:00:00``, Luxembourg time) as an ISO timestamp."""
-    if column is None or not len(column):
-        return None
-    try:
-        return datetime.strptime(column[0].as_py().strip(), "%d/%m/%y %H:%M:%S").replace(tzinfo=_LUX).isoformat()
-    except ValueError:
-        return None
