@@ -42,6 +42,7 @@ def machine_note() -> str:
 @contextlib.contextmanager
 def throwaway_postgres(prefix: str = "ss4gl-bench-"):
     """An embedded Postgres under a temp dir, migrated; yields (server, url). Stopped and deleted after."""
+    from ingest.partnership import load_partnership
     from ingest.warehouse import EmbeddedServer, migrate
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
@@ -49,6 +50,7 @@ def throwaway_postgres(prefix: str = "ss4gl-bench-"):
     try:
         url = server.ensure_running()
         migrate(url)
+        load_partnership(url)
         yield server, url
     finally:
         with contextlib.suppress(Exception):

@@ -38,12 +38,10 @@ BUILD = (
 
 
 def extended_project(dest: Path, clusters: int, geos: set[str]) -> Path:
-    """A copy of dbt_project whose seeds also hold the synthetic clusters and regions of gen_volume.scale.
-
-    Synthetic cluster ``<id>_<c>`` (c = 1..clusters-1) gets the regions ``<nuts>X<cc>`` of its original's regions
-    and the same targets; every NUTS 1-3 region among ``geos`` (the geo codes of the 1x observations) gets 99
-    copies ``<code>X<kk>`` (the geo codes gen_volume gives the Eurostat copies). Both databases build this same
-    project, so the seeds weigh the same in both.
+    """A copy of dbt_project whose nuts_regions seed also holds the synthetic regions of gen_volume.scale: every
+    NUTS 1-3 region among ``geos`` (the geo codes of the 1x observations) gets 99 copies ``<code>X<kk>`` (the geo
+    codes gen_volume gives the Eurostat copies and :func:`extended_catalogue` its synthetic clusters). Both databases
+    build this same project, so the seeds weigh the same in both.
     """
     import csv
 
@@ -60,22 +58,6 @@ def extended_project(dest: Path, clusters: int, geos: set[str]) -> Path:
             for row in rows:
                 writer.writerows(copies(dict(row)))
 
-    def cluster_copies(row):
-        for c in range(1, clusters):
-            yield row | {
-                "cluster_id": f"{row['cluster_id']}_{c}",
-                "role": "partner",
-                "cluster_name": f"{row['cluster_name']} (synthetic {c})",
-            }
-
-    def region_copies(row):
-        for c in range(1, clusters):
-            yield row | {"cluster_id": f"{row['cluster_id']}_{c}", "nuts_code": f"{row['nuts_code']}X{c:02d}"}
-
-    def target_copies(row):
-        for c in range(1, clusters):
-            yield row | {"cluster_id": f"{row['cluster_id']}_{c}"}
-
     def nuts_copies(row):
         if row["nuts_level"] in ("1", "2", "3") and row["nuts_code"] in geos:
             for k in range(1, 100):
@@ -84,11 +66,34 @@ def extended_project(dest: Path, clusters: int, geos: set[str]) -> Path:
                     "nuts_name": f"{row['nuts_name']} (synthetic {k})",
                 }
 
-    extend("clusters.csv", cluster_copies)
-    extend("cluster_regions.csv", region_copies)
-    extend("strategy_targets.csv", target_copies)
     extend("nuts_regions.csv", nuts_copies)
     return dest
+
+
+def extended_catalogue(clusters: int):
+    """The bundled catalogue plus synthetic cluster ``<id>_<c>`` (c = 1..clusters-1) of every cluster, with the
+    regions ``<nuts>X<cc>`` of its original's regions and the same strategy targets."""
+    from dataclasses import replace
+
+    from ingest.config import ClusterRegion, load_catalogue
+
+    cat = load_catalogue()
+    copies = tuple(
+        replace(
+            cluster,
+            id=f"{cluster.id}_{c}",
+            role="partner",
+            name=f"{cluster.name} (synthetic {c})",
+            regions=tuple(f"{r}X{c:02d}" for r in cluster.regions),
+            region_specs=tuple(
+                ClusterRegion(f"{r.code}X{c:02d}", r.nuts_version, r.weight_basis) for r in cluster.region_specs
+            ),
+        )
+        for c in range(1, clusters)
+        for cluster in cat.clusters
+    )
+    targets = tuple(replace(t, cluster=f"{t.cluster}_{c}") for c in range(1, clusters) for t in cat.targets)
+    return replace(cat, clusters=cat.clusters + copies, targets=cat.targets + targets)
 
 
 def with_db(url: str, db: str) -> str:
@@ -122,6 +127,7 @@ def main() -> int:
     args = ap.parse_args()
     import gen_volume
 
+    from ingest.partnership import load_partnership
     from ingest.warehouse import ADMIN, connect, migrate
 
     tmp = Path(tempfile.mkdtemp(prefix="ss4gl-bench-dbt-"))
@@ -145,6 +151,8 @@ def main() -> int:
                 geos = {geo for (geo,) in cur.fetchall()}
             conn.close()
             project = extended_project(tmp / "dbt_project", max(1, args.factor // 5), geos)
+            # Both databases hold the synthetic clusters too (the partnership tables, from an extended catalogue).
+            load_partnership(u1, extended_catalogue(max(1, args.factor // 5)), seeds=project / "seeds")
             with admin.cursor() as cur:
                 cur.execute(f"create database {big} template vol1")
             admin.close()
@@ -189,10 +197,10 @@ def main() -> int:
         "`ingest.tasks.transform.run_dbt(['build'])` in its own process per build, rounds interleaved "
         "(round 1 = first build: creates tables and the snapshot; later rounds = nightly rebuild).",
         "",
-        "Both databases build the same copy of `dbt_project` whose seeds also list the synthetic clusters "
-        f"({args.factor // 5} in all, each with its copies of the original regions and targets) and 99 copies of every "
-        "NUTS 1-3 region of the 1× observations (`bench_dbt_scale.extended_project`), so the volume flows through "
-        "every mart.",
+        "Both databases build the same copy of `dbt_project` (its NUTS seed extended) and hold the same synthetic "
+        f"clusters ({args.factor // 5} in all, each with its copies of the original regions and targets) and 99 "
+        "copies of every NUTS 1-3 region of the 1× observations (`bench_dbt_scale.extended_project`), so the volume "
+        "flows through every mart.",
         "",
         f"| round | vol1 s | {big} s | ratio |",
         "|---:|---:|---:|---:|",

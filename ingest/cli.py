@@ -85,8 +85,11 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
     elif args.action == "start":
         print(warehouse.redact(warehouse.warehouse_url()))
     elif args.action == "migrate":
+        from ingest.partnership import load_partnership
+
         applied = warehouse.migrate()
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+        print(f"partnership configuration: {load_partnership()}")
     elif args.action == "stop":
         if warehouse.configured_url():
             print("WAREHOUSE_URL (or AIRFLOW_CONN_WAREHOUSE) points at an external server: nothing to stop")
@@ -159,10 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("SS4GL_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     from ingest.archive import ArchiveError
+    from ingest.partnership import ConfigurationError
     from ingest.tasks.transform import DbtFailed
     from ingest.warehouse import WarehouseError
 
-    expected: tuple[type[BaseException], ...] = (WarehouseError, ArchiveError, DbtFailed)
+    expected: tuple[type[BaseException], ...] = (WarehouseError, ArchiveError, DbtFailed, ConfigurationError)
     try:
         from ingest.localrun import LocalRunError
 

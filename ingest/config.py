@@ -107,6 +107,19 @@ def offline() -> bool:
     return os.environ.get("OFFLINE", "") not in ("", "0", "false", "False")
 
 
+NUTS_VERSIONS = ("2021", "2024")
+WEIGHT_BASES = ("indicator", "equal")
+
+
+@dataclass(frozen=True)
+class ClusterRegion:
+    """A region of a cluster: its NUTS code, the NUTS version the code is defined in, how it is weighted."""
+
+    code: str
+    nuts_version: str = "2021"
+    weight_basis: str = "indicator"  # indicator: as the indicator says (sum or weighted mean); equal: unweighted
+
+
 @dataclass(frozen=True)
 class Cluster:
     id: str
@@ -118,6 +131,19 @@ class Cluster:
     role: str = "partner"
     benchmark_level: str = "region"
     sectors: tuple[str, ...] = ()
+    region_specs: tuple[ClusterRegion, ...] = ()  # the regions with their NUTS version and weighting
+
+
+@dataclass(frozen=True)
+class StrategyTarget:
+    """Baseline and target of one cluster and indicator in the 5-year strategy (values as written: exact)."""
+
+    cluster: str
+    indicator: str
+    baseline_year: int
+    baseline_value: str
+    target_year: int
+    target_value: str
 
 
 GEO_MODES = ("regions", "all_regions", "countries")
@@ -163,6 +189,8 @@ class Catalogue:
     aggregates: tuple[str, ...]
     sources: dict
     datasets: tuple[EurostatDataset, ...]
+    targets: tuple[StrategyTarget, ...] = ()
+    path: Path = CATALOGUE_PATH  # the file it was read from
 
     def cluster(self, cluster_id: str) -> Cluster:
         for c in self.clusters:
@@ -209,23 +237,46 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
     return _load_catalogue(Path(path or os.environ.get("SS4GL_CATALOGUE") or CATALOGUE_PATH).resolve())
 
 
+def _region(raw: str | dict) -> ClusterRegion:
+    """``ES51`` (a NUTS 2021 code) or ``{code: NL36, nuts_version: 2024, weight_basis: equal}``."""
+    if not isinstance(raw, dict):
+        return ClusterRegion(str(raw))
+    return ClusterRegion(
+        str(raw["code"]), str(raw.get("nuts_version", "2021")), str(raw.get("weight_basis", "indicator"))
+    )
+
+
+def _cluster(c: dict) -> Cluster:
+    specs = tuple(_region(r) for r in c["regions"])
+    return Cluster(
+        id=c["id"],
+        name=c["name"],
+        country=c["country"],
+        regions=tuple(r.code for r in specs),
+        seat=c.get("seat"),
+        language=c.get("language", "en"),
+        role=c.get("role", "partner"),
+        benchmark_level=c.get("benchmark_level", "region"),
+        sectors=tuple(c.get("sectors", ())),
+        region_specs=specs,
+    )
+
+
+def _target(t: dict) -> StrategyTarget:
+    return StrategyTarget(
+        cluster=str(t["cluster"]),
+        indicator=str(t["indicator"]),
+        baseline_year=int(t["baseline_year"]),
+        baseline_value=str(t["baseline_value"]),
+        target_year=int(t["target_year"]),
+        target_value=str(t["target_value"]),
+    )
+
+
 @cache
 def _load_catalogue(path: Path) -> Catalogue:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    clusters = tuple(
-        Cluster(
-            id=c["id"],
-            name=c["name"],
-            country=c["country"],
-            regions=tuple(c["regions"]),
-            seat=c.get("seat"),
-            language=c.get("language", "en"),
-            role=c.get("role", "partner"),
-            benchmark_level=c.get("benchmark_level", "region"),
-            sectors=tuple(c.get("sectors", ())),
-        )
-        for c in raw["clusters"]
-    )
+    clusters = tuple(_cluster(c) for c in raw["clusters"])
     datasets = tuple(
         EurostatDataset(
             code=d["code"],
@@ -239,4 +290,5 @@ def _load_catalogue(path: Path) -> Catalogue:
     bad = [f"{d.code}: geo {d.geo!r}" for d in datasets if d.geo not in GEO_MODES]
     if bad:
         raise ValueError(f"{path.name}: unknown geo mode ({'; '.join(bad)}); use one of {', '.join(GEO_MODES)}")
-    return Catalogue(clusters, tuple(raw.get("aggregates", [])), raw["sources"], datasets)
+    targets = tuple(_target(t) for t in raw.get("strategy_targets") or ())
+    return Catalogue(clusters, tuple(raw.get("aggregates", [])), raw["sources"], datasets, targets, path)

@@ -278,9 +278,13 @@ def quarantine_report(**context) -> dict:
 
 
 def migrate_warehouse(**context) -> list[str]:
+    """Schema migrations, then the partnership's configuration (clusters, regions, targets) into raw."""
+    from ingest.partnership import load_partnership
     from ingest.warehouse import migrate
 
-    return migrate()
+    applied = migrate()
+    log.info("partnership configuration %s loaded", load_partnership())
+    return applied
 
 
 def dbt_needed(**context) -> bool:

@@ -1,9 +1,16 @@
-"""`ss4gl catalogue check`: the partnership's configuration checked as a whole, one line per problem.
+"""The partnership's configuration: its rows in the warehouse, and `ss4gl catalogue check`.
 
-Configuration errors (exit 1): duplicate cluster or dataset ids in the catalogue; a cluster region or seat that
-is no NUTS code of the version it is declared in; the catalogue's clusters and regions differing from the dbt
-seeds `clusters` and `cluster_regions`; a strategy target naming an unknown cluster or indicator, twice the same
-target, or a baseline year not before its target year.
+The catalogue (``ingest/catalogue.yml`` or the file ``SS4GL_CATALOGUE`` names) is the one source of truth for the
+clusters, their regions (with NUTS version) and the strategy targets. :func:`load_partnership` replaces the rows of
+``raw.partnership_clusters``, ``raw.partnership_cluster_regions`` and ``raw.partnership_strategy_targets`` from it in
+one transaction (as the loader role) before every run; dbt builds ``reference.clusters``, ``cluster_regions`` and
+``strategy_targets`` from them. Their ``batch_id`` is a hash of the rows, so a changed configuration is a change in
+raw: the next run rebuilds the marts (the build fingerprint reads every raw table's batch ids).
+
+Configuration errors of `ss4gl catalogue check` (exit 1): duplicate cluster, region or dataset ids; a cluster
+region or seat that is no NUTS code of the version it is declared in; an unknown NUTS version or weighting; a
+strategy target naming an unknown cluster or indicator (dbt seed ``indicators``), twice the same target, or a
+baseline year not before its target year, more than 5 years before it, or values that are not numbers.
 
 Baseline sanity (warnings; exit 1 with ``--strict``): a strategy target whose baseline year has no data, or whose
 baseline differs from the value observed in that year by more than dbt var ``baseline_tolerance``. The rule is
@@ -15,16 +22,117 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
 import os
 import sys
 from collections import Counter
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import yaml
 
-from ingest.config import CATALOGUE_PATH, DBT_PROJECT_DIR, load_catalogue
+from ingest.config import (
+    CATALOGUE_PATH,
+    DBT_PROJECT_DIR,
+    NUTS_VERSIONS,
+    WEIGHT_BASES,
+    Catalogue,
+    load_catalogue,
+)
 
-SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"  # reference data of every partnership: NUTS codes, the indicator catalogue
+STRATEGY_YEARS = 5  # a target year at most this many years after its baseline year
+
+#: raw table -> its columns, in the order :func:`partnership_rows` gives them (batch_id last).
+TABLES: dict[str, tuple[str, ...]] = {
+    "partnership_clusters": (
+        "cluster_id",
+        "cluster_name",
+        "country_code",
+        "seat_nuts_code",
+        "benchmark_level",
+        "role",
+        "language",
+    ),
+    "partnership_cluster_regions": ("cluster_id", "nuts_code", "nuts_version", "weight_basis"),
+    "partnership_strategy_targets": (
+        "cluster_id",
+        "indicator_code",
+        "baseline_year",
+        "baseline_value",
+        "target_year",
+        "target_value",
+    ),
+}
+
+
+def partnership_rows(catalogue: Catalogue) -> dict[str, list[tuple]]:
+    """The rows of each ``raw.partnership_*`` table (without batch_id) from the catalogue."""
+    return {
+        "partnership_clusters": [
+            (c.id, c.name, c.country, c.seat, c.benchmark_level, c.role, c.language) for c in catalogue.clusters
+        ],
+        "partnership_cluster_regions": [
+            (c.id, r.code, r.nuts_version, r.weight_basis) for c in catalogue.clusters for r in c.region_specs
+        ],
+        "partnership_strategy_targets": [
+            (t.cluster, t.indicator, t.baseline_year, t.baseline_value, t.target_year, t.target_value)
+            for t in catalogue.targets
+        ],
+    }
+
+
+def configuration_id(rows: dict[str, list[tuple]]) -> str:
+    """``partnership:<sha256 prefix>`` of the rows: the batch id of the partnership tables."""
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+    return f"partnership:{digest[:16]}"
+
+
+class ConfigurationError(RuntimeError):
+    """The catalogue has problems (`ss4gl catalogue check` lists them): nothing of it is loaded."""
+
+
+def load_partnership(url: str | None = None, catalogue: Catalogue | None = None, seeds: Path = SEEDS_DIR) -> str:
+    """Replace the ``raw.partnership_*`` rows from the catalogue in one transaction, as the loader role; nothing is
+    written when they are current. Returns their batch id.
+
+    A catalogue with problems is refused with one line (:class:`ConfigurationError`) before anything is written: the
+    run stops at its first task and the warehouse keeps the last good configuration and the marts built from it.
+    """
+    from psycopg2 import sql
+
+    from ingest.warehouse import LOADER, connect
+
+    catalogue = catalogue or load_catalogue()
+    problems = check_catalogue(catalogue, seeds)
+    if problems:
+        more = f" (and {len(problems) - 1} more: ss4gl catalogue check)" if len(problems) > 1 else ""
+        raise ConfigurationError(f"configuration not loaded: {problems[0]}{more}")
+    rows = partnership_rows(catalogue)
+    batch_id = configuration_id(rows)
+    conn = connect(url, role=LOADER)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("select pg_advisory_xact_lock(hashtext('ss4gl.partnership'))")
+            current = set()
+            for table in TABLES:
+                cur.execute(sql.SQL("select distinct batch_id from {}").format(sql.Identifier("raw", table)))
+                current |= {r[0] for r in cur.fetchall()}
+            if current == {batch_id}:
+                return batch_id
+            for table, columns in TABLES.items():
+                target = sql.Identifier("raw", table)
+                cur.execute(sql.SQL("delete from {}").format(target))
+                insert = sql.SQL("insert into {} ({}) values ({})").format(
+                    target,
+                    sql.SQL(", ").join(map(sql.Identifier, (*columns, "batch_id"))),
+                    sql.SQL(", ").join(sql.Placeholder() * (len(columns) + 1)),
+                )
+                cur.executemany(insert, [(*row, batch_id) for row in rows[table]])
+    finally:
+        conn.close()
+    return batch_id
 
 
 def _seed(name: str, seeds: Path) -> list[dict[str, str]]:
@@ -32,71 +140,78 @@ def _seed(name: str, seeds: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _duplicates(values: list[str]) -> list[str]:
+def _duplicates(values: list) -> list:
     return sorted(v for v, n in Counter(values).items() if n > 1)
 
 
+def _number(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except InvalidOperation:
+        return False
+
+
 def check_configuration(catalogue_path: Path | None = None, seeds: Path = SEEDS_DIR) -> list[str]:
-    """Every configuration problem of the catalogue and the dbt seeds, one line each (empty: consistent)."""
+    """Every configuration problem of the catalogue file, one line each (empty: consistent)."""
     path = Path(catalogue_path or os.environ.get("SS4GL_CATALOGUE") or CATALOGUE_PATH)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    problems = [
-        f"{path.name}: cluster id {c!r} is defined twice"
-        for c in _duplicates([c.get("id") for c in raw.get("clusters") or []])
-    ]
-    problems += [
-        f"{path.name}: dataset {d!r} is listed twice"
-        for d in _duplicates([d.get("code") for d in raw.get("datasets") or []])
-    ]
-    catalogue = load_catalogue(path)
+    try:
+        catalogue = load_catalogue(path)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        return [f"{path.name}: cannot be read: {detail}"]
+    return check_catalogue(catalogue, seeds)
+
+
+def check_catalogue(catalogue: Catalogue, seeds: Path = SEEDS_DIR) -> list[str]:
+    """Every configuration problem of a catalogue, one line each, against the NUTS codes and indicators of the
+    ``seeds`` folder."""
+    name = catalogue.path.name
+    problems = [f"{name}: cluster id {c!r} is defined twice" for c in _duplicates([c.id for c in catalogue.clusters])]
+    problems += [f"{name}: dataset {d!r} is listed twice" for d in _duplicates([d.code for d in catalogue.datasets])]
     nuts = {r["nuts_code"]: r for r in _seed("nuts_regions", seeds)}
-    regions = {(r["cluster_id"], r["nuts_code"]): r for r in _seed("cluster_regions", seeds)}
-    seeded_clusters = {r["cluster_id"] for r in _seed("clusters", seeds)}
     for cluster in catalogue.clusters:
-        where = f"{path.name}: cluster {cluster.id}"
-        if cluster.id not in seeded_clusters:
-            problems.append(f"{where}: missing from seed clusters.csv")
-        for code in cluster.regions:
-            row, known = regions.get((cluster.id, code)), nuts.get(code)
-            if known is None:
-                problems.append(f"{where}: region {code} is no NUTS 2021 or NUTS 2024 code")
-            if row is None:
-                problems.append(f"{where}: region {code} missing from seed cluster_regions.csv")
-            elif known is not None and known.get(f"in_nuts_{row['nuts_version']}") != "true":
+        where = f"{name}: cluster {cluster.id}"
+        for code in _duplicates(list(cluster.regions)):
+            problems.append(f"{where}: region {code} is listed twice")
+        for region in cluster.region_specs:
+            known = nuts.get(region.code)
+            if region.nuts_version not in NUTS_VERSIONS:
                 problems.append(
-                    f"{where}: region {code} is not a NUTS {row['nuts_version']} code "
-                    f"(cluster_regions.csv nuts_version)"
+                    f"{where}: region {region.code}: NUTS version {region.nuts_version} is none of "
+                    f"{', '.join(NUTS_VERSIONS)}"
+                )
+            elif known is None:
+                problems.append(f"{where}: region {region.code} is no NUTS 2021 or NUTS 2024 code")
+            elif known.get(f"in_nuts_{region.nuts_version}") != "true":
+                problems.append(f"{where}: region {region.code} is not a NUTS {region.nuts_version} code")
+            if region.weight_basis not in WEIGHT_BASES:
+                problems.append(
+                    f"{where}: region {region.code}: weight_basis {region.weight_basis} is none of "
+                    f"{', '.join(WEIGHT_BASES)}"
                 )
         if cluster.seat and cluster.seat not in nuts:
             problems.append(f"{where}: seat {cluster.seat} is no NUTS 2021 or NUTS 2024 code")
-    configured = {(c.id, r) for c in catalogue.clusters for r in c.regions}
-    problems += [
-        f"cluster_regions.csv: {c} {r} is not a region of cluster {c} in {path.name}"
-        for c, r in sorted(set(regions) - configured)
-    ]
-    problems += [
-        f"clusters.csv: cluster {c} is not in {path.name}"
-        for c in sorted(seeded_clusters - {c.id for c in catalogue.clusters})
-    ]
+        if cluster.country not in nuts:
+            problems.append(f"{where}: country {cluster.country} is no Eurostat country code")
     indicators = {r["indicator_code"] for r in _seed("indicators", seeds)}
     clusters = {c.id for c in catalogue.clusters}
-    targets = _seed("strategy_targets", seeds)
-    for key in _duplicates([f"{t['cluster_id']} {t['indicator_code']}" for t in targets]):
-        problems.append(f"strategy_targets.csv: {key}: two targets for one cluster and indicator")
-    for n, t in enumerate(targets, start=2):  # line 1 is the header
-        where = f"strategy_targets.csv line {n}: {t['cluster_id']} {t['indicator_code']}"
-        if t["cluster_id"] not in clusters:
-            problems.append(f"{where}: unknown cluster {t['cluster_id']}")
-        if t["indicator_code"] not in indicators:
-            problems.append(f"{where}: unknown indicator {t['indicator_code']} (seed indicators.csv)")
-        try:
-            if int(t["baseline_year"]) >= int(t["target_year"]):
-                problems.append(
-                    f"{where}: baseline year {t['baseline_year']} is not before target year {t['target_year']}"
-                )
-            float(t["baseline_value"]), float(t["target_value"])
-        except ValueError:
-            problems.append(f"{where}: years and values must be numbers")
+    for key in _duplicates([(t.cluster, t.indicator) for t in catalogue.targets]):
+        problems.append(f"{name}: strategy target {' '.join(key)}: two targets for one cluster and indicator")
+    for n, t in enumerate(catalogue.targets, start=1):
+        where = f"{name}: strategy target {n} ({t.cluster} {t.indicator})"
+        if t.cluster not in clusters:
+            problems.append(f"{where}: unknown cluster {t.cluster}")
+        if t.indicator not in indicators:
+            problems.append(f"{where}: unknown indicator {t.indicator} (seed indicators.csv)")
+        if not t.baseline_year < t.target_year <= t.baseline_year + STRATEGY_YEARS:
+            problems.append(
+                f"{where}: target year {t.target_year} is not 1 to {STRATEGY_YEARS} years after baseline year "
+                f"{t.baseline_year}"
+            )
+        if not (_number(t.baseline_value) and _number(t.target_value)):
+            problems.append(f"{where}: baseline and target values must be numbers")
+        elif Decimal(t.baseline_value) == Decimal(t.target_value):
+            problems.append(f"{where}: the target value is the baseline value")
     return problems
 
 
@@ -112,7 +227,7 @@ BASELINE_SQL = """
 """
 
 
-def _number(value) -> str:
+def _figure(value) -> str:
     return "-" if value is None else f"{value:,.6f}".rstrip("0").rstrip(".")
 
 
@@ -132,10 +247,10 @@ def check_baselines() -> list[str] | None:
         conn.close()
     return [
         f"strategy target {cluster} {indicator}: no data in its baseline year {year}, baseline "
-        f"{_number(base)} ({check})"
+        f"{_figure(base)} ({check})"
         if observed is None
-        else f"strategy target {cluster} {indicator}: baseline {_number(base)} ({year}) differs from the observed "
-        f"{_number(observed)} by more than var baseline_tolerance ({check})"
+        else f"strategy target {cluster} {indicator}: baseline {_figure(base)} ({year}) differs from the observed "
+        f"{_figure(observed)} by more than var baseline_tolerance ({check})"
         for cluster, indicator, year, base, check, observed in rows
     ]
 
@@ -153,7 +268,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for line in warnings:
         print(f"warning: {line}")
     if not problems and not warnings:
-        print("catalogue and seeds consistent" + ("" if args.no_data else "; every strategy baseline matches the data"))
+        print("catalogue consistent" + ("" if args.no_data else "; every strategy baseline matches the data"))
     failed = bool(problems) or (args.strict and bool(warnings))
     if failed:
         print(f"{len(problems)} error(s), {len(warnings)} warning(s)", file=sys.stderr)
@@ -161,11 +276,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    cat = sub.add_parser("catalogue", help="the partnership's configuration (catalogue.yml and dbt seeds)")
+    cat = sub.add_parser("catalogue", help="the partnership's configuration (catalogue.yml)")
     actions = cat.add_subparsers(dest="action", required=True)
-    check = actions.add_parser(
-        "check", help="check the catalogue, the seeds and the strategy baselines; one line per problem"
-    )
+    check = actions.add_parser("check", help="check the catalogue and the strategy baselines; one line per problem")
     check.add_argument("--catalogue", type=Path, help="catalogue file (default: SS4GL_CATALOGUE or the bundled one)")
     check.add_argument("--no-data", action="store_true", help="configuration only: do not read the warehouse")
     check.add_argument("--strict", action="store_true", help="baseline warnings fail the check too")

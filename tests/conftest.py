@@ -96,6 +96,7 @@ def create_database(server_url: str) -> str:
     import psycopg2
     from psycopg2 import sql
 
+    from ingest.partnership import load_partnership
     from ingest.warehouse import migrate
 
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -106,6 +107,7 @@ def create_database(server_url: str) -> str:
     admin.close()
     url = server_url.rsplit("/", 1)[0] + f"/{name}"
     migrate(url)
+    load_partnership(url)
     return url
 
 

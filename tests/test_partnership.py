@@ -1,44 +1,48 @@
-"""`ss4gl catalogue check`: the catalogue and the dbt seeds checked together, one line per problem (issue #20.4;
-the strategy baselines against the data are checked on a real bundled night in
-tests/pipeline/recompute/checks.py)."""
+"""The partnership's configuration (issue #21.1): the catalogue is the one source of truth for clusters, regions and
+strategy targets. `ss4gl catalogue check` names every problem in one line; ``load_partnership`` writes the catalogue
+into ``raw.partnership_*`` (what dbt's reference tables are built from) as the loader role, refuses a catalogue with
+problems and leaves the last good configuration in place. (The strategy baselines against the data are checked on a
+real bundled night in tests/pipeline/recompute/checks.py.)"""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import yaml
 
-from ingest.config import CATALOGUE_PATH
-from ingest.partnership import SEEDS_DIR, check_configuration
+from ingest.config import CATALOGUE_PATH, load_catalogue
+from ingest.partnership import ConfigurationError, check_configuration, load_partnership
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def broken_copy(tmp_path: Path) -> tuple[Path, Path]:
-    """A catalogue and seeds folder with one problem of each kind."""
-    seeds = tmp_path / "seeds"
-    shutil.copytree(SEEDS_DIR, seeds)
+def write_catalogue(tmp_path: Path, edit) -> Path:
     cat = yaml.safe_load(CATALOGUE_PATH.read_text(encoding="utf-8"))
-    cat["clusters"].append(dict(cat["clusters"][0]))  # indescat twice
-    cat["clusters"][1]["regions"] = ["FRK2", "FRK1", "FRX9"]  # no NUTS code
+    edit(cat)
     path = tmp_path / "catalogue.yml"
-    path.write_text(yaml.safe_dump(cat, allow_unicode=True), encoding="utf-8")
-    regions = (seeds / "cluster_regions.csv").read_text(encoding="utf-8")
-    (seeds / "cluster_regions.csv").write_text(
-        regions.replace("sports_technology,NL36,2024", "sports_technology,NL36,2021").replace(
-            "mse_cluster,HU32,2021", "mse_cluster,NL36,2021"
-        ),
-        encoding="utf-8",
-    )
-    targets = (seeds / "strategy_targets.csv").read_text(encoding="utf-8").rstrip("\n") + "\n"
-    with (seeds / "strategy_targets.csv").open("w", encoding="utf-8") as fh:
-        fh.write(
-            targets + "nobody,GDP_EUR_HAB,2020,1,2025,2\nepsi,NO_SUCH,2020,1,2025,2\nepsi,DIG_INT_HI,2025,20,2025,30\n"
-        )
-    return path, seeds
+    path.write_text(yaml.safe_dump(cat, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def break_everything(cat: dict) -> None:
+    """One problem of each kind."""
+    cat["clusters"].append(dict(cat["clusters"][0]))  # indescat twice
+    cat["clusters"][1]["regions"] = ["FRK2", "FRK1", "FRX9", "FRK1"]  # no NUTS code; FRK1 twice
+    cat["clusters"][2]["regions"][3] = "NL36"  # a NUTS 2024-only code declared as 2021 (the default)
+    cat["clusters"][3]["regions"] = [{"code": "HU32", "nuts_version": 2016, "weight_basis": "population"}]
+    cat["clusters"][4]["seat"] = "BE999"
+    cat["strategy_targets"] += [
+        {"cluster": "nobody", "indicator": "GDP_EUR_HAB", "baseline_year": 2020, "baseline_value": 1,
+         "target_year": 2025, "target_value": 2},
+        {"cluster": "epsi", "indicator": "NO_SUCH", "baseline_year": 2020, "baseline_value": 1,
+         "target_year": 2025, "target_value": 2},
+        {"cluster": "epsi", "indicator": "DIG_INT_HI", "baseline_year": 2025, "baseline_value": "twenty",
+         "target_year": 2025, "target_value": 30},
+    ]  # fmt: skip
 
 
 def test_the_bundled_configuration_is_consistent():
@@ -46,26 +50,32 @@ def test_the_bundled_configuration_is_consistent():
 
 
 def test_every_problem_is_one_line_naming_what_and_where(tmp_path):
-    path, seeds = broken_copy(tmp_path)
-    problems = check_configuration(path, seeds)
+    problems = check_configuration(write_catalogue(tmp_path, break_everything))
     expected = [
         "catalogue.yml: cluster id 'indescat' is defined twice",
+        "catalogue.yml: cluster cluster_montagne: region FRK1 is listed twice",
         "catalogue.yml: cluster cluster_montagne: region FRX9 is no NUTS 2021 or NUTS 2024 code",
-        "catalogue.yml: cluster cluster_montagne: region FRX9 missing from seed cluster_regions.csv",
-        "catalogue.yml: cluster sports_technology: region NL36 is not a NUTS 2021 code"
-        " (cluster_regions.csv nuts_version)",
-        "catalogue.yml: cluster mse_cluster: region HU32 missing from seed cluster_regions.csv",
-        "cluster_regions.csv: mse_cluster NL36 is not a region of cluster mse_cluster in catalogue.yml",
-        "strategy_targets.csv: epsi DIG_INT_HI: two targets for one cluster and indicator",
-        "strategy_targets.csv line 9: nobody GDP_EUR_HAB: unknown cluster nobody",
-        "strategy_targets.csv line 10: epsi NO_SUCH: unknown indicator NO_SUCH (seed indicators.csv)",
-        "strategy_targets.csv line 11: epsi DIG_INT_HI: baseline year 2025 is not before target year 2025",
+        "catalogue.yml: cluster sports_technology: region NL36 is not a NUTS 2021 code",
+        "catalogue.yml: cluster mse_cluster: region HU32: NUTS version 2016 is none of 2021, 2024",
+        "catalogue.yml: cluster mse_cluster: region HU32: weight_basis population is none of indicator, equal",
+        "catalogue.yml: cluster epsi: seat BE999 is no NUTS 2021 or NUTS 2024 code",
+        "catalogue.yml: strategy target epsi DIG_INT_HI: two targets for one cluster and indicator",
+        "catalogue.yml: strategy target 8 (nobody GDP_EUR_HAB): unknown cluster nobody",
+        "catalogue.yml: strategy target 9 (epsi NO_SUCH): unknown indicator NO_SUCH (seed indicators.csv)",
+        "catalogue.yml: strategy target 10 (epsi DIG_INT_HI): target year 2025 is not 1 to 5 years after baseline"
+        " year 2025",
+        "catalogue.yml: strategy target 10 (epsi DIG_INT_HI): baseline and target values must be numbers",
     ]
     assert sorted(problems) == sorted(expected)
 
 
+def test_an_unreadable_catalogue_is_one_line(tmp_path):
+    path = write_catalogue(tmp_path, lambda cat: cat["strategy_targets"][0].pop("target_year"))
+    assert check_configuration(path) == ["catalogue.yml: cannot be read: missing key 'target_year'"]
+
+
 def test_the_command_exits_1_with_one_line_per_problem_and_no_traceback(tmp_path):
-    path, _ = broken_copy(tmp_path)
+    path = write_catalogue(tmp_path, break_everything)
     ok = subprocess.run(
         [sys.executable, "-m", "ingest.cli", "catalogue", "check", "--no-data"],
         cwd=REPO,
@@ -73,7 +83,7 @@ def test_the_command_exits_1_with_one_line_per_problem_and_no_traceback(tmp_path
         text=True,
         check=False,
     )
-    assert ok.returncode == 0 and ok.stdout.strip() == "catalogue and seeds consistent", ok.stdout + ok.stderr
+    assert ok.returncode == 0 and ok.stdout.strip() == "catalogue consistent", ok.stdout + ok.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "ingest.cli", "catalogue", "check", "--no-data", "--catalogue", str(path)],
         cwd=REPO,
@@ -83,5 +93,68 @@ def test_the_command_exits_1_with_one_line_per_problem_and_no_traceback(tmp_path
     )
     assert bad.returncode == 1 and "Traceback" not in bad.stdout + bad.stderr
     lines = bad.stdout.splitlines()
-    assert lines and all(line.startswith("error: ") for line in lines)
+    assert len(lines) == 12 and all(line.startswith("error: ") for line in lines)
     assert "error: catalogue.yml: cluster id 'indescat' is defined twice" in lines
+
+
+def _rows(url: str) -> dict[str, list[tuple]]:
+    from tests.conftest import query
+
+    return {
+        "clusters": query(url, "select cluster_id, country_code, batch_id from raw.partnership_clusters order by 1"),
+        "regions": query(
+            url, "select cluster_id, nuts_code, nuts_version from raw.partnership_cluster_regions order by 1, 2"
+        ),
+        "targets": query(
+            url,
+            "select cluster_id, indicator_code, baseline_value, target_value from raw.partnership_strategy_targets"
+            " order by 1, 2",
+        ),
+    }
+
+
+def test_the_catalogue_is_loaded_exactly_and_replaced_as_a_whole(fresh_db, tmp_path):
+    rows = _rows(fresh_db)  # fresh_db loads the bundled catalogue
+    assert [c[0] for c in rows["clusters"]] == sorted(c.id for c in load_catalogue().clusters)
+    assert ("sports_technology", "NL36", "2024") in rows["regions"] and len(rows["regions"]) == 9
+    assert ("sports_technology", "GERD_PC_GDP", Decimal("2.5"), Decimal("3.0")) in rows["targets"]
+    batch = rows["clusters"][0][2]
+    assert batch.startswith("partnership:") and load_partnership(fresh_db) == batch  # unchanged: nothing written
+
+    def sixth(cat: dict) -> None:
+        cat["clusters"].append(
+            {"id": "sport_cluster_de", "name": "Sport Cluster Düsseldorf (synthetic)", "country": "DE",
+             "regions": ["DEA1"], "seat": "DEA11", "language": "de"}
+        )  # fmt: skip
+        cat["strategy_targets"] = [t for t in cat["strategy_targets"] if t["cluster"] != "epsi"]
+
+    other = load_catalogue(write_catalogue(tmp_path, sixth))
+    new_batch = load_partnership(fresh_db, other)
+    after = _rows(fresh_db)
+    assert new_batch != batch and {c[2] for c in after["clusters"]} == {new_batch}
+    assert ("sport_cluster_de", "DE", new_batch) in after["clusters"]
+    assert ("sport_cluster_de", "DEA1", "2021") in after["regions"]
+    assert [t for t in after["targets"] if t[0] == "epsi"] == []
+
+    (tmp_path / "broken").mkdir()
+    broken = load_catalogue(write_catalogue(tmp_path / "broken", break_everything))
+    with pytest.raises(ConfigurationError, match=r"^configuration not loaded: catalogue.yml: .* \(and 11 more"):
+        load_partnership(fresh_db, broken)
+    assert _rows(fresh_db) == after  # the last good configuration stays
+
+
+def test_survey_nuts3_codes_are_every_nuts3_code_of_the_nuts_seed():
+    """Any partnership's members answer with NUTS 3 codes of their cluster's regions: the surveys' reference list
+    holds every NUTS 3 code of both versions (from the dbt seed nuts_regions), not only today's clusters' regions."""
+    import csv
+
+    from ingest.partnership import SEEDS_DIR
+    from ingest.surveys.spec import REFERENCE_DIR
+
+    with (SEEDS_DIR / "nuts_regions.csv").open(encoding="utf-8", newline="") as fh:
+        seed = {r["nuts_code"]: r for r in csv.DictReader(fh) if r["geo_type"] == "nuts3"}
+    with (REFERENCE_DIR / "nuts3.csv").open(encoding="utf-8", newline="") as fh:
+        survey = {r["code"]: r for r in csv.DictReader(fh)}
+    assert survey.keys() == seed.keys() and len(survey) > 1000
+    assert all(r["nuts2"] == code[:4] and r["name"] == seed[code]["nuts_name"] for code, r in survey.items())
+    assert survey["DE111"]["nuts_version"] == "2021" and survey["NL361"]["nuts_version"] == "2024"

@@ -140,6 +140,19 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(f"{SEED}|" + "|".join(map(str, parts)))
 
 
+def fixture(table: dict[str, Any], lang: str) -> Any:
+    """A language's fixture text; English for a language the fixtures do not have (a partnership's new cluster)."""
+    return table.get(lang, table["en"])
+
+
+def members(cluster: str) -> list[int]:
+    """A cluster's 2025 member counts: the fixtures', else drawn once per cluster (a partnership's new cluster)."""
+    if cluster in MEMBERS:
+        return MEMBERS[cluster]
+    rng = _rng("members", cluster)
+    return [rng.randint(20, 150), rng.randint(2, 15), rng.randint(2, 12), rng.randint(1, 10), rng.randint(1, 10)]
+
+
 def fake_respondent(rng: random.Random, cluster: str, lang: str, wave: int, i: int, cat: Catalogue) -> dict:
     """One canonical respondent (plain Python values)."""
     services = list(code_lists()["services"])
@@ -158,12 +171,13 @@ def fake_respondent(rng: random.Random, cluster: str, lang: str, wave: int, i: i
         "large": rng.choice(["10m_50m", "gt_50m"]),
     }[size]
     used = rng.sample(services, rng.randint(1, 6))
-    first, last = NAMES[lang]["first"], NAMES[lang]["last"]
+    first, last = fixture(NAMES, lang)["first"], fixture(NAMES, lang)["last"]
     fn, ln = rng.choice(first), rng.choice(last)
     a, b, cc = rng.randint(100, 999), rng.randint(10, 99), rng.randint(1000, 9999)
-    phone = PHONE[lang].format(a=a, a2=a % 100, b=b, c=cc if "04d" in PHONE[lang] else cc % 100)
+    pattern = fixture(PHONE, lang)
+    phone = pattern.format(a=a, a2=a % 100, b=b, c=cc if "04d" in pattern else cc % 100)
     email = f"{norm(fn)}.{norm(ln)}{i}@example.invalid"
-    txt = TEXTS[lang]
+    txt = fixture(TEXTS, lang)
     offers_text = rng.choice(txt["offers"]) if rng.random() < 0.7 else None
     if offers_text and rng.random() < 0.15:  # contact details typed into free text: must be scrubbed
         offers_text += f" - {email} / {phone}"
@@ -243,9 +257,9 @@ def respondent_cells(r: dict, rd: Renderer) -> dict[str, Any]:
 def fake_soa(cluster: str, year: int, lang: str, corrected: bool = False) -> dict[str, Any]:
     rng = _rng("soa", cluster, year)
     grow = 1.0 if year == 2025 else 0.93
-    sme, large, res, pub, oth = (max(1, round(x * grow)) for x in MEMBERS[cluster])
+    sme, large, res, pub, oth = (max(1, round(x * grow)) for x in members(cluster))
     total = sme + large + res + pub + oth
-    t = SOA_TEXT[lang]
+    t = fixture(SOA_TEXT, lang)
     labels = {"cluster_montagne": "ESCA Gold", "sports_technology": "ESCA Bronze", "indescat": "ESCA Silver"}
     profile = {
         "year": year,
@@ -467,11 +481,12 @@ def sample_path(spec: SampleSpec, root: Path = INBOX) -> Path:
     return root / spec.cluster / spec.instrument / spec.filename
 
 
-def regenerate(root: Path = INBOX) -> list[Path]:
-    """Write every sample file under ``root``; returns the paths written."""
+def regenerate(root: Path = INBOX, specs: tuple[SampleSpec, ...] = SAMPLES) -> list[Path]:
+    """Write every sample file of ``specs`` under ``root`` (clusters and codebooks of the current catalogue,
+    ``SS4GL_CATALOGUE``); returns the paths written."""
     cat = load_catalogue()
     paths = []
-    for spec in SAMPLES:
+    for spec in specs:
         p = sample_path(spec, root)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(render(spec, cat))

@@ -8,7 +8,7 @@
     The batch ids come from distinct_pairs() on the staging model's (dataset, batch_id) index.
 
     region_benchmark_inputs(): one row per Eurostat indicator with the md5 of its dataset's fingerprint, that of
-    its LQ denominator's dataset, its seed row, the cluster_regions seed and var('eu27_countries'). The dataset
+    its LQ denominator's dataset, its seed row, the cluster_regions table (from the catalogue) and var('eu27_countries'). The dataset
     fingerprints are read from int_indicator_values_resolved itself (the rows the mart reads), so a mart built
     before or without the values it reads is recomputed once they change.
 -#}

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ingest.config import Catalogue
+from ingest.config import Catalogue, load_catalogue
 
 HERE = Path(__file__).resolve().parent
 CONTRACT_DIR = HERE / "contract"
@@ -265,12 +265,23 @@ def _codebook(raw: dict, path: Path) -> Codebook:
     )
 
 
-def raw_codebooks(directory: Path = CODEBOOK_DIR) -> dict[str, tuple[dict, Path]]:
-    """The codebook files as written, by id (``extends`` not resolved)."""
+def codebook_dirs() -> tuple[Path, ...]:
+    """Where codebooks are read from: the bundled ones, then the partnership's own folders (the catalogue's
+    ``sources.surveys.codebook_dirs``, relative to the catalogue file). A partnership onboards a survey layout with a
+    codebook of its own, beside its catalogue, without touching the product; it may ``extends`` a bundled one."""
+    catalogue = load_catalogue()
+    extra = (catalogue.sources.get("surveys") or {}).get("codebook_dirs") or ()
+    return (CODEBOOK_DIR, *((catalogue.path.parent / d).resolve() for d in extra))
+
+
+def raw_codebooks(directories: Path | tuple[Path, ...] | None = None) -> dict[str, tuple[dict, Path]]:
+    """The codebook files as written, by id (``extends`` not resolved), from ``directories`` (default:
+    :func:`codebook_dirs`); a later folder's codebook replaces an earlier one of the same id."""
     raws = {}
-    for p in sorted(Path(directory).glob("*.yml")):
-        r = yaml.safe_load(p.read_text(encoding="utf-8"))
-        raws[r["id"]] = (r, p)
+    for directory in (directories,) if isinstance(directories, Path) else directories or codebook_dirs():
+        for p in sorted(Path(directory).glob("*.yml")):
+            r = yaml.safe_load(p.read_text(encoding="utf-8"))
+            raws[r["id"]] = (r, p)
     return raws
 
 
@@ -287,10 +298,15 @@ def resolve_extends(raw: dict, raws: dict[str, tuple[dict, Path]], seen: tuple[s
     return merged
 
 
+def load_codebooks(directories: Path | tuple[Path, ...] | None = None) -> tuple[Codebook, ...]:
+    """All codebooks (default: of :func:`codebook_dirs`); ``extends: <id>`` inherits another codebook's keys (deep
+    merge)."""
+    return _load_codebooks(directories or codebook_dirs())
+
+
 @cache
-def load_codebooks(directory: Path = CODEBOOK_DIR) -> tuple[Codebook, ...]:
-    """All codebooks; ``extends: <id>`` inherits another codebook's keys (deep merge)."""
-    raws = raw_codebooks(directory)
+def _load_codebooks(directories: Path | tuple[Path, ...]) -> tuple[Codebook, ...]:
+    raws = raw_codebooks(directories)
     return tuple(
         _codebook(resolve_extends(r, raws, (cid,)), p) for cid, (r, p) in raws.items() if not r.get("abstract")
     )

@@ -1,12 +1,12 @@
 """End-to-end build of the dbt project on a throwaway database.
 
 Takes a Postgres server from ``WAREHOUSE_URL`` (fallback: the local server
-``postgresql://postgres@127.0.0.1:5432/postgres``), creates a database, applies
-``ingest/migrations/*.sql``, inserts the synthetic fixture rows of ``tests/dbt/fixtures``, runs
-``dbt seed`` + ``dbt build`` (models, snapshot, data tests, unit tests) through ``dbtRunner`` and
-checks hand-computed values in every mart, the descriptions persisted as comments (``persist_docs``) and the
-one-file dbt docs page the ``build_docs`` task publishes (``dbt docs generate --static``). Then a Eurostat revision is
-loaded to check the snapshot, ``mart_eurostat_revisions`` and the ``as_of_date`` var.
+``postgresql://postgres@127.0.0.1:5432/postgres``), creates a database, applies ``ingest/migrations/*.sql``, loads
+the bundled catalogue's partnership tables, inserts the synthetic fixture rows of ``tests/dbt/fixtures``, runs ``dbt
+seed`` + ``dbt build`` (models, snapshot, data tests, unit tests) through ``dbtRunner`` and checks hand-computed
+values in every mart, the descriptions persisted as comments (``persist_docs``) and the one-file dbt docs page the
+``build_docs`` task publishes (``dbt docs generate --static``). Then a Eurostat revision is loaded to check the
+snapshot, ``mart_eurostat_revisions`` and the ``as_of_date`` var.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
+
+from ingest.partnership import load_partnership
 
 psycopg2 = pytest.importorskip("psycopg2")
 dbt_main = pytest.importorskip("dbt.cli.main")
@@ -83,6 +85,7 @@ def dbt_database():
     try:
         for migration in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql")):
             _run_sql_file(url, migration)
+        load_partnership(url)  # the bundled catalogue's clusters, regions and strategy targets
         _run_sql_file(url, FIXTURES_DIR / "eurostat_observations.sql")
         _run_sql_file(url, FIXTURES_DIR / "surveys.sql")
         yield url
