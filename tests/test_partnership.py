@@ -113,6 +113,19 @@ def _rows(url: str) -> dict[str, list[tuple]]:
     }
 
 
+def _build_fingerprint(url: str) -> str:
+    import psycopg2
+
+    from ingest.tasks.transform import build_fingerprint
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            return build_fingerprint(cur, "2026-12-01")
+    finally:
+        conn.close()
+
+
 def test_the_catalogue_is_loaded_exactly_and_replaced_as_a_whole(fresh_db, tmp_path):
     rows = _rows(fresh_db)  # fresh_db loads the bundled catalogue
     assert [c[0] for c in rows["clusters"]] == sorted(c.id for c in load_catalogue().clusters)
@@ -129,7 +142,9 @@ def test_the_catalogue_is_loaded_exactly_and_replaced_as_a_whole(fresh_db, tmp_p
         cat["strategy_targets"] = [t for t in cat["strategy_targets"] if t["cluster"] != "epsi"]
 
     other = load_catalogue(write_catalogue(tmp_path, sixth))
+    before = _build_fingerprint(fresh_db)
     new_batch = load_partnership(fresh_db, other)
+    assert _build_fingerprint(fresh_db) != before  # a changed configuration is a change of raw: the marts rebuild
     after = _rows(fresh_db)
     assert new_batch != batch and {c[2] for c in after["clusters"]} == {new_batch}
     assert ("sport_cluster_de", "DE", new_batch) in after["clusters"]
@@ -157,4 +172,8 @@ def test_survey_nuts3_codes_are_every_nuts3_code_of_the_nuts_seed():
         survey = {r["code"]: r for r in csv.DictReader(fh)}
     assert survey.keys() == seed.keys() and len(survey) > 1000
     assert all(r["nuts2"] == code[:4] and r["name"] == seed[code]["nuts_name"] for code, r in survey.items())
-    assert survey["DE111"]["nuts_version"] == "2021" and survey["NL361"]["nuts_version"] == "2024"
+    assert all(
+        r["nuts_version"].split() == [v for v in ("2021", "2024") if seed[code][f"in_nuts_{v}"] == "true"]
+        for code, r in survey.items()
+    )
+    assert survey["DE111"]["nuts_version"] == "2021 2024" and survey["NL361"]["nuts_version"] == "2024"

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ingest.config import Catalogue, load_catalogue
+from ingest.config import Catalogue, ClusterRegion, load_catalogue
 
 HERE = Path(__file__).resolve().parent
 CONTRACT_DIR = HERE / "contract"
@@ -174,10 +174,24 @@ def contract_instruments() -> list[str]:
 
 
 @cache
+def nuts3_versions() -> dict[str, tuple[str, frozenset[str]]]:
+    """NUTS-3 code -> (its NUTS-2 region, the NUTS versions it is valid in): every NUTS 3 code of 2021 and 2024."""
+    with (REFERENCE_DIR / "nuts3.csv").open(encoding="utf-8", newline="") as fh:
+        return {r["code"]: (r["nuts2"], frozenset(r["nuts_version"].split())) for r in csv.DictReader(fh)}
+
+
 def nuts3_reference() -> dict[str, str]:
     """NUTS-3 code -> its NUTS-2 region."""
-    with (REFERENCE_DIR / "nuts3.csv").open(encoding="utf-8", newline="") as fh:
-        return {r["code"]: r["nuts2"] for r in csv.DictReader(fh)}
+    return {code: nuts2 for code, (nuts2, _versions) in nuts3_versions().items()}
+
+
+def cluster_nuts3(regions: tuple[ClusterRegion, ...]) -> set[str]:
+    """The NUTS-3 codes within a cluster's regions, each valid in the NUTS version its region is declared in."""
+    return {
+        code
+        for code, (_nuts2, versions) in nuts3_versions().items()
+        if any(code.startswith(r.code) and r.nuts_version in versions for r in regions)
+    }
 
 
 @cache
@@ -191,8 +205,7 @@ def allowed_codes(list_name: str, cluster: str, catalogue: Catalogue) -> set[str
     if list_name == "clusters":
         return {c.id for c in catalogue.clusters}
     if list_name == "nuts3":
-        regions = set(catalogue.cluster(cluster).regions)
-        return {code for code, nuts2 in nuts3_reference().items() if any(code.startswith(r) for r in regions)}
+        return cluster_nuts3(catalogue.cluster(cluster).region_specs)
     if list_name == "nace":
         return set(nace_reference())
     return set(code_lists()[list_name])

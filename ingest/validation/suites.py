@@ -143,15 +143,6 @@ def contract_code_lists() -> dict[str, list[str]]:
 
 
 @cache
-def _nuts3_by_region() -> dict[str, str]:
-    path = SURVEY_REFERENCE_DIR / "nuts3.csv"
-    if not path.is_file():
-        return {}
-    with path.open(encoding="utf-8", newline="") as fh:
-        return {row["code"]: row.get("nuts2", "") for row in csv.DictReader(fh)}
-
-
-@cache
 def uses_cluster_context(name: str) -> bool:
     """Whether a suite resolves differently per cluster (a cluster-restricted code list such as ``nuts3``).
 
@@ -165,7 +156,8 @@ def uses_cluster_context(name: str) -> bool:
 def named_code_list(name: str, context: dict[str, Any]) -> list[str]:
     """A code list by name: the context's ``code_lists`` first, then the contract / reference lists.
 
-    ``a+b`` is the union of two lists; ``nuts3`` is restricted to the context cluster's regions.
+    ``a+b`` is the union of two lists; ``nuts3`` is restricted to the context cluster's regions (each in its
+    declared NUTS version).
     """
     out: list[str] = []
     for part in name.split("+"):
@@ -179,13 +171,14 @@ def named_code_list(name: str, context: dict[str, Any]) -> list[str]:
         codes = lists[part]
         if part == "nuts3" and context.get("cluster"):
             from ingest.config import load_catalogue
+            from ingest.surveys.spec import cluster_nuts3
 
             try:
-                regions = load_catalogue().cluster(str(context["cluster"])).regions
+                regions = load_catalogue().cluster(str(context["cluster"])).region_specs
             except KeyError:
                 regions = ()
-            by_region = _nuts3_by_region()
-            codes = [c for c in codes if by_region.get(c, "") in regions] or codes
+            within = cluster_nuts3(regions)
+            codes = [c for c in codes if c in within] or codes
         out += codes
     return sorted(set(out))
 

@@ -76,7 +76,7 @@ _SEED_TYPES = {
 class Inputs:
     observations: list[dict]  # raw.eurostat_observations (dims as dict, value as Fraction or None)
     surveys: dict[str, list[dict]]  # raw survey table -> rows of the LATEST file of each cluster x wave
-    seeds: dict[str, list[dict]]  # seed name -> rows
+    seeds: dict[str, list[dict]]  # seed or partnership table (clusters, cluster_regions, strategy_targets) -> rows
     vars: dict  # dbt_project.yml vars
 
     def seed(self, name: str, key: str) -> dict[str, dict]:
@@ -115,7 +115,7 @@ def load(url: str) -> Inputs:
                 surveys[table] = latest_file_rows([_exact(row) for row in cur.fetchall()], arrival)
     finally:
         conn.close()
-    return Inputs(observations, surveys, load_seeds(), load_vars())
+    return Inputs(observations, surveys, load_seeds() | load_partnership(), load_vars())
 
 
 def latest_file_rows(rows: list[dict], arrival: dict) -> list[dict]:
@@ -147,6 +147,22 @@ def load_seeds() -> dict[str, list[dict]]:
                 for row in csv.DictReader(fh)
             ]
     return seeds
+
+
+def load_partnership() -> dict[str, list[dict]]:
+    """The catalogue's clusters, regions and strategy targets (``clusters``, ``cluster_regions``,
+    ``strategy_targets``), typed like the seeds: what dbt's reference tables are built from."""
+    from ingest.config import load_catalogue
+    from ingest.partnership import TABLES, partnership_rows
+
+    rows = partnership_rows(load_catalogue())
+    return {
+        table.removeprefix("partnership_"): [
+            {col: None if v is None else _SEED_TYPES.get(col, str)(str(v)) for col, v in zip(columns, row, strict=True)}
+            for row in rows[table]
+        ]
+        for table, columns in TABLES.items()
+    }
 
 
 def load_vars() -> dict:
