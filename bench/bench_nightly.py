@@ -237,6 +237,7 @@ def task_spans(db: Path, run_like: str | None = None) -> list[dict]:
 def categorise(spans: list[dict]) -> list[tuple[str, float, float, int]]:
     cats = [
         ("migrate_warehouse (task)", lambda t: t == "migrate_warehouse"),
+        ("load_partnership", lambda t: t == "load_partnership"),
         ("eurostat.plan", lambda t: t == "eurostat.plan"),
         ("eurostat.extract (mapped)", lambda t: t == "eurostat.extract"),
         ("eurostat.validate (GX)", lambda t: t == "eurostat.validate"),

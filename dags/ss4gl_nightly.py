@@ -21,6 +21,7 @@ with DAG(
     params={name: Param(default, type="boolean", description=text) for name, (default, text) in o.PARAMS.items()},
 ) as dag:
     migrate = task(o.migrate_warehouse, task_id="migrate_warehouse", **o.NETWORK_RETRIES, **o.queue("other"))()
+    partnership = task(o.load_partnership, task_id="load_partnership", **o.queue("other"))()
 
     with TaskGroup("eurostat"):
         datasets = task(o.eurostat_plan, task_id="plan", **o.NETWORK_RETRIES, **o.queue("other"))()
@@ -60,6 +61,6 @@ with DAG(
         o.publish, task_id="publish", trigger_rule="all_done", outlets=[Asset(o.MARTS_ASSET)], **o.queue("other")
     )()
 
-    migrate >> [datasets, received]
-    [eurostat_loaded, surveys_loaded] >> dbt_needed >> dbt >> docs >> published
+    migrate >> [datasets, received, partnership]
+    [eurostat_loaded, surveys_loaded, partnership] >> dbt_needed >> dbt >> docs >> published
     [eurostat_loaded, surveys_loaded] >> quarantine >> published

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -59,6 +60,9 @@ DBT_GROUP_ID = "dbt"
 # Fails when the run quarantined batches: the one task whose failure means "data problem", not "broken run"
 # (the run summary leaves it out of the failed tasks).
 QUARANTINE_TASK = "quarantine_report"
+# Advisory lock serialising what dbt builds from (the dbt producer task) with what changes it outside a load (the
+# partnership's configuration): two processes or machines never interleave them.
+DBT_BUILD_LOCK = "ss4gl.dbt_build"
 # The Airflow connection that names the warehouse (AIRFLOW_CONN_WAREHOUSE, the UI, a secrets backend).
 WAREHOUSE_CONN_ID = "warehouse"
 
@@ -184,6 +188,30 @@ class EurostatDataset:
 
 
 @dataclass(frozen=True)
+class SdmxProvider:
+    """An SDMX 2.1 REST web service (``<base_url>/data/<flow>/<key>``) and how to ask it for data."""
+
+    id: str
+    base_url: str
+    accept: str = "application/vnd.sdmx.data+csv;version=1.0.0"  # SDMX-CSV; any SDMX data format decodes
+    params: dict[str, str] = field(default_factory=dict)  # added to every query (e.g. format=csv)
+
+
+@dataclass(frozen=True)
+class SdmxDataset:
+    """A dataset of an SDMX provider, loaded like a Eurostat dataset (raw.eurostat_observations, by ``code``)."""
+
+    code: str  # the catalogue's id: the dataset column of the raw table
+    provider: str
+    flow: str  # the dataflow reference, e.g. ECB,EXR,1.0 or OECD.SDD.NAD,DSD_NAMAIN10@DF_TABLE1
+    key: str = "all"  # the series key filter, e.g. M.USD.EUR.SP00.A
+    theme: str = ""
+    title: str = ""
+    geo: str = "ref_area"  # the dimension holding the geo code, named geo in raw (none: no geo)
+    params: dict[str, str] = field(default_factory=dict)  # e.g. startPeriod
+
+
+@dataclass(frozen=True)
 class Catalogue:
     clusters: tuple[Cluster, ...]
     aggregates: tuple[str, ...]
@@ -191,6 +219,8 @@ class Catalogue:
     datasets: tuple[EurostatDataset, ...]
     targets: tuple[StrategyTarget, ...] = ()
     path: Path = CATALOGUE_PATH  # the file it was read from
+    sdmx_datasets: tuple[SdmxDataset, ...] = ()
+    sdmx_providers: tuple[SdmxProvider, ...] = ()
 
     def cluster(self, cluster_id: str) -> Cluster:
         for c in self.clusters:
@@ -203,6 +233,16 @@ class Catalogue:
             if d.code == code:
                 return d
         raise KeyError(f"unknown Eurostat dataset {code!r}: add it to {CATALOGUE_PATH.name}")
+
+    def sdmx_dataset(self, code: str) -> SdmxDataset | None:
+        """The SDMX dataset of this code, or None (a Eurostat dataset or unknown)."""
+        return next((d for d in self.sdmx_datasets if d.code == code), None)
+
+    def sdmx_provider(self, provider: str) -> SdmxProvider:
+        for p in self.sdmx_providers:
+            if p.id == provider:
+                return p
+        raise KeyError(f"unknown SDMX provider {provider!r}: add it to sources.sdmx.providers in {self.path.name}")
 
     @property
     def regions(self) -> list[str]:
@@ -262,13 +302,35 @@ def _cluster(c: dict) -> Cluster:
     )
 
 
+class _ExactLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, except that a float scalar is a Decimal of its text (2.50 stays 2.50, 0.1 stays 0.1)."""
+
+
+def _exact_float(loader: yaml.SafeLoader, node: yaml.ScalarNode):
+    try:
+        return Decimal(str(loader.construct_scalar(node)).replace("_", ""))
+    except InvalidOperation:  # .inf, .nan: not a figure; the catalogue check says so
+        return loader.construct_yaml_float(node)
+
+
+_ExactLoader.add_constructor("tag:yaml.org,2002:float", _exact_float)
+
+
 def _target(t: dict) -> StrategyTarget:
+    where = f"strategy target {t.get('cluster')} {t.get('indicator')}"
+
+    def year(key: str) -> int:
+        value = t[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where}: {key} {value} is not a year")
+        return value
+
     return StrategyTarget(
         cluster=str(t["cluster"]),
         indicator=str(t["indicator"]),
-        baseline_year=int(t["baseline_year"]),
+        baseline_year=year("baseline_year"),
         baseline_value=str(t["baseline_value"]),
-        target_year=int(t["target_year"]),
+        target_year=year("target_year"),
         target_value=str(t["target_value"]),
     )
 
@@ -290,5 +352,31 @@ def _load_catalogue(path: Path) -> Catalogue:
     bad = [f"{d.code}: geo {d.geo!r}" for d in datasets if d.geo not in GEO_MODES]
     if bad:
         raise ValueError(f"{path.name}: unknown geo mode ({'; '.join(bad)}); use one of {', '.join(GEO_MODES)}")
-    targets = tuple(_target(t) for t in raw.get("strategy_targets") or ())
-    return Catalogue(clusters, tuple(raw.get("aggregates", [])), raw["sources"], datasets, targets, path)
+    # the targets' figures exactly as written (no float on the way): a second, exact reading of the same text
+    exact = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_ExactLoader)  # noqa: S506 - a SafeLoader
+    targets = tuple(_target(t) for t in exact.get("strategy_targets") or ())
+    providers = tuple(
+        SdmxProvider(
+            id=str(pid),
+            base_url=os.environ.get(f"SDMX_{str(pid).upper()}_BASE_URL", str(cfg["base_url"])).rstrip("/"),
+            accept=str(cfg.get("accept", SdmxProvider.accept)),
+            params={str(k): str(v) for k, v in (cfg.get("params") or {}).items()},
+        )
+        for pid, cfg in ((raw["sources"].get("sdmx") or {}).get("providers") or {}).items()
+    )
+    sdmx = tuple(
+        SdmxDataset(
+            code=str(d["code"]),
+            provider=str(d["provider"]),
+            flow=str(d["flow"]),
+            key=str(d.get("key", "all")),
+            theme=str(d.get("theme", "")),
+            title=str(d.get("title", "")),
+            geo=str(d.get("geo", "ref_area")).lower(),
+            params={str(k): str(v) for k, v in (d.get("params") or {}).items()},
+        )
+        for d in raw.get("sdmx_datasets") or ()
+    )
+    return Catalogue(
+        clusters, tuple(raw.get("aggregates", [])), raw["sources"], datasets, targets, path, sdmx, providers
+    )

@@ -203,7 +203,6 @@ def run_dates(dates: list[str], conf: dict | None = None) -> list[tuple[bool, di
 
     from ingest import warehouse
     from ingest.orchestration import TIMEZONE
-    from ingest.partnership import load_partnership
 
     conf = conf or {}
     replaying = conf.get("mode") == "backfill" and not conf.get("refetch")
@@ -214,7 +213,6 @@ def run_dates(dates: list[str], conf: dict | None = None) -> list[tuple[bool, di
     # server: local mode hands them the server it resolved (and started) here.
     os.environ["WAREHOUSE_URL"] = url
     warehouse.migrate(url)
-    load_partnership(url)  # a catalogue with problems stops here, in one line, before Airflow starts
     os.environ.setdefault("SS4GL_RETRY_DELAY_SECONDS", "5")  # local runs: short waits between retries
     ensure_local_pseudonym_key()
     prepare_airflow()

@@ -12,6 +12,7 @@ import os
 from datetime import timedelta
 
 from ingest.config import DAG_ID, DBT_GROUP_ID, DBT_MANIFEST, DBT_PROFILE, DBT_PROJECT_DIR, DBT_TARGET
+from ingest.config import DBT_BUILD_LOCK as DBT_BUILD_LOCK  # the dbt producer holds it (tests read it here)
 from ingest.config import QUARANTINE_TASK as QUARANTINE_TASK  # shared with the run summary; dags/ reads it here
 
 log = logging.getLogger("ss4gl")
@@ -63,7 +64,6 @@ def queue(kind: str) -> dict[str, str]:
 
 
 # Warehouse advisory lock taken by the dbt build: overlapping runs (nightly + backfill) build one at a time.
-DBT_BUILD_LOCK = "ss4gl.dbt_build"
 
 RAW_ASSETS = {
     "eurostat": "ss4gl://warehouse/raw/eurostat_observations",
@@ -278,13 +278,20 @@ def quarantine_report(**context) -> dict:
 
 
 def migrate_warehouse(**context) -> list[str]:
-    """Schema migrations, then the partnership's configuration (clusters, regions, targets) into raw."""
-    from ingest.partnership import load_partnership
     from ingest.warehouse import migrate
 
-    applied = migrate()
-    log.info("partnership configuration %s loaded", load_partnership())
-    return applied
+    return migrate()
+
+
+def load_partnership(**context) -> str:
+    """The partnership's configuration (clusters, regions, targets) from the catalogue into raw. A catalogue with
+    problems fails this task only, in one line: the sources are still taken in, the marts keep the last good
+    configuration (dbt does not run) and the run ends red."""
+    from ingest.partnership import load_partnership as load
+
+    batch_id = load()
+    log.info("partnership configuration %s loaded", batch_id)
+    return batch_id
 
 
 def dbt_needed(**context) -> bool:

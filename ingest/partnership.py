@@ -7,10 +7,12 @@ one transaction (as the loader role) before every run; dbt builds ``reference.cl
 ``strategy_targets`` from them. Their ``batch_id`` is a hash of the rows, so a changed configuration is a change in
 raw: the next run rebuilds the marts (the build fingerprint reads every raw table's batch ids).
 
-Configuration errors of `ss4gl catalogue check` (exit 1): duplicate cluster, region or dataset ids; a cluster
-region or seat that is no NUTS code of the version it is declared in; an unknown NUTS version or weighting; a
-strategy target naming an unknown cluster or indicator (dbt seed ``indicators``), twice the same target, or a
-baseline year not before its target year, more than 5 years before it, or values that are not numbers.
+Configuration errors of `ss4gl catalogue check` (exit 1): duplicate cluster, region or dataset ids (Eurostat and SDMX
+datasets together); an SDMX dataset of an unknown provider; a cluster without regions, a region that is no NUTS code
+of the version it is declared in, a seat or country that is no NUTS code, an unknown NUTS version, weighting,
+benchmark level, role or language; codebook folders that are not a list of folders beside the catalogue; a strategy
+target naming an unknown cluster or indicator (dbt seed ``indicators``), twice the same target, a target year not 1
+to 5 years after its baseline year, values that are not numbers, or a target value equal to its baseline.
 
 Baseline sanity (warnings; exit 1 with ``--strict``): a strategy target whose baseline year has no data, or whose
 baseline differs from the value observed in that year by more than dbt var ``baseline_tolerance``. The rule is
@@ -25,6 +27,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import sys
 from collections import Counter
 from decimal import Decimal, InvalidOperation
@@ -34,6 +37,7 @@ import yaml
 
 from ingest.config import (
     CATALOGUE_PATH,
+    DBT_BUILD_LOCK,
     DBT_PROJECT_DIR,
     NUTS_VERSIONS,
     WEIGHT_BASES,
@@ -43,6 +47,8 @@ from ingest.config import (
 
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"  # reference data of every partnership: NUTS codes, the indicator catalogue
 STRATEGY_YEARS = 5  # a target year at most this many years after its baseline year
+BENCHMARK_LEVELS = ("region", "eu")  # compare the cluster's regions, or the cluster at EU level (EU27_2020)
+ROLES = ("coordinator", "partner")
 
 #: raw table -> its columns, in the order :func:`partnership_rows` gives them (batch_id last).
 TABLES: dict[str, tuple[str, ...]] = {
@@ -84,8 +90,14 @@ def partnership_rows(catalogue: Catalogue) -> dict[str, list[tuple]]:
 
 
 def configuration_id(rows: dict[str, list[tuple]]) -> str:
-    """``partnership:<sha256 prefix>`` of the rows: the batch id of the partnership tables."""
-    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+    """``partnership:<sha256 prefix>`` of the rows, whatever their order in the catalogue: the batch id of the
+    partnership tables."""
+
+    def key(row: tuple) -> str:
+        return json.dumps(row, default=str)
+
+    ordered = {table: sorted(table_rows, key=key) for table, table_rows in rows.items()}
+    digest = hashlib.sha256(json.dumps(ordered, sort_keys=True, default=str).encode()).hexdigest()
     return f"partnership:{digest[:16]}"
 
 
@@ -97,30 +109,35 @@ def load_partnership(url: str | None = None, catalogue: Catalogue | None = None,
     """Replace the ``raw.partnership_*`` rows from the catalogue in one transaction, as the loader role; nothing is
     written when they are current. Returns their batch id.
 
-    A catalogue with problems is refused with one line (:class:`ConfigurationError`) before anything is written: the
-    run stops at its first task and the warehouse keeps the last good configuration and the marts built from it.
+    A catalogue with problems (or one that cannot be read) is refused with one line (:class:`ConfigurationError`)
+    before anything is written: the warehouse keeps the last good configuration and the marts built from it. The
+    rows change only while no dbt build runs (``DBT_BUILD_LOCK``), so a build never reads half of each.
     """
     from psycopg2 import sql
 
-    from ingest.warehouse import LOADER, connect
+    from ingest.warehouse import LOADER, connect, exclusive
 
-    catalogue = catalogue or load_catalogue()
-    problems = check_catalogue(catalogue, seeds)
+    problems = check_catalogue(catalogue, seeds) if catalogue is not None else check_configuration(seeds=seeds)
     if problems:
         more = f" (and {len(problems) - 1} more: ss4gl catalogue check)" if len(problems) > 1 else ""
         raise ConfigurationError(f"configuration not loaded: {problems[0]}{more}")
-    rows = partnership_rows(catalogue)
+    rows = partnership_rows(catalogue or load_catalogue())
     batch_id = configuration_id(rows)
-    conn = connect(url, role=LOADER)
+    with exclusive(DBT_BUILD_LOCK, url):
+        _replace(connect(url, role=LOADER), rows, batch_id, sql)
+    return batch_id
+
+
+def _replace(conn, rows: dict[str, list[tuple]], batch_id: str, sql) -> None:
+    """The partnership tables' rows replaced by ``rows`` in one transaction (nothing written when current)."""
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("select pg_advisory_xact_lock(hashtext('ss4gl.partnership'))")
             current = set()
             for table in TABLES:
                 cur.execute(sql.SQL("select distinct batch_id from {}").format(sql.Identifier("raw", table)))
                 current |= {r[0] for r in cur.fetchall()}
             if current == {batch_id}:
-                return batch_id
+                return
             for table, columns in TABLES.items():
                 target = sql.Identifier("raw", table)
                 cur.execute(sql.SQL("delete from {}").format(target))
@@ -132,7 +149,6 @@ def load_partnership(url: str | None = None, catalogue: Catalogue | None = None,
                 cur.executemany(insert, [(*row, batch_id) for row in rows[table]])
     finally:
         conn.close()
-    return batch_id
 
 
 def _seed(name: str, seeds: Path) -> list[dict[str, str]]:
@@ -167,7 +183,15 @@ def check_catalogue(catalogue: Catalogue, seeds: Path = SEEDS_DIR) -> list[str]:
     ``seeds`` folder."""
     name = catalogue.path.name
     problems = [f"{name}: cluster id {c!r} is defined twice" for c in _duplicates([c.id for c in catalogue.clusters])]
-    problems += [f"{name}: dataset {d!r} is listed twice" for d in _duplicates([d.code for d in catalogue.datasets])]
+    codes = [d.code for d in catalogue.datasets] + [d.code for d in catalogue.sdmx_datasets]
+    problems += [f"{name}: dataset {d!r} is listed twice" for d in _duplicates(codes)]
+    providers = {p.id for p in catalogue.sdmx_providers}
+    problems += [
+        f"{name}: SDMX dataset {d.code}: unknown provider {d.provider} (sources.sdmx.providers: "
+        f"{', '.join(sorted(providers)) or 'none'})"
+        for d in catalogue.sdmx_datasets
+        if d.provider not in providers
+    ]
     nuts = {r["nuts_code"]: r for r in _seed("nuts_regions", seeds)}
     for cluster in catalogue.clusters:
         where = f"{name}: cluster {cluster.id}"
@@ -189,10 +213,26 @@ def check_catalogue(catalogue: Catalogue, seeds: Path = SEEDS_DIR) -> list[str]:
                     f"{where}: region {region.code}: weight_basis {region.weight_basis} is none of "
                     f"{', '.join(WEIGHT_BASES)}"
                 )
+        if not cluster.region_specs:
+            problems.append(f"{where}: no regions (at least one NUTS code)")
+        for attr, allowed in (("benchmark_level", BENCHMARK_LEVELS), ("role", ROLES)):
+            if getattr(cluster, attr) not in allowed:
+                problems.append(f"{where}: {attr} {getattr(cluster, attr)} is none of {', '.join(allowed)}")
+        if not re.fullmatch(r"[a-z]{2}", cluster.language):
+            problems.append(f"{where}: language {cluster.language} is no ISO 639-1 code (two lower-case letters)")
         if cluster.seat and cluster.seat not in nuts:
             problems.append(f"{where}: seat {cluster.seat} is no NUTS 2021 or NUTS 2024 code")
         if cluster.country not in nuts:
             problems.append(f"{where}: country {cluster.country} is no Eurostat country code")
+    dirs = (catalogue.sources.get("surveys") or {}).get("codebook_dirs") or []
+    if not isinstance(dirs, list):
+        problems.append(f"{name}: sources.surveys.codebook_dirs is not a list of folders")
+    else:
+        problems += [
+            f"{name}: sources.surveys.codebook_dirs: {d} is no folder beside the catalogue"
+            for d in dirs
+            if not (catalogue.path.parent / str(d)).is_dir()
+        ]
     indicators = {r["indicator_code"] for r in _seed("indicators", seeds)}
     clusters = {c.id for c in catalogue.clusters}
     for key in _duplicates([(t.cluster, t.indicator) for t in catalogue.targets]):

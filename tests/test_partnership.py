@@ -160,7 +160,8 @@ def test_the_catalogue_is_loaded_exactly_and_replaced_as_a_whole(fresh_db, tmp_p
 
 def test_survey_nuts3_codes_are_every_nuts3_code_of_the_nuts_seed():
     """Any partnership's members answer with NUTS 3 codes of their cluster's regions: the surveys' reference list
-    holds every NUTS 3 code of both versions (from the dbt seed nuts_regions), not only today's clusters' regions."""
+    holds every NUTS 3 region of both versions (the seed nuts_regions; Extra-Regio codes aside), not only today's
+    clusters' regions."""
     import csv
 
     from ingest.partnership import SEEDS_DIR
@@ -177,3 +178,58 @@ def test_survey_nuts3_codes_are_every_nuts3_code_of_the_nuts_seed():
         for code, r in survey.items()
     )
     assert survey["DE111"]["nuts_version"] == "2021 2024" and survey["NL361"]["nuts_version"] == "2024"
+
+
+def test_values_the_build_would_refuse_are_problems_before_the_load(tmp_path):
+    def odd(cat: dict) -> None:
+        cat["clusters"][0] |= {"benchmark_level": "europe", "role": "partnr", "language": "dutch"}
+        cat["clusters"][1]["regions"] = []
+        cat["sources"]["surveys"]["codebook_dirs"] = "codebooks"
+
+    assert sorted(check_configuration(write_catalogue(tmp_path, odd))) == [
+        "catalogue.yml: cluster cluster_montagne: no regions (at least one NUTS code)",
+        "catalogue.yml: cluster indescat: benchmark_level europe is none of region, eu",
+        "catalogue.yml: cluster indescat: language dutch is no ISO 639-1 code (two lower-case letters)",
+        "catalogue.yml: cluster indescat: role partnr is none of coordinator, partner",
+        "catalogue.yml: sources.surveys.codebook_dirs is not a list of folders",
+    ]
+    (tmp_path / "other").mkdir()
+    missing = write_catalogue(tmp_path / "other", lambda c: c["sources"]["surveys"].update(codebook_dirs=["nowhere"]))
+    assert check_configuration(missing) == [
+        "catalogue.yml: sources.surveys.codebook_dirs: nowhere is no folder beside the catalogue"
+    ]
+
+
+def test_target_figures_are_kept_exactly_as_written_and_years_are_whole(tmp_path):
+    path = tmp_path / "catalogue.yml"
+    text = CATALOGUE_PATH.read_text(encoding="utf-8").replace(
+        "baseline_value: 2.5, target_year: 2025, target_value: 3.0",
+        "baseline_value: 12345678901234567.25, target_year: 2025, target_value: 0.10",
+    )
+    path.write_text(text, encoding="utf-8")
+    target = next(t for t in load_catalogue(path).targets if t.indicator == "GERD_PC_GDP")
+    assert (target.baseline_value, target.target_value) == ("12345678901234567.25", "0.10")
+    fractional = tmp_path / "fractional" / "catalogue.yml"  # another file: catalogues are read once per path
+    fractional.parent.mkdir()
+    fractional.write_text(
+        text.replace("baseline_year: 2020, baseline_value: 30000", "baseline_year: 2020.9, baseline_value: 30000")
+    )
+    assert check_configuration(fractional) == [
+        "catalogue.yml: cannot be read: strategy target indescat GDP_EUR_HAB: baseline_year 2020.9 is not a year"
+    ]
+
+
+def test_the_configuration_id_does_not_depend_on_the_order_of_entries(tmp_path):
+    from ingest.partnership import configuration_id, partnership_rows
+
+    reordered = load_catalogue(write_catalogue(tmp_path, lambda c: c["clusters"].reverse()))
+    assert configuration_id(partnership_rows(reordered)) == configuration_id(partnership_rows(load_catalogue()))
+
+
+def test_an_unreadable_catalogue_is_refused_in_one_line_before_anything_is_written(fresh_db, tmp_path, monkeypatch):
+    before = _rows(fresh_db)
+    path = write_catalogue(tmp_path, lambda cat: cat["strategy_targets"][0].pop("target_year"))
+    monkeypatch.setenv("SS4GL_CATALOGUE", str(path))
+    with pytest.raises(ConfigurationError, match=r"^configuration not loaded: catalogue.yml: cannot be read: missing"):
+        load_partnership(fresh_db)
+    assert _rows(fresh_db) == before

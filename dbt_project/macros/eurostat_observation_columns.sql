@@ -30,11 +30,13 @@
         cast(value as numeric) as value,
         nullif(trim(obs_status), '') as obs_status,
         nullif(trim(conf_status), '') as conf_status,
-        coalesce(position('p' in obs_status) > 0, false) as is_provisional,
-        coalesce(position('e' in obs_status) > 0, false) as is_estimated,
-        coalesce(position('b' in obs_status) > 0, false) as is_break,
+        -- Eurostat's flag letters are lower case, an SDMX provider's CL_OBS_STATUS codes upper case, with the same
+        -- meanings for these (p/P provisional, e/E estimated, b/B break, m/M missing)
+        coalesce(position('p' in lower(obs_status)) > 0, false) as is_provisional,
+        coalesce(position('e' in lower(obs_status)) > 0, false) as is_estimated,
+        coalesce(position('b' in lower(obs_status)) > 0, false) as is_break,
         coalesce(position('C' in upper(conf_status)) > 0, false) as is_confidential,
-        coalesce(position('m' in obs_status) > 0, false) as is_missing,
+        coalesce(position('m' in lower(obs_status)) > 0, false) as is_missing,
 
         -- lineage
         source_updated_at,

@@ -99,7 +99,7 @@ class MartData:
         return labels
 
     def cluster_names(self) -> dict[str, str]:
-        """Clusters found in the marts -> display name (from the marts / reference seed, else the id)."""
+        """Clusters found in the marts -> display name (from the marts / reference table, else the id)."""
         ids: set[str] = set()
         for r in self.rows("mart_partnership_indicators") + self.rows("mart_sme_needs"):
             ids.add(r["cluster_id"])

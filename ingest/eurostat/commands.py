@@ -28,7 +28,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     from ingest.config import load_catalogue
     from ingest.eurostat.errors import EurostatError
-    from ingest.partnership import load_partnership
     from ingest.tasks import eurostat, gate
     from ingest.tasks.common import RunContext
     from ingest.warehouse import migrate
@@ -39,7 +38,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     migrate()
-    load_partnership()
     ctx = RunContext(
         run_id=f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}__{args.dataset}", logical_date=date.today().isoformat()
     )

@@ -166,7 +166,7 @@ def _latest_by_object(cur, query: str, params: tuple | None = None) -> dict[str,
 
 def _eurostat(cur, catalogue: Catalogue, now: datetime) -> list[dict]:
     cfg = eurostat_freshness(catalogue)
-    codes = [d.code for d in catalogue.datasets]
+    codes = [d.code for d in catalogue.datasets] + [d.code for d in catalogue.sdmx_datasets]  # SDMX: one stage
     checks = _latest_by_object(
         cur,
         "select distinct on (object) object, checked_at, logical_date, decision, toc_last_update"

@@ -175,7 +175,8 @@ def contract_instruments() -> list[str]:
 
 @cache
 def nuts3_versions() -> dict[str, tuple[str, frozenset[str]]]:
-    """NUTS-3 code -> (its NUTS-2 region, the NUTS versions it is valid in): every NUTS 3 code of 2021 and 2024."""
+    """NUTS-3 code -> (its NUTS-2 region, the NUTS versions it is valid in): every NUTS 3 region of 2021 and 2024
+    (Extra-Regio codes aside)."""
     with (REFERENCE_DIR / "nuts3.csv").open(encoding="utf-8", newline="") as fh:
         return {r["code"]: (r["nuts2"], frozenset(r["nuts_version"].split())) for r in csv.DictReader(fh)}
 

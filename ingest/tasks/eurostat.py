@@ -1,4 +1,9 @@
-"""Eurostat stage of the nightly run: plan (change detection) → extract + archive → validate → load."""
+"""Statistics stage of the nightly run: plan (change detection) → extract + archive → validate → load.
+
+Eurostat's datasets (change detection by its table of contents) and the SDMX datasets of other providers
+(catalogue ``sdmx_datasets``: fetched every run, loaded when their content changed, since SDMX web services publish
+no table of contents) go through the same stage, the same gate and the same raw table, each batch named by its
+dataset's catalogue code."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from ingest.archive import Archive, Received
-from ingest.config import Catalogue, EurostatDataset, load_catalogue
+from ingest.config import Catalogue, EurostatDataset, SdmxDataset, load_catalogue
 from ingest.tasks.common import (
     Batch,
     RunContext,
@@ -86,6 +91,13 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
             log.info("eurostat %s: %s (%s)", ds.code, decision, reason)
             if decision == "fetch":
                 to_fetch.append(ds.code)
+        for sdmx in catalogue.sdmx_datasets:
+            reason = (
+                f"SDMX provider {sdmx.provider} publishes no table of contents: fetched every run, loaded when its"
+                " content changed"
+            )
+            record_check(cur, ctx, SOURCE, sdmx.code, "fetch", reason)
+            to_fetch.append(sdmx.code)
     conn.close()
     return to_fetch
 
@@ -110,13 +122,22 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     from ingest.eurostat.errors import EurostatPayloadError, ExtractionTooBig
 
     catalogue = catalogue or load_catalogue()
-    ds: EurostatDataset = catalogue.dataset(code)
+    sdmx = catalogue.sdmx_dataset(code)
     archive, sink = Archive(), []
     problem = None
     try:
-        parts = _client(_archiving(ctx, code, archive, sink)).fetch_jsonstat(
-            code, ds.filters, catalogue.geo_codes(ds), catalogue.eurostat.get("since_time_period")
-        )
+        if sdmx is not None:
+            from ingest.sdmx.client import SdmxClient
+
+            provider = catalogue.sdmx_provider(sdmx.provider)
+            on_response = _archiving(ctx, code, archive, sink)
+            timeout = catalogue.eurostat.get("timeout_seconds", 60)
+            parts = [SdmxClient(provider, on_response=on_response, timeout=timeout).fetch(sdmx)]
+        else:
+            ds: EurostatDataset = catalogue.dataset(code)
+            parts = _client(_archiving(ctx, code, archive, sink)).fetch_jsonstat(
+                code, ds.filters, catalogue.geo_codes(ds), catalogue.eurostat.get("since_time_period")
+            )
     except (EurostatPayloadError, ExtractionTooBig) as exc:
         parts = [item for item, _sha in sink]
         kind = getattr(exc, "kind", "too_big")
@@ -251,10 +272,13 @@ def validation_context(batch: Batch, frame: pd.DataFrame, archive: Archive | Non
 
 
 def prepare(batch: Batch):
-    """Decode an archived Eurostat batch into the raw table and its GX check (gate.Prepared)."""
+    """Decode an archived Eurostat or SDMX batch into the raw table and its GX check (gate.Prepared)."""
     from ingest.eurostat.errors import EurostatPayloadError
     from ingest.tasks.gate import BatchRejected, Prepared
 
+    sdmx = load_catalogue().sdmx_dataset(batch.object)
+    if sdmx is not None:
+        return prepare_sdmx(batch, sdmx)
     try:
         frame = decode_batch(batch)
     except EurostatPayloadError as exc:
@@ -273,6 +297,46 @@ def prepare(batch: Batch):
     return Prepared(
         tables={"eurostat_observations": to_raw_rows(frame, batch.batch_id)},
         checks=[("eurostat_observations", frame, validation_context(batch, frame))],
+        partition={"dataset": batch.object},
+    )
+
+
+def prepare_sdmx(batch: Batch, dataset: SdmxDataset):
+    """An archived SDMX batch as the raw table (its geo dimension named ``geo``) and the ``sdmx_observations`` check.
+
+    A body that is not SDMX data (``not_data``) or an SDMX message that cannot be read (``undecodable``) rejects the
+    batch with one line; gzip bodies are expanded within ``catalogue.yml`` ``sources.sdmx`` limits."""
+    import pandas as pd
+
+    from ingest.eurostat.envelope import gunzip
+    from ingest.eurostat.errors import EurostatPayloadError
+    from ingest.sdmx.decode import decode_sdmx, sniff
+    from ingest.sdmx.errors import SdmxError
+    from ingest.tasks.gate import BatchRejected, Prepared
+
+    archive, limits = Archive(), load_catalogue().limits("sdmx")
+    frames = []
+    for sha in batch.sha256:
+        body, code = archive.get(sha), "not_data"
+        try:
+            if body[:2] == b"\x1f\x8b":
+                body = gunzip(
+                    body,
+                    max_bytes=int(limits["max_decompressed_bytes"]),
+                    max_ratio=float(limits["max_compression_ratio"]),
+                )
+            sniff(body)
+            code = "undecodable"
+            frames.append(decode_sdmx(body, dataset=batch.object))
+        except (SdmxError, EurostatPayloadError) as exc:
+            message = f"{batch.object}: row -, column -: {exc}"
+            raise BatchRejected([{"code": code, "message": message, "file": batch.object}]) from None
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame = frame.assign(dataset=batch.object).rename(columns={dataset.geo: "geo"})
+    context = {"dataset": batch.object, "dimensions": dimension_columns(frame)}
+    return Prepared(
+        tables={"eurostat_observations": to_raw_rows(frame, batch.batch_id)},
+        checks=[("sdmx_observations", frame, context)],
         partition={"dataset": batch.object},
     )
 

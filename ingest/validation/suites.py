@@ -173,12 +173,11 @@ def named_code_list(name: str, context: dict[str, Any]) -> list[str]:
             from ingest.config import load_catalogue
             from ingest.surveys.spec import cluster_nuts3
 
-            try:
-                regions = load_catalogue().cluster(str(context["cluster"])).region_specs
+            try:  # as the parser restricts them (an unknown cluster's file is quarantined before this)
+                within = cluster_nuts3(load_catalogue().cluster(str(context["cluster"])).region_specs)
+                codes = [c for c in codes if c in within]
             except KeyError:
-                regions = ()
-            within = cluster_nuts3(regions)
-            codes = [c for c in codes if c in within] or codes
+                pass
         out += codes
     return sorted(set(out))
 

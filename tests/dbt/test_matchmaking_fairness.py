@@ -6,9 +6,10 @@ A fresh, migrated database on the test server receives the generated survey rows
 real dbt project then builds what ``mart_matchmaking`` needs and nothing else (``build --select +mart_matchmaking``:
 the seed survey_codes, the three survey staging views, int_sme_offers_needs_profiled, the mart, and their data
 tests), as the pipeline runs it: dbtRunner, the profile's environment variables, acting as ``transformer``.
-The clusters seed is not in the mart's chain, so the product seeds need no generated rows; the relationships tests
-from the staging models to ``ref('clusters')`` are left out by ``--indirect-selection cautious`` (they would read a
-seed this build does not load; with the product seed they would only warn about the generated ids anyway).
+The clusters table (reference.clusters, from the catalogue) is not in the mart's chain, so the partnership tables
+need no generated rows; the relationships tests from the staging models to ``ref('clusters')`` are left out by
+``--indirect-selection cautious`` (they would read a model this build does not build; with the bundled partnership
+they would only warn about the generated ids anyway).
 
 "Eligible offers" are defined exactly as in the bundled check: a cluster's rows of
 intermediate.int_sme_offers_needs_profiled with direction = 'offer', over all clusters' such rows.

@@ -413,6 +413,7 @@ def test_nightly_dag_runs_on_two_celery_workers_sharing_only_s3(fresh_db, redis_
     n_datasets = len(load_catalogue().datasets)
     expected = {
         "migrate_warehouse",
+        "load_partnership",
         "eurostat.plan",
         "eurostat.extract",
         "eurostat.validate",
