@@ -140,14 +140,15 @@ class Cluster:
 
 @dataclass(frozen=True)
 class StrategyTarget:
-    """Baseline and target of one cluster and indicator in the 5-year strategy (values as written: exact)."""
+    """Baseline and target of one cluster and indicator in the 5-year strategy (values as written: exact; None where
+    the catalogue leaves a key out, and years as written: ingest.partnership.check_catalogue says what is wrong)."""
 
     cluster: str
     indicator: str
     baseline_year: int
-    baseline_value: str
+    baseline_value: str | None
     target_year: int
-    target_value: str
+    target_value: str | None
 
 
 GEO_MODES = ("regions", "all_regions", "countries")
@@ -207,8 +208,12 @@ class SdmxDataset:
     key: str = "all"  # the series key filter, e.g. M.USD.EUR.SP00.A
     theme: str = ""
     title: str = ""
-    geo: str = "ref_area"  # the dimension holding the geo code, named geo in raw (none: no geo)
+    geo: str = "ref_area"  # the dimension holding the geo code, named geo in raw (every dataset has one)
     params: dict[str, str] = field(default_factory=dict)  # e.g. startPeriod
+    # The structure's dimension ids in key order (e.g. FREQ, REF_AREA), for a provider answering structure-specific
+    # SDMX-ML, whose series attributes look like dimensions without them. Not needed for SDMX-CSV, generic or JSON.
+    dimensions: tuple[str, ...] = ()
+    time_dimension: str = "TIME_PERIOD"
 
 
 @dataclass(frozen=True)
@@ -317,21 +322,19 @@ _ExactLoader.add_constructor("tag:yaml.org,2002:float", _exact_float)
 
 
 def _target(t: dict) -> StrategyTarget:
-    where = f"strategy target {t.get('cluster')} {t.get('indicator')}"
+    """A strategy target as written (a missing key is None): `ss4gl catalogue check` and the load say what is wrong
+    with it, so one bad target never stops the tasks that only read the rest of the catalogue."""
 
-    def year(key: str) -> int:
-        value = t[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where}: {key} {value} is not a year")
-        return value
+    def text(key: str) -> str | None:
+        return None if t.get(key) is None else str(t[key])
 
     return StrategyTarget(
-        cluster=str(t["cluster"]),
-        indicator=str(t["indicator"]),
-        baseline_year=year("baseline_year"),
-        baseline_value=str(t["baseline_value"]),
-        target_year=year("target_year"),
-        target_value=str(t["target_value"]),
+        cluster=str(t.get("cluster")),
+        indicator=str(t.get("indicator")),
+        baseline_year=t.get("baseline_year"),
+        baseline_value=text("baseline_value"),
+        target_year=t.get("target_year"),
+        target_value=text("target_value"),
     )
 
 
@@ -374,6 +377,8 @@ def _load_catalogue(path: Path) -> Catalogue:
             title=str(d.get("title", "")),
             geo=str(d.get("geo", "ref_area")).lower(),
             params={str(k): str(v) for k, v in (d.get("params") or {}).items()},
+            dimensions=tuple(str(x) for x in d.get("dimensions") or ()),
+            time_dimension=str(d.get("time_dimension", "TIME_PERIOD")),
         )
         for d in raw.get("sdmx_datasets") or ()
     )

@@ -63,8 +63,6 @@ def queue(kind: str) -> dict[str, str]:
     return {"queue": str(queues[kind])} if kind in queues else {}
 
 
-# Warehouse advisory lock taken by the dbt build: overlapping runs (nightly + backfill) build one at a time.
-
 RAW_ASSETS = {
     "eurostat": "ss4gl://warehouse/raw/eurostat_observations",
     "surveys": "ss4gl://warehouse/raw/surveys",

@@ -243,7 +243,16 @@ def check_catalogue(catalogue: Catalogue, seeds: Path = SEEDS_DIR) -> list[str]:
             problems.append(f"{where}: unknown cluster {t.cluster}")
         if t.indicator not in indicators:
             problems.append(f"{where}: unknown indicator {t.indicator} (seed indicators.csv)")
-        if not t.baseline_year < t.target_year <= t.baseline_year + STRATEGY_YEARS:
+        missing = [
+            k for k in ("baseline_year", "baseline_value", "target_year", "target_value") if getattr(t, k) is None
+        ]
+        if missing:
+            problems.append(f"{where}: missing {', '.join(missing)}")
+            continue
+        years = [y for y in (t.baseline_year, t.target_year) if isinstance(y, bool) or not isinstance(y, int)]
+        if years:
+            problems.append(f"{where}: {', '.join(map(str, years))} is not a year")
+        elif not t.baseline_year < t.target_year <= t.baseline_year + STRATEGY_YEARS:
             problems.append(
                 f"{where}: target year {t.target_year} is not 1 to {STRATEGY_YEARS} years after baseline year "
                 f"{t.baseline_year}"

@@ -111,7 +111,9 @@ def test_dag_shape(dagbag):
 
 
 def test_dbt_build_is_serialised_across_runs(dagbag):
-    """Only the task that runs `dbt build` takes the warehouse lock (overlapping nightly + backfill builds)."""
+    """Of the tasks, only the one that runs `dbt build` is wrapped in the warehouse lock (overlapping nightly +
+    backfill builds); ingest.partnership.load_partnership takes the same lock inside, around its rows' replacement
+    (tests/test_partnership.py)."""
     locked = {k: v["lock"] for k, v in dagbag["dags"]["ss4gl_nightly"]["tasks"].items() if v["lock"]}
     assert locked == {"dbt.dbt_producer_watcher": "ss4gl.dbt_build"}
 

@@ -69,9 +69,14 @@ def test_every_problem_is_one_line_naming_what_and_where(tmp_path):
     assert sorted(problems) == sorted(expected)
 
 
-def test_an_unreadable_catalogue_is_one_line(tmp_path):
+def test_a_target_missing_a_key_or_an_unreadable_catalogue_is_one_line(tmp_path):
     path = write_catalogue(tmp_path, lambda cat: cat["strategy_targets"][0].pop("target_year"))
-    assert check_configuration(path) == ["catalogue.yml: cannot be read: missing key 'target_year'"]
+    assert check_configuration(path) == ["catalogue.yml: strategy target 1 (indescat GDP_EUR_HAB): missing target_year"]
+    (tmp_path / "unreadable").mkdir()
+    broken = tmp_path / "unreadable" / "catalogue.yml"
+    broken.write_text("clusters: [\n", encoding="utf-8")
+    (problem,) = check_configuration(broken)
+    assert problem.startswith("catalogue.yml: cannot be read: ") and "\n" not in problem
 
 
 def test_the_command_exits_1_with_one_line_per_problem_and_no_traceback(tmp_path):
@@ -215,7 +220,7 @@ def test_target_figures_are_kept_exactly_as_written_and_years_are_whole(tmp_path
         text.replace("baseline_year: 2020, baseline_value: 30000", "baseline_year: 2020.9, baseline_value: 30000")
     )
     assert check_configuration(fractional) == [
-        "catalogue.yml: cannot be read: strategy target indescat GDP_EUR_HAB: baseline_year 2020.9 is not a year"
+        "catalogue.yml: strategy target 1 (indescat GDP_EUR_HAB): 2020.9 is not a year"
     ]
 
 
@@ -230,6 +235,26 @@ def test_an_unreadable_catalogue_is_refused_in_one_line_before_anything_is_writt
     before = _rows(fresh_db)
     path = write_catalogue(tmp_path, lambda cat: cat["strategy_targets"][0].pop("target_year"))
     monkeypatch.setenv("SS4GL_CATALOGUE", str(path))
-    with pytest.raises(ConfigurationError, match=r"^configuration not loaded: catalogue.yml: cannot be read: missing"):
+    with pytest.raises(
+        ConfigurationError, match=r"^configuration not loaded: catalogue.yml: strategy target 1 .*: missing"
+    ):
         load_partnership(fresh_db)
     assert _rows(fresh_db) == before
+
+
+def test_the_rows_change_only_while_no_dbt_build_runs(fresh_db, tmp_path):
+    import threading
+    import time
+
+    from ingest.config import DBT_BUILD_LOCK
+    from ingest.warehouse import exclusive
+
+    before = _rows(fresh_db)
+    other = load_catalogue(write_catalogue(tmp_path, lambda c: c["strategy_targets"].pop()))
+    with exclusive(DBT_BUILD_LOCK, fresh_db):  # a dbt build holds the lock
+        loader = threading.Thread(target=load_partnership, args=(fresh_db, other))
+        loader.start()
+        time.sleep(1.5)
+        assert loader.is_alive() and _rows(fresh_db) == before  # waiting, nothing written
+    loader.join(timeout=60)
+    assert not loader.is_alive() and len(_rows(fresh_db)["targets"]) == len(before["targets"]) - 1

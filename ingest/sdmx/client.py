@@ -52,7 +52,7 @@ class SdmxClient(EurostatClient):
 
     def _inspect(self, resp: requests.Response, rec: Received, dataset: str, expect: str) -> None:
         status, body = rec.status or 0, rec.body
-        if status >= 500:
+        if status >= 500 or status in (408, 429):  # server trouble, a request timeout, a rate limit: try again later
             raise _Transient(self._unreachable(f"HTTP {status}"))
         head = body[:512].lstrip().lower()
         if "text/html" in resp.headers.get("Content-Type", "").lower() or head.startswith(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -80,3 +81,30 @@ def read_body(path: Path) -> bytes:
         except EurostatPayloadError as exc:
             raise SdmxError(exc.problem) from None
     return body
+
+
+_XML_HEADER = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Header\b.*?</(?:[A-Za-z_][\w.-]*:)?Header\s*>", re.S)
+
+
+def content_digest(body: bytes) -> str:
+    """sha256 of a data message without its header: SDMX-ML and SDMX-JSON messages carry a message id and a
+    ``Prepared`` time that change with every request, so two answers with the same observations differ in bytes.
+    SDMX-CSV has no header: the bytes themselves."""
+    import hashlib
+
+    head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        match = _XML_HEADER.search(body, 0, 1 << 20)  # the header comes first, within the first megabyte
+        if match:
+            body = body[: match.start()] + body[match.end() :]
+    elif head.startswith(b"{"):
+        import orjson
+
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if isinstance(doc, dict):
+                body = orjson.dumps({k: v for k, v in doc.items() if k not in ("header", "meta")})
+    return hashlib.sha256(body).hexdigest()

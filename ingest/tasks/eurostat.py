@@ -1,9 +1,9 @@
 """Statistics stage of the nightly run: plan (change detection) → extract + archive → validate → load.
 
 Eurostat's datasets (change detection by its table of contents) and the SDMX datasets of other providers
-(catalogue ``sdmx_datasets``: fetched every run, loaded when their content changed, since SDMX web services publish
-no table of contents) go through the same stage, the same gate and the same raw table, each batch named by its
-dataset's catalogue code."""
+(catalogue ``sdmx_datasets``: fetched every run, loaded when their observations changed, since SDMX web services
+publish no table of contents) go through the same stage, the same gate and the same raw table, each batch named by
+its dataset's catalogue code."""
 
 from __future__ import annotations
 
@@ -91,13 +91,24 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
             log.info("eurostat %s: %s (%s)", ds.code, decision, reason)
             if decision == "fetch":
                 to_fetch.append(ds.code)
+        providers = {p.id for p in catalogue.sdmx_providers}
         for sdmx in catalogue.sdmx_datasets:
-            reason = (
-                f"SDMX provider {sdmx.provider} publishes no table of contents: fetched every run, loaded when its"
-                " content changed"
-            )
-            record_check(cur, ctx, SOURCE, sdmx.code, "fetch", reason)
-            to_fetch.append(sdmx.code)
+            decision = "skip"
+            if sdmx.code in to_fetch or any(d.code == sdmx.code for d in catalogue.datasets):
+                reason = "listed as a Eurostat dataset too (ss4gl catalogue check): fetched from Eurostat only"
+            elif sdmx.provider not in providers:
+                reason = f"unknown SDMX provider {sdmx.provider} (ss4gl catalogue check)"
+            else:
+                decision, reason = (
+                    "fetch",
+                    (
+                        f"SDMX provider {sdmx.provider} publishes no table of contents: fetched every run, loaded when"
+                        " its observations changed"
+                    ),
+                )
+                to_fetch.append(sdmx.code)
+            record_check(cur, ctx, SOURCE, sdmx.code, decision, reason)
+            log.info("sdmx %s: %s (%s)", sdmx.code, decision, reason)
     conn.close()
     return to_fetch
 
@@ -122,17 +133,20 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     from ingest.eurostat.errors import EurostatPayloadError, ExtractionTooBig
 
     catalogue = catalogue or load_catalogue()
-    sdmx = catalogue.sdmx_dataset(code)
+    sdmx = catalogue.sdmx_dataset(code) if not any(d.code == code for d in catalogue.datasets) else None
     archive, sink = Archive(), []
     problem = None
     try:
         if sdmx is not None:
             from ingest.sdmx.client import SdmxClient
 
-            provider = catalogue.sdmx_provider(sdmx.provider)
-            on_response = _archiving(ctx, code, archive, sink)
-            timeout = catalogue.eurostat.get("timeout_seconds", 60)
-            parts = [SdmxClient(provider, on_response=on_response, timeout=timeout).fetch(sdmx)]
+            client = SdmxClient(
+                catalogue.sdmx_provider(sdmx.provider),
+                on_response=_archiving(ctx, code, archive, sink),
+                timeout=catalogue.eurostat.get("timeout_seconds", 60),
+                max_body_bytes=int(catalogue.limits("sdmx")["max_body_bytes"]),
+            )
+            parts = [client.fetch(sdmx)]
         else:
             ds: EurostatDataset = catalogue.dataset(code)
             parts = _client(_archiving(ctx, code, archive, sink)).fetch_jsonstat(
@@ -153,24 +167,17 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
         _record_fetches(ctx, code, sink)
     shas = list(dict.fromkeys(archive.put(p) for p in parts))  # put() is idempotent and records provenance
     batch = Batch(source=SOURCE, object=code, sha256=shas)
-    with connect(role=LOADER) as conn, conn.cursor() as cur:
-        cur.execute(
-            "select toc_last_update from audit.dataset_checks where run_id = %s and source = %s and object = %s",
-            (ctx.run_id, SOURCE, code),
-        )
-        row = cur.fetchone()
-        batch.meta["toc_last_update"] = row[0].isoformat() if row and row[0] else None
-        cur.execute("select status from audit.batches where batch_id = %s", (batch.batch_id,))
-        before = cur.fetchone()
-        if problem is not None:
-            batch.status, batch.reason = "quarantined", problem["message"]
-            record_quarantine(cur, batch, [problem])
-            log.warning("eurostat %s: quarantined at extract (%s)", code, problem["message"])
-        if before and before[0] == "quarantined" and problem is None:
-            log.info("eurostat %s: same content as a quarantined batch: stays quarantined", code)
+    if sdmx is not None:  # how to read it, kept with the batch: a replay reads it the same way whatever the catalogue
+        batch.meta["sdmx"] = sdmx_reading(sdmx, parts if problem is None else [])
+    conn = connect(role=LOADER)
+    with conn, conn.cursor() as cur:
+        if sdmx is not None and problem is None and _unchanged(cur, code, batch.meta["sdmx"]["content"]):
+            reason = "fetched: the observations are those loaded last (only the message header differs): not loaded"
+            record_check(cur, ctx, SOURCE, code, "skip", reason)
+            log.info("sdmx %s: %s", code, reason)
+            batch.status = "unchanged"
         else:
-            record_batch(cur, ctx, batch)
-        record_receipt(cur, ctx, batch)
+            _register(cur, ctx, batch, problem)
     conn.close()
     return {
         "batch_id": batch.batch_id,
@@ -178,6 +185,54 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
         "bytes": sum(len(p.body) for p in parts),
         "status": batch.status,
     }
+
+
+def _register(cur, ctx: RunContext, batch: Batch, problem: dict | None) -> None:
+    """Record a received batch (quarantined at once with ``problem``) and its receipt for this run's date."""
+    cur.execute(
+        "select toc_last_update from audit.dataset_checks where run_id = %s and source = %s and object = %s",
+        (ctx.run_id, SOURCE, batch.object),
+    )
+    row = cur.fetchone()
+    batch.meta["toc_last_update"] = row[0].isoformat() if row and row[0] else None
+    cur.execute("select status from audit.batches where batch_id = %s", (batch.batch_id,))
+    before = cur.fetchone()
+    if problem is not None:
+        batch.status, batch.reason = "quarantined", problem["message"]
+        record_quarantine(cur, batch, [problem])
+        log.warning("eurostat %s: quarantined at extract (%s)", batch.object, problem["message"])
+    if before and before[0] == "quarantined" and problem is None:
+        log.info("eurostat %s: same content as a quarantined batch: stays quarantined", batch.object)
+    else:
+        record_batch(cur, ctx, batch)
+    record_receipt(cur, ctx, batch)
+
+
+def sdmx_reading(dataset: SdmxDataset, parts: list[Received]) -> dict:
+    """How an SDMX batch is read (its geo dimension, the structure's dimensions if configured) and the digest of its
+    observations (the bodies without their message headers)."""
+    import hashlib
+
+    from ingest.sdmx.decode import content_digest
+
+    digests = "".join(content_digest(p.body) for p in parts)
+    return {
+        "geo": dataset.geo,
+        "dimensions": list(dataset.dimensions),
+        "time_dimension": dataset.time_dimension,
+        "content": hashlib.sha256(digests.encode()).hexdigest() if parts else None,
+    }
+
+
+def _unchanged(cur, code: str, content: str | None) -> bool:
+    """Whether the batch loaded last for ``code`` has these observations (the same content digest)."""
+    cur.execute(
+        "select b.meta->'sdmx'->>'content' from audit.source_state s join audit.batches b using (batch_id)"
+        " where s.source = %s and s.object = %s and b.status = 'loaded'",
+        (SOURCE, code),
+    )
+    row = cur.fetchone()
+    return content is not None and row is not None and row[0] == content
 
 
 def decode_batch(batch: Batch, archive: Archive | None = None) -> pd.DataFrame:
@@ -276,9 +331,8 @@ def prepare(batch: Batch):
     from ingest.eurostat.errors import EurostatPayloadError
     from ingest.tasks.gate import BatchRejected, Prepared
 
-    sdmx = load_catalogue().sdmx_dataset(batch.object)
-    if sdmx is not None:
-        return prepare_sdmx(batch, sdmx)
+    if "sdmx" in batch.meta:  # an SDMX provider's batch (recorded at extract: replays read it the same way)
+        return prepare_sdmx(batch, batch.meta["sdmx"])
     try:
         frame = decode_batch(batch)
     except EurostatPayloadError as exc:
@@ -301,20 +355,25 @@ def prepare(batch: Batch):
     )
 
 
-def prepare_sdmx(batch: Batch, dataset: SdmxDataset):
-    """An archived SDMX batch as the raw table (its geo dimension named ``geo``) and the ``sdmx_observations`` check.
+def prepare_sdmx(batch: Batch, reading: dict):
+    """An archived SDMX batch as the raw table (its geo dimension named ``geo``) and the ``sdmx_observations`` check;
+    ``reading`` is :func:`sdmx_reading`'s record of the batch.
 
-    A body that is not SDMX data (``not_data``) or an SDMX message that cannot be read (``undecodable``) rejects the
-    batch with one line; gzip bodies are expanded within ``catalogue.yml`` ``sources.sdmx`` limits."""
+    A body that is not SDMX data (``not_data``), an SDMX message that cannot be read (``undecodable``) or one without
+    the configured geo dimension (``no_geo``) rejects the batch with one line; gzip bodies are expanded within
+    ``catalogue.yml`` ``sources.sdmx`` limits."""
     import pandas as pd
 
     from ingest.eurostat.envelope import gunzip
     from ingest.eurostat.errors import EurostatPayloadError
     from ingest.sdmx.decode import decode_sdmx, sniff
     from ingest.sdmx.errors import SdmxError
+    from ingest.sdmx.structure import Dsd
     from ingest.tasks.gate import BatchRejected, Prepared
 
     archive, limits = Archive(), load_catalogue().limits("sdmx")
+    dims = tuple(reading.get("dimensions") or ())
+    dsd = Dsd(batch.object, dims, reading.get("time_dimension") or "TIME_PERIOD") if dims else None
     frames = []
     for sha in batch.sha256:
         body, code = archive.get(sha), "not_data"
@@ -327,12 +386,23 @@ def prepare_sdmx(batch: Batch, dataset: SdmxDataset):
                 )
             sniff(body)
             code = "undecodable"
-            frames.append(decode_sdmx(body, dataset=batch.object))
+            frames.append(decode_sdmx(body, dsd, dataset=batch.object))
         except (SdmxError, EurostatPayloadError) as exc:
             message = f"{batch.object}: row -, column -: {exc}"
             raise BatchRejected([{"code": code, "message": message, "file": batch.object}]) from None
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    frame = frame.assign(dataset=batch.object).rename(columns={dataset.geo: "geo"})
+    geo = str(reading.get("geo") or "geo").lower()
+    if geo not in frame.columns:
+        found = "the message has no such dimension"
+    elif geo != "geo" and "geo" in frame.columns:
+        found = "the message has a dimension geo besides it"
+    else:
+        found = ""
+    if found:
+        dims = ", ".join(c for c in frame.columns if c not in NON_DIMENSION_COLUMNS)
+        message = f"{batch.object}: row -, column {geo}: geo dimension {geo} (catalogue `geo`): {found} ({dims})"
+        raise BatchRejected([{"code": "no_geo", "message": message, "file": batch.object, "column": geo}])
+    frame = frame.assign(dataset=batch.object).rename(columns={geo: "geo"})
     context = {"dataset": batch.object, "dimensions": dimension_columns(frame)}
     return Prepared(
         tables={"eurostat_observations": to_raw_rows(frame, batch.batch_id)},

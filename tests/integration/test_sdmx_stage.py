@@ -7,6 +7,8 @@ cleanly without them) and a synthetic SDMX-CSV one, so the stage runs whatever i
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import yaml
@@ -26,11 +28,34 @@ SYNTHETIC_CSV = (
 )
 
 
+GENERIC = """<?xml version="1.0" encoding="UTF-8"?>
+<message:GenericData xmlns:message="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message"
+ xmlns:generic="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/data/generic"
+ xmlns:common="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common">
+<message:Header><message:ID>{id}</message:ID><message:Test>false</message:Test>
+<message:Prepared>{prepared}</message:Prepared><message:Sender id="TEST"/>
+<message:Structure structureID="TEST_CLUBS" dimensionAtObservation="TIME_PERIOD"><common:Structure><URN>urn:test</URN>
+</common:Structure></message:Structure></message:Header>
+<message:DataSet structureRef="TEST_CLUBS">
+<generic:Series><generic:SeriesKey><generic:Value id="FREQ" value="A"/><generic:Value id="REF_AREA" value="DE11"/>
+</generic:SeriesKey>
+<generic:Obs><generic:ObsDimension value="2022"/><generic:ObsValue value="10.5"/></generic:Obs>
+<generic:Obs><generic:ObsDimension value="2023"/><generic:ObsValue value="11.25"/><generic:Attributes>
+<generic:Value id="OBS_STATUS" value="P"/></generic:Attributes></generic:Obs>
+</generic:Series></message:DataSet></message:GenericData>
+"""  # SYNTHETIC; every answer has a new message id and time prepared, as real providers' have
+
+
+def generic_answer() -> bytes:
+    return GENERIC.format(id=uuid.uuid4().hex, prepared=datetime.now(UTC).isoformat(timespec="microseconds")).encode()
+
+
 def routes() -> dict[str, tuple[int, str, bytes]]:
     out = {
         "/rest/data/TEST,SPORT_EMP,1.0/A..PS": (200, "application/vnd.sdmx.data+csv", SYNTHETIC_CSV),
         "/rest/data/TEST,OUTAGE/all": (200, "text/html", b"<!doctype html><html>maintenance</html>"),
         "/rest/data/TEST,BROKEN/all": (200, "application/xml", b"<message:GenericData><unclosed>"),
+        "/rest/data/TEST,CLUBS/all": (200, "application/vnd.sdmx.genericdata+xml;version=2.1", generic_answer),
     }
     if FIXTURES.is_dir():
         out["/rest/data/ECB,EXR,1.0/M.USD.EUR.SP00.A"] = (
@@ -51,6 +76,9 @@ DATASETS = [
     {"code": "test_outage", "provider": "test", "flow": "TEST,OUTAGE", "theme": "sport"},
     {"code": "test_broken", "provider": "test", "flow": "TEST,BROKEN", "theme": "sport"},
     {"code": "test_missing", "provider": "test", "flow": "TEST,GONE", "theme": "sport"},
+    {"code": "test_clubs", "provider": "test", "flow": "TEST,CLUBS", "theme": "sport"},
+    {"code": "test_wrong_geo", "provider": "test", "flow": "TEST,CLUBS", "theme": "sport", "geo": "nuts"},
+    {"code": "test_nowhere", "provider": "nobody", "flow": "TEST,CLUBS", "theme": "sport"},
 ]
 REAL = [
     {"code": "ecb_exr_usd", "provider": "test", "flow": "ECB,EXR,1.0", "key": "M.USD.EUR.SP00.A", "geo": "currency"},
@@ -106,7 +134,7 @@ def _rows(url: str, dataset: str) -> list[tuple]:
 
 def test_every_sdmx_dataset_is_planned_and_fetched_over_http(stage):
     planned = set(stage["first"]["codes"])
-    assert {d["code"] for d in DATASETS} <= planned
+    assert {d["code"] for d in DATASETS} - {"test_nowhere"} <= planned
     assert "/rest/data/TEST,SPORT_EMP,1.0/A..PS" in stage["provider"].paths
 
 
@@ -133,6 +161,7 @@ def test_bad_answers_are_quarantined_with_one_line_and_the_rest_loads(stage):
         ("test_outage", "HTML page"),
         ("test_broken", "test_broken"),
         ("test_missing", "HTTP 404"),
+        ("test_wrong_geo", "column nuts: geo dimension nuts (catalogue `geo`): the message has no such dimension"),
     ):
         st, reason = status[bad]
         assert st == "quarantined" and words in reason and "\n" not in reason, (bad, st, reason)
@@ -179,3 +208,39 @@ def test_real_provider_messages_load_exactly(stage):
         (r["REF_AREA"], r["TIME_PERIOD"], exact(r["OBS_VALUE"]), r["OBS_STATUS"] or None) for r in source
     )
     assert Counter((g, t, exact(v), s) for g, t, v, s in oecd) == expected
+
+
+def test_an_answer_differing_only_in_its_header_is_not_loaded_again(stage):
+    """Each answer of TEST,CLUBS has a new message id and time prepared: new bytes, the same observations."""
+    fetched = query(stage["url"], "select count(distinct sha256) from audit.fetches where object = 'test_clubs'")
+    assert fetched == [(2,)]  # both nights' bodies archived as received
+    assert query(stage["url"], "select count(*) from audit.batches where object = 'test_clubs'") == [(1,)]
+    checks = query(
+        stage["url"], "select decision from audit.dataset_checks where object = 'test_clubs' order by checked_at"
+    )
+    assert [d for (d,) in checks] == ["fetch", "skip"]
+    assert _rows(stage["url"], "test_clubs") == [
+        ("DE11", "2022", Decimal("10.5"), None),
+        ("DE11", "2023", Decimal("11.25"), "P"),
+    ]
+
+
+def test_a_dataset_of_an_unknown_provider_is_skipped_with_its_reason(stage):
+    assert "test_nowhere" not in stage["first"]["codes"]
+    (reason,) = query(stage["url"], "select distinct reason from audit.dataset_checks where object = 'test_nowhere'")
+    assert reason == ("unknown SDMX provider nobody (ss4gl catalogue check)",)
+
+
+def test_a_replay_reads_a_batch_as_it_was_received_whatever_the_catalogue_says_now(stage, monkeypatch):
+    """Backfills replay archived batches: an SDMX batch is read as SDMX (its recorded reading), even once the
+    dataset has left the catalogue."""
+    from ingest.tasks import eurostat as stats
+    from ingest.tasks.common import Batch
+
+    ((obj, shas, meta),) = query(
+        stage["url"], "select object, sha256, meta from audit.batches where object = 'test_sport_emp'"
+    )
+    monkeypatch.delenv("SS4GL_CATALOGUE")  # the bundled catalogue: no SDMX dataset at all
+    prepared = stats.prepare(Batch(source=stats.SOURCE, object=obj, sha256=list(shas), meta=meta))
+    assert prepared.checks[0][0] == "sdmx_observations"
+    assert sorted(prepared.tables["eurostat_observations"]["geo"]) == ["DE11", "DE11", "ES51"]

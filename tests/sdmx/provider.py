@@ -7,7 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Provider:
-    """An SDMX web service on 127.0.0.1: ``/data/<flow>/<key>`` -> (status, content type, body); 404 otherwise."""
+    """An SDMX web service on 127.0.0.1: ``/data/<flow>/<key>`` -> (status, content type, body or a function making
+    it); 404 otherwise."""
 
     def __init__(self, routes: dict[str, tuple[int, str, bytes]]) -> None:
         self.routes, self.paths = routes, []
@@ -19,6 +20,7 @@ class Provider:
                 status, ctype, body = owner.routes.get(
                     self.path.split("?")[0], (404, "text/plain", b"No Results Found")
                 )
+                body = body() if callable(body) else body  # a fresh answer per request (e.g. its header)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
