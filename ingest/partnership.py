@@ -113,8 +113,6 @@ def load_partnership(url: str | None = None, catalogue: Catalogue | None = None,
     before anything is written: the warehouse keeps the last good configuration and the marts built from it. The
     rows change only while no dbt build runs (``DBT_BUILD_LOCK``), so a build never reads half of each.
     """
-    from psycopg2 import sql
-
     from ingest.warehouse import LOADER, connect, exclusive
 
     problems = check_catalogue(catalogue, seeds) if catalogue is not None else check_configuration(seeds=seeds)
@@ -124,12 +122,14 @@ def load_partnership(url: str | None = None, catalogue: Catalogue | None = None,
     rows = partnership_rows(catalogue or load_catalogue())
     batch_id = configuration_id(rows)
     with exclusive(DBT_BUILD_LOCK, url):
-        _replace(connect(url, role=LOADER), rows, batch_id, sql)
+        _replace(connect(url, role=LOADER), rows, batch_id)
     return batch_id
 
 
-def _replace(conn, rows: dict[str, list[tuple]], batch_id: str, sql) -> None:
+def _replace(conn, rows: dict[str, list[tuple]], batch_id: str) -> None:
     """The partnership tables' rows replaced by ``rows`` in one transaction (nothing written when current)."""
+    from psycopg2 import sql
+
     try:
         with conn, conn.cursor() as cur:
             current = set()
