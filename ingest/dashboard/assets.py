@@ -42,22 +42,41 @@ def _bundle() -> tuple[str, str]:
 def write_assets(out_dir: Path) -> Path:
     """Write assets/vega-bundle.js unless an identical version is already there; return its path."""
     target = out_dir / ASSET_DIR / BUNDLE_NAME
-    import vl_convert
-
-    header_prefix = "/* vega-bundle: "
     try:
         with target.open(encoding="utf-8") as fh:
             first = fh.readline()
     except OSError:
         first = ""
     # Cheap check before bundling (bundling takes seconds): same vl-convert version -> same bundle.
-    wheel = getattr(vl_convert, "__version__", None) or _dist_version("vl-convert-python")
-    if first.startswith(header_prefix) and f"vl-convert-python {wheel};" in first:
+    if first.startswith(_HEADER) and f"vl-convert-python {_wheel()};" in first:
         return target
-    stamp, js = _bundle()
-    header = f"{header_prefix}vl-convert-python {wheel}; {stamp}. Licences: BSD-3-Clause (Vega projects). */\n"
-    write_text(target, header + js)
+    write_text(target, bundle_text())
     return target
+
+
+def bundle_text() -> str:
+    """The bundle file's text, from the state folder's cache (``cache/vega-bundle-<vl-convert version>.js``,
+    primed by ``make install``: bundling takes seconds, so a first run does not), else bundled and cached."""
+    from ingest.config import state_dir
+
+    cached = state_dir() / "cache" / f"vega-bundle-{_wheel()}.js"
+    try:
+        return cached.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    stamp, js = _bundle()
+    text = f"{_HEADER}vl-convert-python {_wheel()}; {stamp}. Licences: BSD-3-Clause (Vega projects). */\n" + js
+    write_text(cached, text)
+    return text
+
+
+_HEADER = "/* vega-bundle: "
+
+
+def _wheel() -> str:
+    import vl_convert
+
+    return getattr(vl_convert, "__version__", None) or _dist_version("vl-convert-python")
 
 
 def _dist_version(name: str) -> str:
