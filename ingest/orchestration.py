@@ -212,7 +212,9 @@ def eurostat_plan(**context) -> list[str]:
         return from_archive.plan(ctx, eurostat.SOURCE)
     if ctx.mode == "nightly":  # put back what a backfill of an earlier date replaced (validate/load replay it)
         from_archive.reconcile(ctx, eurostat.SOURCE)
-    return eurostat.plan(ctx)
+    ti = context["ti"]
+    last_try = ti.try_number > ti.max_tries  # Airflow 3: try_number counts from 1, max_tries = retries
+    return eurostat.plan(ctx, last_try=last_try, alert=lambda line: notify(f"ALERT {DAG_ID} {line}"))
 
 
 def eurostat_extract(dataset: str, **context) -> dict:

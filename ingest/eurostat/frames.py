@@ -26,13 +26,19 @@ _TIME_IDS = ("time", "time_period")
 _LUX = ZoneInfo("Europe/Luxembourg")
 
 
+_SUB_PERIOD = re.compile(r"(\d{4})-?([QSHW])(\d+)")
+_MONTH = re.compile(r"(\d{4})M(\d{2})")
+
+
 def normalise_period(code: str) -> str:
     """``2021`` → ``2021``; ``2021Q1``/``2021-Q1`` → ``2021-Q1``; ``2021M05``/``2021-05`` → ``2021-05``."""
     code = code.strip()
-    m = re.fullmatch(r"(\d{4})-?([QSHW])(\d+)", code)
+    if len(code) < 6 or (code[4] == "-" and code[5] not in "QSHW"):
+        return code  # a year, a date or an ISO month already (the most common periods: no regular expression)
+    m = _SUB_PERIOD.fullmatch(code)
     if m:
         return f"{m.group(1)}-{m.group(2)}{m.group(3)}"
-    m = re.fullmatch(r"(\d{4})M(\d{2})", code)
+    m = _MONTH.fullmatch(code)
     if m:
         return f"{m.group(1)}-{m.group(2)}"
     return code

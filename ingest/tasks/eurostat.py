@@ -55,12 +55,25 @@ def _record_fetches(ctx: RunContext, obj: str, sink: list[tuple[Received, str]])
     conn.close()
 
 
-def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
-    """Read the table of contents once; return the datasets to fetch and record why each is fetched or skipped."""
+def plan(ctx: RunContext, catalogue: Catalogue | None = None, *, last_try: bool = True, alert=None) -> list[str]:
+    """Read the table of contents once; return the datasets to fetch and record why each is fetched or skipped.
+
+    Eurostat unreachable past the client's retries: raise (the task's retry tries again), except on the task's
+    last try, where every Eurostat dataset is skipped with the reason (and ``alert`` called with one line) while the
+    SDMX datasets of other providers are still fetched: one source's outage never keeps another from loading."""
+    from ingest.eurostat.errors import EurostatError
+
     catalogue = catalogue or load_catalogue()
     archive, sink = Archive(), []
+    outage = None
     try:
         toc = _client(_archiving(ctx, "toc", archive, sink)).toc()
+    except EurostatError as exc:
+        if not last_try:
+            raise
+        toc, outage = {}, f"table of contents unreachable ({exc}): not fetched tonight, tried again next run"
+        if alert is not None:
+            alert(f"eurostat {outage}")
     finally:
         _record_fetches(ctx, "toc", sink)
     conn = connect(role=LOADER)
@@ -72,7 +85,9 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None) -> list[str]:
         for ds in catalogue.datasets:
             entry = toc.get(ds.code)
             toc_date: date | None = entry.last_update if entry else None
-            if toc_date is not None and held.get(ds.code) == toc_date.isoformat():
+            if outage:
+                decision, reason = "error", outage
+            elif toc_date is not None and held.get(ds.code) == toc_date.isoformat():
                 decision = "skip"
                 reason = (
                     f"quarantined, unchanged since (table of contents: {toc_date}); retried when Eurostat"

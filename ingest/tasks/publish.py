@@ -43,9 +43,15 @@ def quarantined_in_run(ctx: RunContext) -> list[str]:
 
 def outcome(summary: dict) -> str:
     """success | completed_with_quarantine | failed (see README, "Run outcomes")."""
-    if summary["failed_tasks"] or summary.get("missing_marts"):
+    if summary["failed_tasks"] or summary.get("missing_marts") or unreachable(summary):
         return "failed"
     return "completed_with_quarantine" if summary["quarantined"] else "success"
+
+
+def unreachable(summary: dict) -> list[str]:
+    """Sources whose datasets could not be planned in this run (decision ``error``: Eurostat's table of contents
+    unreachable past the retries): a pipeline problem, so the run fails, though the other sources loaded."""
+    return sorted(s for s, got in summary.get("sources", {}).items() if got.get("decisions", {}).get("error"))
 
 
 def _table_exists(cur, qualified: str) -> bool:
@@ -330,6 +336,7 @@ def publish(ctx: RunContext, crumbs: list[dict] | None = None, alert=None) -> di
         raise RunHadProblems(
             f"run {ctx.run_id} failed: {', '.join(summary['failed_tasks']) or 'no failed task'}"
             f"; missing marts: {', '.join(summary['missing_marts']) or 'none'}"
+            f"; unreachable: {', '.join(unreachable(summary)) or 'none'}"
             f" ({len(summary['quarantined'])} batch(es) quarantined)"
         )
     return summary
