@@ -35,6 +35,10 @@ from ingest.validation.suites import Check  # noqa: E402
 
 SAMPLES = 5
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+# First pass: counts only, no unexpected values, their rows or their counts (a fifth of GX's time on a clean
+# batch). A batch with any unexpected value or failure is validated again with RESULT_FORMAT for its samples, so
+# the verdict, the audit records and the Data Docs of every batch are those of a RESULT_FORMAT validation.
+COUNTS_ONLY = {"result_format": "BASIC", "partial_unexpected_count": 0}
 DOCS_SITE = "ss4gl"
 
 
@@ -66,6 +70,13 @@ def _row_condition(cond: dict[str, Any] | None) -> Any:
     if "in" in cond:
         return Column(cond["column"]).is_in(cond["in"])
     return Column(cond["column"]).is_not_in(cond["not_in"])
+
+
+def _clean(r: Any) -> bool:
+    """An expectation result with nothing to show: passed, raised nothing, no unexpected value."""
+    info = r.exception_info or {}
+    raised = isinstance(info, dict) and bool(info.get("raised_exception"))
+    return bool(r.success) and not raised and not (r.result or {}).get("unexpected_count")
 
 
 def _is_null(value: Any) -> bool:
@@ -117,7 +128,9 @@ class GxEngine:
             name=suite_name, expectations=[self.expectation(check, i) for i, check in enumerate(checks)]
         )
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(suite, result_format=RESULT_FORMAT)
+        result = batch.validate(suite, result_format=COUNTS_ONLY)
+        if not all(_clean(r) for r in result.results):
+            result = batch.validate(suite, result_format=RESULT_FORMAT)
         out: list[ExpectationResult | None] = [None] * len(checks)
         for r in result.results:
             i = int(r.expectation_config.meta["ss4gl_index"])

@@ -191,3 +191,34 @@ def test_data_docs(validator: Validator) -> None:
     assert index is not None and index.name == "index.html" and index.is_file()
     assert "eurostat_observations" in index.read_text(encoding="utf-8")
     assert list((index.parent / "validations" / SUITE).rglob("*.html"))
+
+
+def test_a_clean_batch_is_validated_once_and_any_unexpected_value_brings_the_samples(validator, monkeypatch) -> None:
+    """GX first counts only; a batch with an unexpected value is validated again with samples, so every verdict
+    equals the one a single validation with samples gives (the clean batch too)."""
+    from great_expectations.datasource.fluent.interfaces import Batch
+
+    import ingest.validation._gx as gx_engine
+
+    formats: list[str] = []
+    validate = Batch.validate
+
+    def counting(self, expect, *args, result_format=None, **kwargs):
+        formats.append(result_format["result_format"])
+        return validate(self, expect, *args, result_format=result_format, **kwargs)
+
+    monkeypatch.setattr(Batch, "validate", counting)
+    warned = good_frame()
+    warned.loc[0, "value"] = 150.0  # a warning: the batch passes, with a sample to show
+    verdicts = [run(validator, good_frame(), "once"), run(validator, warned, "twice")]
+    assert formats == ["BASIC", "BASIC", "SUMMARY"]
+
+    def comparable(verdict: Verdict) -> list:
+        return [(r.expectation, r.column, r.success, r.unexpected_count, r.sample_values) for r in verdict.results]
+
+    monkeypatch.setattr(gx_engine, "COUNTS_ONLY", gx_engine.RESULT_FORMAT)  # one validation with samples
+    assert [comparable(v) for v in verdicts] == [
+        comparable(run(validator, good_frame(), "summary")),
+        comparable(run(validator, warned, "summary-warned")),
+    ]
+    assert ["150.0"] in [r.sample_values for r in verdicts[1].failed_warning]
