@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ingest.eurostat.errors import EurostatPayloadError, one_line
-from ingest.eurostat.frames import _TIME_IDS, _flag_columns, _frame, _take, last_update, normalise_period
+from ingest.eurostat.frames import _TIME_IDS, STR, _flag_columns, _frame, _take, last_update, normalise_period
 
 _CELL_RE = r"^\s*(?P<v>\S*)\s*(?P<f>\S*)\s*$"
 
@@ -59,7 +59,7 @@ def decode_tsv(body: bytes, dataset: str | None = None) -> pd.DataFrame:
     obs, conf = _flag_columns(flag_uniques, flags2d.ravel()[idx])
     sidx = pa.array(series)
     dims = [
-        (name, pd.array(pc.list_element(parts, i).take(sidx), dtype="str"))
+        (name, pd.array(pc.list_element(parts, i).take(sidx), dtype=STR))
         for i, name in enumerate(dim_names)
         if name not in _TIME_IDS
     ]
@@ -165,7 +165,7 @@ def decode_sdmx_csv(body: bytes, dataset: str | None = None) -> pd.DataFrame:
     enc = pc.dictionary_encode(joined)
     fcodes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     obs_col, conf_col = _flag_columns(enc.dictionary.to_pylist(), fcodes)
-    dims = [(c.lower(), pd.array(col[u], dtype="str")) for c, u in zip(cols, upper, strict=True) if u not in special]
+    dims = [(c.lower(), pd.array(col[u], dtype=STR)) for c, u in zip(cols, upper, strict=True) if u not in special]
     penc = pc.dictionary_encode(col["TIME_PERIOD"])
     time_col = _take(
         [normalise_period(p) for p in penc.dictionary.to_pylist()],

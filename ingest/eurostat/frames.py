@@ -23,6 +23,9 @@ import pyarrow as pa
 TAIL_COLUMNS = ("time", "value", "obs_status", "conf_status", "source_updated_at")
 CONF_FLAGS = frozenset("CNP")
 _TIME_IDS = ("time", "time_period")
+# pandas' ``str`` dtype, resolved once: looking the name up in the dtype registry costs more than building a
+# small column (a fixed cost of every decoded frame).
+STR = pd.api.types.pandas_dtype("str")
 _LUX = ZoneInfo("Europe/Luxembourg")
 
 
@@ -93,19 +96,19 @@ def _take(categories: list[str | None] | pa.Array, codes: np.ndarray) -> pd.api.
     codes = np.asarray(codes)
     neg = codes < 0
     if len(codes) and neg.all():
-        return pd.array(pa.nulls(len(codes), pa.large_string()), dtype="str")
+        return pd.array(pa.nulls(len(codes), pa.large_string()), dtype=STR)
     idx = pa.array(codes, mask=neg) if neg.any() else pa.array(codes)
-    return pd.array(cats.take(idx), dtype="str")
+    return pd.array(cats.take(idx), dtype=STR)
 
 
 def _const(value: str | None, n: int) -> pd.api.extensions.ExtensionArray:
     """``value`` repeated ``n`` times (NA if None), built from raw Arrow buffers."""
     if value is None:
-        return pd.array(pa.nulls(n, pa.large_string()), dtype="str")
+        return pd.array(pa.nulls(n, pa.large_string()), dtype=STR)
     raw = value.encode()
     offsets = np.arange(n + 1, dtype=np.int64) * len(raw)
     arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw * n))
-    return pd.array(arr, dtype="str")
+    return pd.array(arr, dtype=STR)
 
 
 def _frame(

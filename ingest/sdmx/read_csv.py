@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from ingest.eurostat.frames import _frame, _take, last_update, normalise_period
+from ingest.eurostat.frames import STR, _frame, _take, last_update, normalise_period
 from ingest.sdmx.errors import SdmxError
 from ingest.sdmx.structure import Dsd
 from ingest.sdmx.table import CONF_IDS, STATUS_IDS, TIME_IDS
@@ -69,7 +69,7 @@ def read_csv(body: bytes, dsd: Dsd | None = None, dataset: str | None = None) ->
     value_at = upper.index("OBS_VALUE")
     wanted = {d.upper() for d in dsd.dimensions} if dsd else None
     dims = [
-        (names[i].lower(), pd.array(col[u], dtype="str"))
+        (names[i].lower(), pd.array(col[u], dtype=STR))
         for i, u in enumerate(upper[:value_at])
         if u not in LEADING and u not in TIME_IDS and (wanted is None or u in wanted)
     ]
@@ -84,14 +84,14 @@ def read_csv(body: bytes, dsd: Dsd | None = None, dataset: str | None = None) ->
         enc = pc.dictionary_encode(col[time_name])
         time = _take([normalise_period(p) or None for p in enc.dictionary.to_pylist()], enc.indices.to_numpy())
     else:
-        time = pd.array([None] * n, dtype="str")
+        time = pd.array([None] * n, dtype=STR)
 
     def status(ids: tuple[str, ...]):
         got = next((col[i] for i in ids if i in upper[value_at:]), None)
         return (
-            pd.array(pc.if_else(pc.equal(got, ""), empty, got), dtype="str")
+            pd.array(pc.if_else(pc.equal(got, ""), empty, got), dtype=STR)
             if got is not None
-            else (pd.array([None] * n, dtype="str"))
+            else (pd.array([None] * n, dtype=STR))
         )
 
     flow = col.get("STRUCTURE_ID", col.get("DATAFLOW"))

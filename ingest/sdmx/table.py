@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ingest.eurostat.frames import _frame, normalise_period
+from ingest.eurostat.frames import STR, _frame, normalise_period
 from ingest.sdmx.errors import SdmxError
 
 TIME_IDS = ("TIME_PERIOD", "TIME")
@@ -81,9 +81,9 @@ class Observations:
             for i, key in self.obs_keys.items():
                 if name in key:
                     col[i] = key[name]
-            dims.append((name.lower(), pd.array(col, dtype="str")))
+            dims.append((name.lower(), pd.array(col, dtype=STR)))
         periods = {t: normalise_period(t) for t in set(self.time) if t is not None}
-        time = pd.array([periods.get(t) for t in self.time], dtype="str")
+        time = pd.array([periods.get(t) for t in self.time], dtype=STR)
         return _frame(dataset, dims, time, numbers(self.value), _text(self.status), _text(self.conf), self.updated)
 
 
@@ -109,4 +109,4 @@ def numbers(values: list) -> np.ndarray:
 
 
 def _text(values: list[str | None]):
-    return pd.array([v if v not in ("",) else None for v in values], dtype="str")
+    return pd.array([v if v not in ("",) else None for v in values], dtype=STR)
