@@ -42,7 +42,7 @@ AUDIT_FACTS = {
     ),
     "provenance": (
         "audit.dashboard_provenance",
-        "select source, sha256, fetches, loopback, web, inbox, bundled_path, toc_sha256"
+        "select source, sha256, fetches, loopback, web, inbox, bundled_path, toc_sha256, sdmx"
         " from audit.dashboard_provenance",
     ),
     "quarantine_codes": (

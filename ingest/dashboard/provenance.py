@@ -11,7 +11,8 @@ Origin, per file behind a loaded batch (its receipt in ``audit.fetches``):
   whose Eurostat table of contents was the bundled ``toc.txt`` byte for byte (a replay of the samples on any host),
   read from the package's own samples folder, or byte for byte one of the bundled sample files (the survey files of
   ``ingest/samples/inbox`` are "SYNTHETIC DATA");
-* live: fetched over HTTP(S) from elsewhere (Eurostat's API), or a survey inbox file that is none of the samples;
+* live: fetched over HTTP(S) from elsewhere (Eurostat's API; an SDMX provider's web service for a batch with an SDMX
+  reading, named apart, migration 0013), or a survey inbox file that is none of the samples;
 * unrecorded: no receipt (loaded before receipts were recorded).
 
 One synthetic file is enough for the synthetic label: doubt errs towards "not real figures".
@@ -30,7 +31,18 @@ SYNTHETIC_LABEL = "SYNTHETIC SAMPLE DATA — not real figures"
 MIXED_LABEL = "SYNTHETIC SAMPLE DATA MIXED IN — not all figures are real"
 LIVE_LABEL = "Live sources"
 UNKNOWN_LABEL = "Data origin not recorded"
-SOURCE_NAMES = {"eurostat": "Eurostat", "surveys": "Surveys"}
+SOURCE_NAMES = {"eurostat": "Eurostat", "sdmx": "SDMX providers", "surveys": "Surveys"}
+# How a file of each source reached us: live, and replayed from the bundled samples (or a test's own server).
+LIVE = {
+    "eurostat": "received from the Eurostat API",
+    "sdmx": "received from the providers' SDMX web services",
+    "surveys": "from the survey inbox",
+}
+REPLAYED = {
+    "eurostat": "replayed: not Eurostat data",
+    "sdmx": "replayed: not the providers' data",
+    "surveys": "generated, not the clusters' data",
+}
 
 
 @functools.cache
@@ -63,12 +75,10 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 def _source_text(source: str, counts: dict[str, int]) -> str:
     parts = []
     if counts.get("synthetic"):
-        how = "replayed: not Eurostat data" if source == "eurostat" else "generated, not the clusters' data"
+        how = REPLAYED.get(source, "not real data")
         parts.append(f"{_plural(counts['synthetic'], 'file')} from the bundled synthetic samples ({how})")
     if counts.get("live"):
-        where = "received from the Eurostat API" if source == "eurostat" else "from the survey inbox"
-        where = where if source in SOURCE_NAMES else "received"
-        parts.append(f"{_plural(counts['live'], 'file')} {where}")
+        parts.append(f"{_plural(counts['live'], 'file')} {LIVE.get(source, 'received')}")
     if counts.get("unrecorded"):
         parts.append(f"{_plural(counts['unrecorded'], 'file')} without a recorded receipt")
     return f"{SOURCE_NAMES.get(source, source)}: {', '.join(parts)}"
@@ -80,7 +90,7 @@ def origin(data: MartData) -> dict[str, Any]:
     samples = bundled_sample_hashes() if rows else frozenset()
     per_source: dict[str, dict[str, int]] = {}
     for r in rows or []:
-        counts = per_source.setdefault(str(r.get("source")), {})
+        counts = per_source.setdefault("sdmx" if r.get("sdmx") else str(r.get("source")), {})
         kind = file_origin(r, samples)
         counts[kind] = counts.get(kind, 0) + 1
     synthetic = sum(c.get("synthetic", 0) for c in per_source.values())

@@ -337,3 +337,27 @@ def test_bi_reader_reads_the_dashboard_views_and_still_no_audit_table(fresh_db):
                     cur.execute(f"select count(*) from {table}")  # noqa: S608 - fixed names
     finally:
         conn.close()
+
+
+def test_an_sdmx_providers_file_is_not_called_eurostat_data(fresh_db, tmp_path):
+    """SDMX datasets load under the statistics source, but their files came from other providers' web services."""
+    create_marts(fresh_db, None)
+    record_run(fresh_db, eurostat_url=EUROSTAT, survey=("/data/inbox/epsi/sme_needs/x.csv", b"respondent;nuts3\n"))
+    body = b"DATAFLOW,REF_AREA,TIME_PERIOD,OBS_VALUE\r\nECB:EXR(1.0),U2,2024,1.08\r\n"
+    with psycopg2.connect(fresh_db) as conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into audit.fetches (run_id, logical_date, source, object, url, http_status, sha256, size_bytes)"
+            " values ('r-sdmx', %s, 'eurostat', 'ecb_exr', 'https://data-api.ecb.europa.eu/service/data/EXR/A.USD',"
+            " 200, %s, %s)",
+            (DATE, sha(body), len(body)),
+        )
+        cur.execute(
+            "insert into audit.batches (batch_id, source, object, sha256, run_id, logical_date, status, meta)"
+            " values ('eurostat:ecb_exr:1', 'eurostat', 'ecb_exr', %s, 'r-sdmx', %s, 'loaded', %s)",
+            ([sha(body)], DATE, json.dumps({"sdmx": {"geo": "ref_area"}})),
+        )
+    conn.close()
+    banner = build_text(fresh_db, tmp_path)
+    assert 'data-origin="live"' in banner
+    assert "Eurostat: 1 file received from the Eurostat API" in banner  # the Eurostat file alone
+    assert "SDMX providers: 1 file received from the providers" in banner
