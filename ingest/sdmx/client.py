@@ -16,6 +16,8 @@ from ingest.config import SdmxDataset, SdmxProvider
 from ingest.eurostat.client import EurostatClient, _Transient
 from ingest.eurostat.errors import EurostatPayloadError, EurostatUnavailable, one_line
 
+STRUCTURE_ACCEPT = "application/vnd.sdmx.structure+xml;version=2.1"
+
 
 class SdmxClient(EurostatClient):
     """Client of one SDMX provider (its ``base_url``, ``accept`` header and query ``params``)."""
@@ -34,6 +36,20 @@ class SdmxClient(EurostatClient):
         url = f"{self.base_url}/data/{dataset.flow}/{dataset.key or 'all'}"
         params = sorted({**self.provider.params, **dataset.params}.items())
         return self._get(url, params, dataset.code, "sdmx")
+
+    def structure(self, dataset: SdmxDataset) -> Received:
+        """The data structure definition (DSD) of a dataset's dataflow: ``GET <base_url>/dataflow/<agency>/<id>/
+        <version>?references=datastructure`` (SDMX 2.1 REST), as SDMX-ML."""
+        ids = [p.strip() for p in dataset.flow.split(",")]
+        agency, flow = (ids[0] or "all", ids[1]) if len(ids) > 1 else ("all", ids[0])
+        version = ids[2] if len(ids) > 2 and ids[2] else "latest"
+        url = f"{self.base_url}/dataflow/{agency}/{flow}/{version}"
+        accept = self.session.headers["Accept"]
+        self.session.headers["Accept"] = STRUCTURE_ACCEPT
+        try:
+            return self._get(url, [("references", "datastructure")], dataset.code, "sdmx")
+        finally:
+            self.session.headers["Accept"] = accept
 
     def _unreachable(self, reason: str) -> EurostatUnavailable:
         reason = one_line(reason, 160)

@@ -150,7 +150,7 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     catalogue = catalogue or load_catalogue()
     sdmx = catalogue.sdmx_dataset(code) if not any(d.code == code for d in catalogue.datasets) else None
     archive, sink = Archive(), []
-    problem = None
+    problem = dsd = None
     try:
         if sdmx is not None:
             from ingest.sdmx.client import SdmxClient
@@ -162,6 +162,7 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
                 max_body_bytes=int(catalogue.limits("sdmx")["max_body_bytes"]),
             )
             parts = [client.fetch(sdmx)]
+            dsd = _structure(client, sdmx, parts[0].body)
         else:
             ds: EurostatDataset = catalogue.dataset(code)
             parts = _client(_archiving(ctx, code, archive, sink)).fetch_jsonstat(
@@ -183,7 +184,7 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     shas = list(dict.fromkeys(archive.put(p) for p in parts))  # put() is idempotent and records provenance
     batch = Batch(source=SOURCE, object=code, sha256=shas)
     if sdmx is not None:  # how to read it, kept with the batch: a replay reads it the same way whatever the catalogue
-        batch.meta["sdmx"] = sdmx_reading(sdmx, parts if problem is None else [])
+        batch.meta["sdmx"] = sdmx_reading(sdmx, parts if problem is None else [], dsd)
     conn = connect(role=LOADER)
     with conn, conn.cursor() as cur:
         if sdmx is not None and problem is None and _unchanged(cur, code, batch.meta["sdmx"]["content"]):
@@ -223,20 +224,48 @@ def _register(cur, ctx: RunContext, batch: Batch, problem: dict | None) -> None:
     record_receipt(cur, ctx, batch)
 
 
-def sdmx_reading(dataset: SdmxDataset, parts: list[Received]) -> dict:
-    """How an SDMX batch is read (its geo dimension, the structure's dimensions if configured) and the digest of its
-    observations (the bodies without their message headers)."""
+def sdmx_reading(dataset: SdmxDataset, parts: list[Received], dsd: tuple | None = None) -> dict:
+    """How an SDMX batch is read (its geo dimension; the structure's dimensions: configured, else those of the DSD
+    fetched with it, ``dsd`` = (Dsd, its body's sha256)) and the digest of its observations (the bodies without
+    their message headers)."""
     import hashlib
 
     from ingest.sdmx.decode import content_digest
 
     digests = "".join(content_digest(p.body) for p in parts)
+    structure, structure_sha = dsd if dsd else (None, None)
     return {
         "geo": dataset.geo,
-        "dimensions": list(dataset.dimensions),
-        "time_dimension": dataset.time_dimension,
+        "dimensions": list(structure.dimensions if structure else dataset.dimensions),
+        "time_dimension": (structure.time if structure else None) or dataset.time_dimension,
+        "structure": structure_sha,
         "content": hashlib.sha256(digests.encode()).hexdigest() if parts else None,
     }
+
+
+def _structure(client, dataset: SdmxDataset, body: bytes) -> tuple | None:
+    """(Dsd, sha256 of its body) for a structure-specific answer without ``dimensions`` in the catalogue: fetched
+    from the provider (archived as received, like every body); an unreadable structure is a payload error (the
+    batch is quarantined in one line)."""
+    import hashlib
+
+    from ingest.eurostat.errors import EurostatPayloadError
+    from ingest.sdmx.errors import SdmxError
+    from ingest.sdmx.structure import needs_structure, read_dsd
+
+    if dataset.dimensions or not needs_structure(body):
+        return None
+    try:
+        received = client.structure(dataset)  # archived by the client's on_response, as every body
+        return read_dsd(received.body), hashlib.sha256(received.body).hexdigest()
+    except (EurostatPayloadError, SdmxError) as exc:
+        why = getattr(exc, "problem", None) or str(exc)
+        raise EurostatPayloadError(
+            dataset.code,
+            f"its data structure (DSD) could not be read from {dataset.provider} ({why}); or list the structure's"
+            " dimensions under `dimensions` in its catalogue entry",
+            kind="structure",
+        ) from None
 
 
 def _unchanged(cur, code: str, content: str | None) -> bool:
