@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from importlib.resources import files
 from pathlib import Path
 
@@ -47,25 +48,28 @@ def write_assets(out_dir: Path) -> Path:
             first = fh.readline()
     except OSError:
         first = ""
-    # Cheap check before bundling (bundling takes seconds): same vl-convert version -> same bundle.
-    if first.startswith(_HEADER) and f"vl-convert-python {_wheel()};" in first:
+    # Cheap check before bundling (bundling takes seconds): the same vl-convert and altair (which picks the
+    # Vega-Lite version) make the same bundle.
+    if first.startswith(f"{_HEADER}{_versions()};"):
         return target
     write_text(target, bundle_text())
     return target
 
 
 def bundle_text() -> str:
-    """The bundle file's text, from the state folder's cache (``cache/vega-bundle-<vl-convert version>.js``,
-    primed by ``make install``: bundling takes seconds, so a first run does not), else bundled and cached."""
+    """The bundle file's text, from the state folder's cache (``cache/vega-bundle-<versions>.js``, primed by
+    ``make install``: bundling takes seconds, so a first run does not), else bundled and cached."""
     from ingest.config import state_dir
 
-    cached = state_dir() / "cache" / f"vega-bundle-{_wheel()}.js"
+    name = re.sub(r"[^A-Za-z0-9.-]+", "-", _versions())
+    cached = state_dir() / "cache" / f"vega-bundle-{name}.js"
     try:
-        return cached.read_text(encoding="utf-8")
+        with cached.open(encoding="utf-8", newline="") as fh:  # byte for byte what was written
+            return fh.read()
     except OSError:
         pass
     stamp, js = _bundle()
-    text = f"{_HEADER}vl-convert-python {_wheel()}; {stamp}. Licences: BSD-3-Clause (Vega projects). */\n" + js
+    text = f"{_HEADER}{_versions()}; {stamp}. Licences: BSD-3-Clause (Vega projects). */\n" + js
     write_text(cached, text)
     return text
 
@@ -73,10 +77,12 @@ def bundle_text() -> str:
 _HEADER = "/* vega-bundle: "
 
 
-def _wheel() -> str:
+def _versions() -> str:
+    """What the bundle depends on: the vl-convert wheel (Vega's JavaScript) and altair (the Vega-Lite version)."""
     import vl_convert
 
-    return getattr(vl_convert, "__version__", None) or _dist_version("vl-convert-python")
+    wheel = getattr(vl_convert, "__version__", None) or _dist_version("vl-convert-python")
+    return f"vl-convert-python {wheel}, altair {_dist_version('altair')}"
 
 
 def _dist_version(name: str) -> str:

@@ -42,8 +42,9 @@ AUDIT_FACTS = {
     ),
     "provenance": (
         "audit.dashboard_provenance",
-        "select source, sha256, fetches, loopback, web, inbox, bundled_path, toc_sha256, sdmx"
-        " from audit.dashboard_provenance",
+        "select source, sha256, fetches, loopback, web, inbox, bundled_path, toc_sha256,"
+        " coalesce((to_jsonb(p)->>'sdmx')::boolean, false) as sdmx"  # a column since 0013: absent before
+        " from audit.dashboard_provenance p",
     ),
     "quarantine_codes": (
         "audit.dashboard_quarantine_codes",

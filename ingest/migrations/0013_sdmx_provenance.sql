@@ -1,7 +1,8 @@
 -- 0013: the dashboard's origin tells the SDMX providers' files from Eurostat's (issue #21.4): SDMX datasets load under
 -- the statistics source (raw.eurostat_observations) but are not Eurostat's, so audit.dashboard_provenance gains a
 -- last column `sdmx` (a batch extracted from an SDMX provider: its reading in audit.batches.meta). Same privileges
--- (bi_reader reads the view, not the tables). Idempotent.
+-- (bi_reader reads the view, not the tables). Idempotent. 0010 stays as it is: applied again, its definition of this
+-- view would drop the column, which Postgres refuses; views change in a new migration.
 
 create or replace view audit.dashboard_provenance as
 select b.source, s.sha256,

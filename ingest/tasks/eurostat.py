@@ -59,8 +59,9 @@ def plan(ctx: RunContext, catalogue: Catalogue | None = None, *, last_try: bool 
     """Read the table of contents once; return the datasets to fetch and record why each is fetched or skipped.
 
     Eurostat unreachable past the client's retries: raise (the task's retry tries again), except on the task's
-    last try, where every Eurostat dataset is skipped with the reason (and ``alert`` called with one line) while the
-    SDMX datasets of other providers are still fetched: one source's outage never keeps another from loading."""
+    last try, where every Eurostat dataset is checked ``error`` with the reason (the run then fails, and ``alert`` is
+    called with one line) while the SDMX datasets of other providers are still fetched: one source's outage never
+    keeps another from loading."""
     from ingest.eurostat.errors import EurostatError
 
     catalogue = catalogue or load_catalogue()

@@ -361,3 +361,23 @@ def test_an_sdmx_providers_file_is_not_called_eurostat_data(fresh_db, tmp_path):
     assert 'data-origin="live"' in banner
     assert "Eurostat: 1 file received from the Eurostat API" in banner  # the Eurostat file alone
     assert "SDMX providers: 1 file received from the providers" in banner
+
+
+def test_a_warehouse_not_yet_migrated_to_0013_still_shows_the_origin(fresh_db, tmp_path):
+    """The dashboard runs as bi_reader and never migrates: the view as 0010 defined it (no `sdmx` column) still
+    gives the banner."""
+    from ingest.warehouse import migrations
+
+    create_marts(fresh_db, None)
+    record_run(fresh_db, eurostat_url=EUROSTAT, survey=("/data/inbox/epsi/sme_needs/x.csv", b"respondent;nuts3\n"))
+    (v0010,) = [p for p in migrations() if p.name.startswith("0010")]
+    sql_text = v0010.read_text(encoding="utf-8")
+    start = sql_text.index("create or replace view audit.dashboard_provenance")
+    view = sql_text[start : sql_text.index(";", sql_text.index("group by b.source, s.sha256", start)) + 1]
+    with psycopg2.connect(fresh_db) as conn, conn.cursor() as cur:
+        cur.execute("drop view audit.dashboard_provenance")
+        cur.execute(view)
+        cur.execute("grant select on audit.dashboard_provenance to bi_reader")
+    conn.close()
+    banner = build_text(fresh_db, tmp_path)
+    assert 'data-origin="live"' in banner and "Eurostat: 1 file received from the Eurostat API" in banner

@@ -15,8 +15,8 @@ from tests.sdmx.provider import Provider
 
 def test_an_eurostat_outage_skips_eurostat_only_and_the_sdmx_datasets_are_still_fetched(warehouse_url, tmp_path):
     """Eurostat's table of contents answers 503 past the client's retries: before the task's last try the plan
-    fails (Airflow retries it); on the last try every Eurostat dataset is skipped with the reason, one alert line
-    is given, and the SDMX datasets of other providers are planned as on any night."""
+    fails (Airflow retries it); on the last try every Eurostat dataset is checked `error` with the reason, one alert
+    line is given, and the SDMX datasets of other providers are planned as on any night."""
     from ingest.eurostat.errors import EurostatUnavailable
 
     provider = Provider({**routes(), "/rest/catalogue/toc/txt": (503, "text/html", b"<html>503</html>")})
