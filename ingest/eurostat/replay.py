@@ -15,6 +15,7 @@ import argparse
 import gzip
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -171,6 +172,18 @@ def jsonstat_to_tsv(doc: dict[str, Any]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+class LoopbackServer(ThreadingHTTPServer):
+    """A threading HTTP server that takes a client hanging up (a bounded read stopping early, a timeout, a reset) as
+    the client's business: no traceback on stderr, which would land in a run's output."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # reset, aborted, broken pipe
+            return
+        super().handle_error(request, client_address)
+
+
 class ReplayServer:
     """Eurostat look-alike on ``127.0.0.1:<port>`` serving ``samples_dir``; use as a context manager."""
 
@@ -181,8 +194,7 @@ class ReplayServer:
         self._scripts: dict[str, list[Any]] = {}
         self._async: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = LoopbackServer(("127.0.0.1", port), self._handler())
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------------------ control

@@ -62,3 +62,23 @@ def test_cli_prints_base_url():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_client_hanging_up_prints_no_traceback(capsys):
+    """A client that resets its connection mid-request (a bounded read stopping early, a timeout) is the client's
+    business: the replay server says nothing (a traceback would land in `ss4gl run`'s output)."""
+    import socket
+    import struct
+    import time
+
+    from ingest.eurostat.replay import ReplayServer
+
+    with ReplayServer() as server:
+        host, port = server.base_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        client = socket.create_connection((host, int(port)))
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+        client.send(b"GET /catalogue/toc/txt HTTP/1.1\r\n")  # half a request
+        time.sleep(0.1)
+        client.close()
+        time.sleep(0.5)
+    assert "Traceback" not in capsys.readouterr().err

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from ingest.eurostat.replay import LoopbackServer
 
 
 class Provider:
@@ -30,7 +32,7 @@ class Provider:
             def log_message(self, *args) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = LoopbackServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/rest"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
