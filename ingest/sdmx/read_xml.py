@@ -32,6 +32,12 @@ from ingest.sdmx.table import CONF_IDS, OBSERVATION_FIELDS, STATUS_IDS, TIME_IDS
 DATA_MESSAGES = frozenset(
     {"GenericData", "StructureSpecificData", "CompactData", "GenericTimeSeriesData", "StructureSpecificTimeSeriesData"}
 )
+# Messages naming dimensions and attributes alike (as XML attributes): only their DSD tells them apart.
+_NEEDS_DSD = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?(?:"
+    + b"|".join(sorted(m.encode() for m in DATA_MESSAGES if not m.startswith("Generic")))
+    + rb")\b"
+)
 # A tag: "/" if it closes, its local name, its attributes, "/" if it closes itself, the text up to the next tag.
 _TAG = re.compile(
     r"<(/?)(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)((?:\s+[^\s=<>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*(/?)>([^<]*)"
@@ -181,6 +187,12 @@ class _Reader:
                 return m.group(1).lower()
         name = self.names.get("DataSetID") or self.names.get("keyfamily")
         return name.lower() if name else None
+
+
+def needs_structure(body: bytes) -> bool:
+    """Whether a data message is structure-specific SDMX-ML 2.1 or compact 2.0 (its root within the first 4 kB), so
+    that only its DSD tells dimensions from attributes (:meth:`_Reader.plain`)."""
+    return _NEEDS_DSD.search(body, 0, 4096) is not None
 
 
 def _refuse_doctype(*_args) -> None:

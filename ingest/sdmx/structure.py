@@ -4,7 +4,6 @@ them apart (without one, every series-level XML attribute is taken for a dimensi
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -49,14 +48,3 @@ def read_dsd(body: bytes) -> Dsd:
             raise SdmxError(f"DSD {node.get('id')} lists no dimensions")
         return Dsd(node.get("id") or "", tuple(d for _, d in sorted(dims)), time)
     raise SdmxError("the structure message holds no DataStructure (a DSD is needed)")
-
-
-_NEEDS_DSD = re.compile(
-    rb"<(?:[A-Za-z_][\w.-]*:)?(?:StructureSpecificData|StructureSpecificTimeSeriesData|CompactData)\b"
-)
-
-
-def needs_structure(body: bytes) -> bool:
-    """Whether a data message names dimensions and attributes alike (structure-specific SDMX-ML 2.1, compact 2.0),
-    so that only its DSD tells them apart."""
-    return _NEEDS_DSD.search(body, 0, 4096) is not None

@@ -252,7 +252,8 @@ def _structure(client, dataset: SdmxDataset, body: bytes) -> tuple | None:
 
     from ingest.eurostat.errors import EurostatPayloadError
     from ingest.sdmx.errors import SdmxError
-    from ingest.sdmx.structure import needs_structure, read_dsd
+    from ingest.sdmx.read_xml import needs_structure
+    from ingest.sdmx.structure import read_dsd
 
     if dataset.dimensions or not needs_structure(body):
         return None
