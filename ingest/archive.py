@@ -170,6 +170,16 @@ class Archive:
             raise ArchiveError(f"archive {self.root}: object {sha} does not match its sha256 (corrupted)")
         return data
 
+    def open(self, sha: str) -> _Verified:
+        """The body at ``sha`` as a file object to read in pieces (a bulk file: never whole in memory); reading it
+        to its end checks it against its address (ArchiveError when it does not match)."""
+        try:
+            return _Verified(self.store.open(*self._body_key(sha)), sha, self.root)
+        except FileNotFoundError as exc:
+            raise ArchiveError(f"archive {self.root} has no object {sha}") from exc
+        except OSError as exc:
+            raise ArchiveError(f"cannot read archive {self.root}: {exc.strerror or exc}") from exc
+
     def provenance(self, sha: str) -> list[dict]:
         records = [json.loads(self.store.fs.cat_file(key)) for key in self.store.glob("meta", sha, "*.json")]
         return sorted(records, key=lambda m: m["fetched_at"])
@@ -209,3 +219,23 @@ class Archive:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class _Verified:
+    """A stored body read in pieces, hashed as it is read; at its end the hash must be its address."""
+
+    def __init__(self, fh: BinaryIO, sha: str, root: str) -> None:
+        self.fh, self.sha, self.root, self.digest = fh, sha, root, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.digest.update(data)
+        if (not data and size != 0) and self.digest.hexdigest() != self.sha:
+            raise ArchiveError(f"archive {self.root}: object {self.sha} does not match its sha256 (corrupted)")
+        return data
+
+    def __enter__(self) -> _Verified:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()

@@ -160,6 +160,10 @@ INPUT_LIMITS: dict[str, dict[str, int | float]] = {
         "max_body_bytes": 200_000_000,
         "max_decompressed_bytes": 256 << 20,
         "max_compression_ratio": 100.0,
+        # a bulk file (catalogue `bulk: true`) is streamed to the archive and decoded piece by piece: on disk and
+        # in the warehouse, never in memory
+        "max_bulk_bytes": 4_000_000_000,
+        "max_bulk_decompressed_bytes": 40_000_000_000,
     },
     "sdmx": {  # any SDMX provider's data message (ss4gl sdmx decode)
         "max_body_bytes": 200_000_000,
@@ -186,6 +190,9 @@ class EurostatDataset:
     title: str
     geo: str  # "regions", "all_regions" or "countries" (GEO_MODES)
     filters: dict[str, list[str]] = field(default_factory=dict)
+    # Eurostat's bulk SDMX-TSV file instead of the Statistics API: streamed, validated in the warehouse, the rows the
+    # filters and geo select published by a partition swap (tasks.bulk)
+    bulk: bool = False
 
 
 @dataclass(frozen=True)
@@ -349,6 +356,7 @@ def _load_catalogue(path: Path) -> Catalogue:
             title=d["title"],
             geo=d.get("geo", "countries"),
             filters={k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in d.get("filters", {}).items()},
+            bulk=bool(d.get("bulk", False)),
         )
         for d in raw["eurostat_datasets"]
     )

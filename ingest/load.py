@@ -80,3 +80,26 @@ def replace_partitions(
         if then is not None:
             then(cur, loaded)
     return loaded
+
+
+def publish_staged(
+    conn,
+    staged: Mapping[str, object],
+    partition: Mapping[str, object],
+    then: Callable[[object, dict[str, int]], None] | None = None,
+    rows: int = 0,
+) -> None:
+    """Publish a validated staged table (write-audit-publish) as its partition of a partitioned raw table, in one
+    transaction with ``then(cursor, loaded)``: its checked-only columns dropped (no rewrite), then
+    ``raw.publish_partition`` (migration 0014) swaps it in for the partition's current rows. ``staged`` is the
+    batch's record of it (``gate.StagedTable.meta`` plus ``table``, the raw table)."""
+    ((_column, value),) = partition.items()  # the function finds the parent's partition column itself
+    table = str(staged.get("table") or "eurostat_observations")
+    with conn, conn.cursor() as cur:
+        target = sql.Identifier(str(staged["schema"]), str(staged["name"]))
+        drops = [sql.SQL("drop column {}").format(sql.Identifier(c)) for c in staged.get("drop_columns") or []]
+        if drops:
+            cur.execute(sql.SQL("alter table {} ").format(target) + sql.SQL(", ").join(drops))
+        cur.execute("select raw.publish_partition(%s, %s, %s)", (table, str(value), str(staged["name"])))
+        if then is not None:
+            then(cur, {table: rows})

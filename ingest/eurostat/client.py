@@ -61,6 +61,41 @@ class TocEntry:
     data_end: str | None
 
 
+@dataclass(frozen=True)
+class BulkReceived:
+    """A bulk file as stored: its sha256 and size in the archive, the HTTP status and URL."""
+
+    sha256: str
+    size: int
+    status: int
+    url: str
+    cut: bool = False  # the body went on past the limit: what was stored is its beginning
+
+
+class _BodyError(OSError):
+    """Reading the HTTP body failed (the connection dropped mid-body)."""
+
+
+class _BoundedBody:
+    """The raw HTTP body (as received: no content decoding) as a file object that ends after ``limit`` bytes
+    (``over`` is then set) and turns a dropped connection into :class:`_BodyError`."""
+
+    def __init__(self, raw: Any, limit: int) -> None:
+        self.raw, self.left, self.over = raw, int(limit), False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            self.over = bool(self.raw.read(1))
+            return b""
+        want = self.left if size is None or size < 0 else min(size, self.left)
+        try:
+            data = self.raw.read(want, decode_content=False)
+        except Exception as exc:  # noqa: BLE001 - urllib3's protocol/timeout errors
+            raise _BodyError(str(exc)) from exc
+        self.left -= len(data)
+        return data
+
+
 class _Transient(Exception):
     """A failure worth retrying; ``final`` is what to raise when attempts run out."""
 
@@ -168,6 +203,53 @@ class EurostatClient:
         raise EurostatPayloadError(
             dataset, f"asynchronous extraction expired {_MAX_RESUBMITS + 1} times", kind="envelope"
         )
+
+    def fetch_bulk(self, dataset: str, store: Callable[..., Any], max_bytes: int) -> BulkReceived:
+        """Eurostat's whole-dataset SDMX-TSV file (gzipped), streamed into ``store`` (``Archive.put_stream``'s
+        signature: the body as a file object, plus ``source``, ``url``, ``status``, ``headers``), never held in
+        memory. The connection and HTTP 5xx are retried like every request; past ``max_bytes`` the reading stops
+        (the bytes read so far are stored as received, ``cut`` set). Whether the body is data is the reader's
+        business (:mod:`ingest.eurostat.bulk`)."""
+        url = f"{self.base_url}/sdmx/2.1/data/{dataset}"
+        params = [("format", "TSV"), ("compressed", "true")]
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Transient),
+            wait=wait_exponential_jitter(
+                multiplier=self.backoff_initial * self.scale,
+                max=self.backoff_max * self.scale,
+                jitter=self.backoff_initial * self.scale,
+            ),
+            stop=stop_after_attempt(self.max_attempts),
+            reraise=True,
+        )
+        try:
+            return retrying(self._bulk_once, url, params, dataset, store, max_bytes)
+        except _Transient as exc:
+            raise exc.final from exc
+
+    def _bulk_once(
+        self, url: str, params: list[tuple[str, str]], dataset: str, store: Callable[..., Any], max_bytes: int
+    ) -> BulkReceived:
+        try:
+            resp = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+        except requests.exceptions.Timeout as exc:
+            raise _Transient(self._unreachable(f"timed out after {self.timeout} s")) from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise _Transient(self._unreachable(_reason(exc))) from exc
+        with resp:
+            if resp.status_code >= 500:
+                raise _Transient(self._unreachable(f"HTTP {resp.status_code}"))
+            reader = _BoundedBody(resp.raw, max_bytes)
+            try:
+                sha, size = store(
+                    reader, source="eurostat", url=resp.url or url, status=resp.status_code, headers=dict(resp.headers)
+                )
+            except (requests.exceptions.RequestException, OSError) as exc:
+                if isinstance(exc, OSError) and not isinstance(exc, _BodyError):
+                    raise
+                err = EurostatPayloadError(dataset, f"truncated body ({_reason(exc)})", kind="truncated")
+                raise _Transient(err) from exc
+        return BulkReceived(sha, size, resp.status_code, resp.url or url, cut=reader.over)
 
     def toc(self) -> dict[str, TocEntry]:
         """Table of contents (``/catalogue/toc/txt``) keyed by dataset code."""

@@ -151,9 +151,14 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     catalogue = catalogue or load_catalogue()
     sdmx = catalogue.sdmx_dataset(code) if not any(d.code == code for d in catalogue.datasets) else None
     archive, sink = Archive(), []
-    problem = dsd = None
+    problem = dsd = bulk_got = None
     try:
-        if sdmx is not None:
+        if sdmx is None and catalogue.dataset(code).bulk:  # streamed to the archive, never in memory (tasks.bulk)
+            from ingest.tasks import bulk
+
+            parts, bulk_got = [], bulk.extract(ctx, code, archive, catalogue)
+            bulk.check_received(code, bulk_got, archive)
+        elif sdmx is not None:
             from ingest.sdmx.client import SdmxClient
 
             client = SdmxClient(
@@ -183,7 +188,11 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     finally:
         _record_fetches(ctx, code, sink)
     shas = list(dict.fromkeys(archive.put(p) for p in parts))  # put() is idempotent and records provenance
+    if bulk_got is not None:
+        shas = [bulk_got.sha256]
     batch = Batch(source=SOURCE, object=code, sha256=shas)
+    if bulk_got is not None:
+        batch.meta["bulk"] = True
     if sdmx is not None:  # how to read it, kept with the batch: a replay reads it the same way whatever the catalogue
         batch.meta["sdmx"] = sdmx_reading(sdmx, parts if problem is None else [], dsd)
     conn = connect(role=LOADER)
@@ -199,7 +208,7 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     return {
         "batch_id": batch.batch_id,
         "parts": len(shas),
-        "bytes": sum(len(p.body) for p in parts),
+        "bytes": bulk_got.size if bulk_got is not None else sum(len(p.body) for p in parts),
         "status": batch.status,
     }
 
@@ -379,6 +388,10 @@ def prepare(batch: Batch):
 
     if "sdmx" in batch.meta:  # an SDMX provider's batch (recorded at extract: replays read it the same way)
         return prepare_sdmx(batch, batch.meta["sdmx"])
+    if batch.meta.get("bulk"):  # a bulk file: staged and validated in the warehouse (tasks.bulk)
+        from ingest.tasks import bulk
+
+        return bulk.stage(batch)
     try:
         frame = decode_batch(batch)
     except EurostatPayloadError as exc:

@@ -101,9 +101,12 @@ def reconcile(ctx: RunContext, source: str) -> dict:
         for obj, sha256, meta, rows, batch_id in sorted(expected, key=lambda e: (e[0], e[4])):  # lock order: register
             if not rows or batch_id in this_run:
                 continue
+            tables = meta["tables"] or ([meta["staged"].get("table") or "eurostat_observations"] if meta.get("staged") else [])
+            if not tables:
+                continue
             present = sql.SQL(" union all ").join(
                 sql.SQL("(select 1 from raw.{} where batch_id = %(b)s limit 1)").format(sql.Identifier(t))
-                for t in meta["tables"]
+                for t in tables
             )
             cur.execute(sql.SQL("select exists ({})").format(present), {"b": batch_id})
             if cur.fetchone()[0] or not all(archive.has(sha) for sha in sha256):

@@ -49,14 +49,34 @@ def unexpected(obj: str, stage: str, exc: BaseException) -> dict:
 
 
 @dataclass
+class StagedTable:
+    """A big batch written to a warehouse table of its own (write-audit-publish): validated there with GX's SQL
+    engine, published by a partition swap (``ingest.load.publish_staged``)."""
+
+    schema: str
+    name: str
+    rows: int
+    suite: str
+    profile: pd.DataFrame  # the columns, dtypes and distinct coded values the suite resolves on
+    context: dict
+    extra_columns: list[str] = field(default_factory=list)  # checked, then dropped before publishing
+
+    @property
+    def meta(self) -> dict:
+        return {"schema": self.schema, "name": self.name, "drop_columns": self.extra_columns}
+
+
+@dataclass
 class Prepared:
-    """A parsed batch: raw tables to load, GX checks to run, the partition a load replaces."""
+    """A parsed batch: raw tables to load, GX checks to run, the partition a load replaces (or, for a big batch,
+    the staged table holding its rows, which ``tables`` and ``checks`` then leave empty)."""
 
     tables: dict[str, pd.DataFrame]
     checks: list[tuple[str, pd.DataFrame, dict]]  # (suite, frame, context)
     partition: dict[str, object]
     warnings: list[dict] = field(default_factory=list)
     meta: dict[str, object] = field(default_factory=dict)  # recorded with the batch (e.g. the pseudonym key id)
+    staged: StagedTable | None = None
 
 
 def validate(
@@ -102,7 +122,7 @@ def validate(
             prepared[batch.batch_id], problems[batch.batch_id] = None, [bad]
             failures.append(f"{batch.object}: {bad['message']}")
             continue
-        batch.rows = sum(len(f) for f in prep.tables.values())
+        batch.rows = sum(len(f) for f in prep.tables.values()) + (prep.staged.rows if prep.staged else 0)
         for suite, frame, context in prep.checks:
             key = _cache_key(batch, suite, context)
             if _passed_before(conn, key):
@@ -111,6 +131,12 @@ def validate(
                 pending.append((batch, suite, frame, context, key))
 
     verdicts = _run_checks(validator, pending, combine)
+    for batch in batches:  # big batches, staged in the warehouse: validated there, never cached (staged anew)
+        staged = prepared[batch.batch_id].staged if prepared[batch.batch_id] else None
+        if staged is not None:
+            verdict = _check_staged(validator, batch, staged)
+            pending.append((batch, staged.suite, None, staged.context, _cache_key(batch, staged.suite, staged.context)))
+            verdicts.append(verdict)
     for (batch, _suite, _frame, _context, _key), verdict in zip(pending, verdicts, strict=True):
         if isinstance(verdict, BaseException):
             problems[batch.batch_id].append(unexpected(batch.object, "validation", verdict))
@@ -131,10 +157,15 @@ def validate(
         if bad:
             batch.status, batch.reason = "quarantined", bad[0]["message"]
             counts["quarantined"] += 1
+            if prep is not None and prep.staged is not None:
+                drop_staged(prep.staged.schema, prep.staged.name)
             if on_quarantine:
                 on_quarantine(batch, bad)
         else:
             batch.meta.update(tables=sorted(prep.tables), partition=prep.partition, **prep.meta)
+            batch.meta.pop("staged", None)  # a replayed batch's record of an earlier run's staged table
+            if prep.staged is not None:
+                batch.meta["staged"] = prep.staged.meta
             batch.status = "validated"
             counts["validated"] += 1
             counts["rows"] += batch.rows or 0
@@ -169,6 +200,33 @@ def validate(
         )
         log.warning("%s", counts["summary"])
     return counts
+
+
+def _check_staged(validator, batch: Batch, staged: StagedTable):
+    """The verdict on a staged batch (GX's SQL engine, as the stage's role); the exception when GX failed."""
+    try:
+        return validator.validate_table(
+            staged.suite,
+            batch.batch_id,
+            (staged.schema, staged.name),
+            staged.profile,
+            staged.rows,
+            creator=lambda: connect(role=LOADER),
+            context=staged.context,
+        )
+    except Exception as exc:  # noqa: BLE001 - this batch is quarantined, the others go on
+        log.warning("%s: validation %s failed unexpectedly (%s)", batch.object, staged.suite, type(exc).__name__)
+        return exc
+
+
+def drop_staged(schema: str, name: str) -> None:
+    """Drop a staged batch's table (quarantined: nothing of it is published)."""
+    from psycopg2 import sql
+
+    conn = connect(role=LOADER)
+    with conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, name)))
+    conn.close()
 
 
 def expectation_problems(verdict, obj: str) -> list[dict]:
@@ -349,6 +407,8 @@ def load(
             loaded_rows += _load_one(conn, ctx, source, batch, after_load)
         except REFUSED as exc:
             bad = [refused(batch.object, exc)]
+            if batch.meta.get("staged"):
+                drop_staged(batch.meta["staged"]["schema"], batch.meta["staged"]["name"])
             batch.status, batch.reason = "quarantined", bad[0]["message"]
             quarantined += 1
             with conn, conn.cursor() as cur:
@@ -375,7 +435,7 @@ def load(
 def _load_one(
     conn, ctx: RunContext, source: str, batch: Batch, after_load: Callable[[object, Batch], None] | None
 ) -> int:
-    from ingest.load import replace_partitions
+    from ingest.load import publish_staged, replace_partitions
 
     tables = {t: stage_read(batch, t, ctx) for t in batch.meta["tables"]}
     for frame in tables.values():
@@ -387,6 +447,11 @@ def _load_one(
         if after_load:
             after_load(cur, batch)
 
+    staged = batch.meta.get("staged")
+    if staged:
+        publish_staged(conn, staged, batch.meta["partition"], then=bookkeeping, rows=batch.rows or 0)
+        log.info("%s %s: published %s staged rows", source, batch.object, batch.rows)
+        return batch.rows or 0
     if _partition_holds(conn, tables, batch.meta["partition"], batch.batch_id):
         # Same content already loaded (a replay, or Eurostat republishing identical data): nothing to do.
         batch.meta["unchanged"] = True

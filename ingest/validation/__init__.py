@@ -89,6 +89,42 @@ class Validator:
             finished_at=datetime.now(UTC),
         )
 
+    def validate_table(
+        self,
+        suite: str,
+        batch_id: str,
+        table: tuple[str, str],
+        profile: pd.DataFrame,
+        rows: int,
+        *,
+        creator: Any,
+        context: dict[str, Any] | None = None,
+    ) -> Verdict:
+        """Run ``suite`` on a batch staged in the warehouse (``table`` = (schema, name)) with GX's SQL engine.
+
+        The suite resolves as for a frame, on ``profile``: a frame with the staged table's columns and dtypes holding
+        the distinct values of its coded columns (what ``for_each`` and ``when`` conditions look at), never its rows.
+        Same checks, severities and verdict as :meth:`validate` of the same rows in memory."""
+        started = datetime.now(UTC)
+        context = dict(context or {})
+        resolution = resolve(load_suite(suite, self.expectations_dir), profile, context)
+        results = (
+            self.engine.validate_table(suite, batch_id, *table, resolution.checks, creator)
+            if resolution.checks
+            else []
+        )
+        return Verdict(
+            batch_id=batch_id,
+            suite=suite,
+            success=not any(r.severity == "critical" and not r.success for r in results),
+            results=results,
+            dataset=context.get("dataset"),
+            row_count=rows,
+            skipped=resolution.skipped,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+        )
+
     @staticmethod
     def _row_label(spec: dict, checks: list[Check], frame: pd.DataFrame, context: dict[str, Any]) -> list[str]:
         """Columns naming a row in samples (e.g. for a null value): the suite's ``row_label`` or the key."""

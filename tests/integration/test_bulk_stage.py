@@ -1,0 +1,133 @@
+"""Bulk datasets (catalogue ``bulk: true``, issue #19): Eurostat's bulk SDMX-TSV file over real loopback HTTP,
+streamed to the archive, decoded piece by piece into a staging table of a real Postgres, validated there by GX's SQL
+engine, published by a partition swap: the same rows as the Statistics API path, and a bad file quarantined in one
+line with nothing of it published."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import yaml
+
+from ingest.config import CATALOGUE_PATH, SAMPLES_DIR
+from ingest.eurostat.replay import ReplayServer
+from tests.conftest import query
+from tests.integration._support import isolated_stage
+
+CODE = "nama_10r_2gdp"
+ROWS = (
+    "select series_key, dims::text, geo, time, value, obs_status, conf_status from raw.eurostat_observations"
+    " where dataset = %s order by series_key, geo, time"
+)
+
+
+def _catalogue(tmp_path, bulk: bool):
+    cat = yaml.safe_load(CATALOGUE_PATH.read_text(encoding="utf-8"))
+    for entry in cat["eurostat_datasets"]:
+        if entry["code"] == CODE:
+            entry["bulk"] = bulk
+    path = tmp_path / f"catalogue-{'bulk' if bulk else 'api'}.yml"
+    path.write_text(yaml.safe_dump(cat, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+def _night(monkeypatch, catalogue: str, run_id: str) -> dict:
+    from ingest.tasks import eurostat as stats
+    from ingest.tasks import gate
+    from ingest.tasks.common import RunContext
+
+    monkeypatch.setenv("SS4GL_CATALOGUE", catalogue)
+    ctx = RunContext(run_id=run_id, logical_date="2026-11-30")
+    got = stats.extract(ctx, CODE)
+    valid = gate.validate(ctx, stats.SOURCE, stats.prepare)
+    loaded = gate.load(ctx, stats.SOURCE, after_load=stats.remember_loaded)
+    return {"extract": got, "validate": valid, "load": loaded}
+
+
+def test_a_bulk_dataset_loads_the_rows_of_the_statistics_api_through_a_staged_table(
+    warehouse_url, tmp_path, monkeypatch
+):
+    import ingest.eurostat.bulk as bulk
+
+    monkeypatch.setattr(bulk, "BLOCK_BYTES", 2048)  # many pieces: rows cut between series must all arrive
+    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
+        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+    ) as st:
+        api = _night(monkeypatch, _catalogue(tmp_path, bulk=False), "api_night")
+        from_api = query(st.url, ROWS, CODE)
+        bulky = _night(monkeypatch, _catalogue(tmp_path, bulk=True), "bulk_night")
+        from_bulk = query(st.url, ROWS, CODE)
+        calls = [c.path for c in server.calls("/sdmx/2.1/data/")]
+        partitions = query(
+            st.url,
+            "select tableoid::regclass::text, count(*) from raw.eurostat_observations where dataset = %s group by 1",
+            CODE,
+        )
+        audit = query(
+            st.url,
+            "select b.meta ? 'bulk', b.meta->'staged'->>'schema', r.row_count from audit.batches b"
+            " join audit.validation_runs r on r.batch_id = b.batch_id where b.batch_id = %s",
+            bulky["extract"]["batch_id"],
+        )
+        staged_left = query(st.url, "select count(*) from pg_tables where schemaname = 'raw_staging'")
+        # a second night with the same file: raw holds it already, nothing staged, nothing changed
+        again = _night(monkeypatch, _catalogue(tmp_path, bulk=True), "bulk_again")
+        assert query(st.url, ROWS, CODE) == from_bulk
+    assert api["load"]["rows"] == len(from_api) > 1000
+    assert calls == [f"/sdmx/2.1/data/{CODE}"]
+    assert bulky["validate"]["validated"] == 1 and bulky["validate"]["quarantined"] == 0
+    assert from_bulk == from_api
+    ((partition, rows),) = partitions
+    assert partition.startswith("raw.eurostat_observations_p_") and rows == len(from_api)
+    assert audit == [(True, "raw_staging", len(from_api))]
+    assert staged_left == [(0,)]
+    assert again["load"]["batches"] == 1 and again["validate"]["quarantined"] == 0
+
+
+def test_a_bad_bulk_file_is_quarantined_in_one_line_and_publishes_nothing(warehouse_url, tmp_path, monkeypatch):
+    """A duplicate series (the key the suite requires unique) fails the GX validation run in the warehouse: the
+    batch is quarantined with the expectation, its staging table dropped, raw keeps what it had."""
+    from ingest.eurostat.replay import jsonstat_to_tsv
+
+    good = jsonstat_to_tsv(__import__("orjson").loads((SAMPLES_DIR / "eurostat" / f"{CODE}.json").read_bytes()))
+    lines = good.splitlines(keepends=True)
+    bad = b"".join([*lines, lines[1]])  # the first series twice
+    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
+        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+    ) as st:
+        server.script(f"/sdmx/2.1/data/{CODE}", [(200, "application/octet-stream", gzip.compress(bad, mtime=0))])
+        out = _night(monkeypatch, _catalogue(tmp_path, bulk=True), "bad_bulk")
+        reasons = query(
+            st.url, "select status, reason from audit.batches where batch_id = %s", out["extract"]["batch_id"]
+        )
+        rows = query(st.url, "select count(*) from raw.eurostat_observations where dataset = %s", CODE)
+        staged_left = query(st.url, "select count(*) from pg_tables where schemaname = 'raw_staging'")
+    assert out["validate"]["quarantined"] == 1
+    ((status, reason),) = reasons
+    assert status == "quarantined" and "key_unique" in reason and "\n" not in reason
+    assert rows == [(0,)] and staged_left == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b'{"error":[{"status":404,"id":100,"label":"Dataset not found"}]}', "Eurostat error|not SDMX TSV"),
+        (b"<html><title>Maintenance</title></html>", "not SDMX TSV"),
+    ],
+)
+def test_a_bulk_answer_that_is_not_tsv_is_quarantined_at_extract(warehouse_url, tmp_path, monkeypatch, body, kind):
+    from ingest.tasks import eurostat as stats
+    from ingest.tasks.common import RunContext
+
+    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
+        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+    ) as st:
+        server.script(f"/sdmx/2.1/data/{CODE}", [(200, "application/octet-stream", body)])
+        monkeypatch.setenv("SS4GL_CATALOGUE", _catalogue(tmp_path, bulk=True))
+        got = stats.extract(RunContext(run_id="not_tsv", logical_date="2026-11-30"), CODE)
+        ((status, reason),) = query(st.url, "select status, reason from audit.batches where batch_id = %s", got["batch_id"])
+        fetched = query(st.url, "select size_bytes from audit.fetches where object = %s", CODE)
+    import re
+
+    assert status == "quarantined" and re.search(kind, reason) and fetched == [(len(body),)]
