@@ -96,6 +96,8 @@ def publish_staged(
     ((_column, value),) = partition.items()  # the function finds the parent's partition column itself
     table = str(staged.get("table") or "eurostat_observations")
     with conn, conn.cursor() as cur:
+        # the partition's primary key is built by the attach: a sort of every row, in the server's memory
+        cur.execute("set local maintenance_work_mem = '512MB'")
         target = sql.Identifier(str(staged["schema"]), str(staged["name"]))
         drops = [sql.SQL("drop column {}").format(sql.Identifier(c)) for c in staged.get("drop_columns") or []]
         if drops:

@@ -17,7 +17,9 @@ A task's memory is a few decoded pieces (``ingest.eurostat.bulk.BLOCK_BYTES`` of
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ingest.archive import Archive
@@ -89,63 +91,38 @@ def staged_name(batch: Batch) -> str:
 
 def stage(batch: Batch, catalogue: Catalogue | None = None):
     """Write a bulk batch into its staging table and describe the check to run there (a ``gate.Prepared`` whose
-    ``staged`` is set); a batch raw already holds in full is not staged again (``tables`` empty, nothing staged)."""
-    import pandas as pd
+    ``staged`` is set); a batch raw already holds in full is not staged again (``tables`` empty, nothing staged).
+
+    One COPY streams every piece: a thread decodes piece k+1 (:func:`_rows_csv`) while the warehouse stores piece k,
+    at most ``_QUEUED`` pieces apart (bounded memory). Anything that is not data quarantines the batch in one line and
+    leaves no staging table (its transaction is rolled back)."""
     from psycopg2 import sql
 
-    from ingest.eurostat import bulk
     from ingest.eurostat.errors import EurostatPayloadError
-    from ingest.load import copy_frame
-    from ingest.tasks.eurostat import dimension_columns, to_raw_rows
+    from ingest.tasks.eurostat import dimension_columns
     from ingest.tasks.gate import BatchRejected, Prepared, StagedTable
 
     catalogue = catalogue or load_catalogue()
-    ds = catalogue.dataset(batch.object)
     partition = {"dataset": batch.object}
     conn = connect(role=LOADER)
+    name = staged_name(batch)
+    profile: dict[str, set] = {}
     try:
         if _held_in_full(conn, batch):
             log.info("eurostat %s: raw holds this bulk batch already: not staged again", batch.object)
             return Prepared(tables={}, checks=[], partition=partition)
-        limits = catalogue.limits("eurostat")
-        name = staged_name(batch)
-        target = sql.Identifier(STAGING_SCHEMA, name)
-        geo, since = catalogue.geo_codes(ds), catalogue.eurostat.get("since_time_period")
-        updated = batch.meta.get("toc_last_update")
-        profile: dict[str, set] = {}
-        dims: list[str] = []
-        rows = 0
-        archive = Archive()
-        with conn, conn.cursor() as cur, archive.open(batch.sha256[0]) as fh:
-            cur.execute(sql.SQL("drop table if exists {}").format(target))
-            pieces = bulk.iter_frames(
-                fh,
-                batch.object,
-                max_bytes=int(limits["max_bulk_decompressed_bytes"]),
-                max_ratio=float(limits["max_compression_ratio"]),
-                block_bytes=bulk.BLOCK_BYTES,
+        with conn, conn.cursor() as cur, Archive().open(batch.sha256[0]) as fh:
+            pieces = _pieces(fh, batch, catalogue)
+            first = next(pieces, None)
+            dims = dimension_columns(first) if first is not None else []
+            _create(cur, sql.Identifier(STAGING_SCHEMA, name), dims, batch)
+            columns = [c for c, _t in RAW_COLUMNS] + [d for d in dims if d != "geo"]
+            # FREEZE (the table is made in this transaction): rows stored frozen, so the validation's scans that follow
+            # do not rewrite every page to set its hint bits
+            copy = sql.SQL("copy {} ({}) from stdin with (format csv, freeze)").format(
+                sql.Identifier(STAGING_SCHEMA, name), sql.SQL(", ").join(map(sql.Identifier, columns))
             )
-            for piece in pieces:
-                frame = bulk.select(piece, ds.filters, geo, since)
-                if not len(frame):
-                    continue
-                if not dims:
-                    dims = dimension_columns(frame)
-                    _create(cur, target, dims, batch)
-                elif dimension_columns(frame) != dims:
-                    raise EurostatPayloadError(batch.object, "bulk file pieces differ in their dimensions")
-                if updated:
-                    frame["source_updated_at"] = f"{updated}T00:00:00+00:00"
-                out = to_raw_rows(frame, batch.batch_id)
-                for d in dims:
-                    if d != "geo":
-                        out[d] = frame[d].to_numpy()
-                    profile.setdefault(d, set()).update(frame[d].dropna().unique().tolist())
-                for col in ("time", "obs_status", "conf_status"):
-                    profile.setdefault(col, set()).update(frame[col].dropna().unique().tolist())
-                rows += copy_frame(cur, name, out, schema=STAGING_SCHEMA)
-            if not dims:  # nothing selected: an empty partition is published all the same
-                _create(cur, target, [], batch)
+            rows = _stream(cur, copy.as_string(cur), first, pieces, batch, dims, profile)
     except EurostatPayloadError as exc:
         code = "too_large" if exc.kind == "too_large" else "not_data"
         raise BatchRejected([{"code": code, "message": str(exc), "file": batch.object}]) from None
@@ -162,6 +139,146 @@ def stage(batch: Batch, catalogue: Catalogue | None = None):
         extra_columns=[d for d in dims if d != "geo"],
     )
     return Prepared(tables={}, checks=[], partition=partition, staged=staged)
+
+
+def _pieces(fh, batch: Batch, catalogue: Catalogue) -> Iterator[pd.DataFrame]:
+    """The decoded pieces of the archived file, each cut to the rows the catalogue entry selects (empty ones left
+    out)."""
+    from ingest.eurostat import bulk
+
+    ds, limits = catalogue.dataset(batch.object), catalogue.limits("eurostat")
+    geo, since = catalogue.geo_codes(ds), catalogue.eurostat.get("since_time_period")
+    for piece in bulk.iter_frames(
+        fh,
+        batch.object,
+        max_bytes=int(limits["max_bulk_decompressed_bytes"]),
+        max_ratio=float(limits["max_compression_ratio"]),
+        block_bytes=bulk.BLOCK_BYTES,
+    ):
+        frame = bulk.select(piece, ds.filters, geo, since)
+        if len(frame):
+            yield frame
+
+
+_QUEUED = 2  # decoded pieces waiting for the COPY at most
+
+
+def _stream(cur, copy: str, first, pieces, batch: Batch, dims: list[str], profile: dict[str, set]) -> int:
+    """COPY every piece (as CSV) through one statement, fed by a decoding thread; the rows copied."""
+    import queue
+    import threading
+
+    from ingest.eurostat.errors import EurostatPayloadError
+    from ingest.tasks.eurostat import dimension_columns
+
+    if first is None:
+        return 0
+    chunks: queue.Queue = queue.Queue(maxsize=_QUEUED)
+    counted, failed = [0], []
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            frame = first
+            while frame is not None and not stop.is_set():
+                if dimension_columns(frame) != dims:
+                    raise EurostatPayloadError(batch.object, "bulk file pieces differ in their dimensions")
+                data = _rows_csv(frame, batch, dims, profile)
+                counted[0] += len(frame)
+                chunks.put(data)
+                frame = next(pieces, None)
+            chunks.put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the COPY side, raised there
+            failed.append(exc)
+            chunks.put(exc)
+
+    worker = threading.Thread(target=produce, name="bulk-decode", daemon=True)
+    worker.start()
+    try:
+        cur.copy_expert(copy, _QueueReader(chunks), size=1 << 20)
+    except Exception:
+        if failed:  # the COPY was cancelled because the file is not data: say why (the transaction rolls back)
+            raise failed[0] from None
+        raise
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a producer blocked on a full queue finish
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+    return counted[0]
+
+
+class _QueueReader:
+    """A file object COPY reads from: the CSV pieces a thread puts in a queue (None ends it, an exception is
+    raised here)."""
+
+    def __init__(self, chunks) -> None:
+        self.chunks, self.buffer, self.done = chunks, memoryview(b""), False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.buffer and not self.done:
+            item = self.chunks.get()
+            if item is None:
+                self.done = True
+            elif isinstance(item, BaseException):
+                self.done = True
+                raise item
+            else:
+                self.buffer = memoryview(item)
+        n = len(self.buffer) if size is None or size < 0 else min(size, len(self.buffer))
+        out, self.buffer = bytes(self.buffer[:n]), self.buffer[n:]
+        return out
+
+    readline = read
+
+
+def _rows_csv(frame: pd.DataFrame, batch: Batch, dims: list[str], profile: dict[str, set]) -> bytes:
+    """A piece as CSV rows of the staging table (raw columns, then the non-geo dimensions), built with Arrow: the
+    series key and dims JSON are made once per series of the piece and taken per row. The same values as
+    ``tasks.eurostat.to_raw_rows`` (tested); the coded columns' distinct values are added to ``profile``."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    others = [d for d in dims if d != "geo"]
+    n = len(frame)
+    if others:
+        codes, uniques = pd.MultiIndex.from_frame(frame[others].astype(str)).factorize()
+        keys = [",".join(f"{d}={v}" for d, v in zip(others, u, strict=True)) for u in uniques]
+        docs = [json.dumps(dict(zip(others, u, strict=True)), separators=(",", ":")) for u in uniques]
+        at = pa.array(codes)
+        series_key, dims_json = pa.array(keys).take(at), pa.array(docs).take(at)
+    else:
+        series_key, dims_json = pa.repeat("", n), pa.repeat("{}", n)
+    updated = batch.meta.get("toc_last_update")
+
+    def text(col: str):
+        return pa.array(frame[col].array) if col in frame.columns else pa.nulls(n, pa.string())
+
+    columns = {
+        "dataset": text("dataset"),
+        "series_key": series_key,
+        "dims": dims_json,
+        "geo": text("geo"),
+        "time": text("time"),
+        "value": pa.array(frame["value"].to_numpy(), pa.float64(), from_pandas=True),  # NaN (a flag only): null
+        "obs_status": text("obs_status"),
+        "conf_status": text("conf_status"),
+        "source_updated_at": pa.repeat(f"{updated}T00:00:00+00:00", n) if updated else pa.nulls(n, pa.string()),
+        "batch_id": pa.repeat(batch.batch_id, n),
+    }
+    columns.update({d: text(d) for d in others})
+    for col in (*dims, "time", "obs_status", "conf_status"):
+        held = profile.setdefault(col, set())
+        held.update(frame[col].dropna().unique().tolist())
+        if frame[col].isna().any():
+            held.add(None)
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue().to_pybytes()
 
 
 def _create(cur, target, dims: list[str], batch: Batch) -> None:
@@ -193,11 +310,12 @@ def _profile_frame(dataset: str, dims: list[str], values: dict[str, set]) -> pd.
 
     from ingest.eurostat.frames import STR
 
-    distinct = {c: sorted(map(str, v)) for c, v in values.items()}
+    distinct = {c: sorted(str(x) for x in v if x is not None) + ([None] if None in v else []) for c, v in values.items()}
     n = max([1, *map(len, distinct.values())])
 
-    def text(col: str, vals: list[str]) -> pd.arrays.ArrowStringArray:
-        return pd.array(vals + [None] * (n - len(vals)), dtype=STR)
+    def text(col: str, vals: list[str | None]) -> pd.arrays.ArrowStringArray:
+        # padded with its own first value: a null in the profile is a null in the data
+        return pd.array(vals + [vals[0] if vals else None] * (n - len(vals)), dtype=STR)
 
     cols = {"dataset": text("dataset", [dataset])}
     for d in dims:

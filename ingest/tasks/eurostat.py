@@ -142,6 +142,9 @@ def quarantined_versions(cur) -> dict[str, str | None]:
 def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> dict:
     """Fetch one dataset (every part), archive every body as received, register the batch as received.
 
+    A bulk dataset (catalogue ``bulk: true``), or one the Statistics API refuses as EXTRACTION_TOO_BIG even split
+    by geo, comes from Eurostat's bulk file instead, streamed to the archive (``tasks.bulk``).
+
     A body that is not data (an error, an HTML page, an over-size or truncated body past the retries) is
     archived and quarantines this dataset's batch; the task succeeds (a data problem, not a broken run).
     Content identical to a batch quarantined before stays quarantined (not validated again).
@@ -154,10 +157,7 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     problem = dsd = bulk_got = None
     try:
         if sdmx is None and catalogue.dataset(code).bulk:  # streamed to the archive, never in memory (tasks.bulk)
-            from ingest.tasks import bulk
-
-            parts, bulk_got = [], bulk.extract(ctx, code, archive, catalogue)
-            bulk.check_received(code, bulk_got, archive)
+            parts, bulk_got = [], _bulk(ctx, code, archive, catalogue)
         elif sdmx is not None:
             from ingest.sdmx.client import SdmxClient
 
@@ -171,9 +171,13 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
             dsd = _structure(client, sdmx, parts[0].body)
         else:
             ds: EurostatDataset = catalogue.dataset(code)
-            parts = _client(_archiving(ctx, code, archive, sink)).fetch_jsonstat(
-                code, ds.filters, catalogue.geo_codes(ds), catalogue.eurostat.get("since_time_period")
-            )
+            try:
+                parts = _client(_archiving(ctx, code, archive, sink)).fetch_jsonstat(
+                    code, ds.filters, catalogue.geo_codes(ds), catalogue.eurostat.get("since_time_period")
+                )
+            except ExtractionTooBig as exc:  # too big for the Statistics API even split by geo: the bulk file
+                log.info("eurostat %s: %s: taking Eurostat's bulk file instead", code, exc)
+                parts, bulk_got = [], _bulk(ctx, code, archive, catalogue)
     except (EurostatPayloadError, ExtractionTooBig) as exc:
         parts = [item for item, _sha in sink]
         kind = getattr(exc, "kind", "too_big")
@@ -211,6 +215,15 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
         "bytes": bulk_got.size if bulk_got is not None else sum(len(p.body) for p in parts),
         "status": batch.status,
     }
+
+
+def _bulk(ctx: RunContext, code: str, archive: Archive, catalogue: Catalogue):
+    """The dataset's bulk file streamed into the archive (tasks.bulk); EurostatPayloadError when it is not data."""
+    from ingest.tasks import bulk
+
+    got = bulk.extract(ctx, code, archive, catalogue)
+    bulk.check_received(code, got, archive)
+    return got
 
 
 def _register(cur, ctx: RunContext, batch: Batch, problem: dict | None) -> None:

@@ -211,7 +211,8 @@ def _check_staged(validator, batch: Batch, staged: StagedTable):
             (staged.schema, staged.name),
             staged.profile,
             staged.rows,
-            creator=lambda: connect(role=LOADER),
+            # the server's memory for GX's grouping queries (a key's uniqueness over millions of rows)
+            creator=lambda: connect(role=LOADER, options="-c work_mem=256MB"),
             context=staged.context,
         )
     except Exception as exc:  # noqa: BLE001 - this batch is quarantined, the others go on

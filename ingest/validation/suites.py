@@ -275,8 +275,15 @@ def _condition(when: dict[str, Any] | None, frame: pd.DataFrame) -> dict[str, An
         if not keep:
             raise Skip(f"no {col} value matches")
         return {"column": col, "in": sorted(keep)}
+    # An entry no row can meet does not apply (as with `matches` above): on a staged table every condition costs
+    # the warehouse a scan of its own.
+    held = frame[col].dropna().astype(str).unique().tolist()
     if "in" in when:
+        if not set(held) & {str(v) for v in when["in"]}:
+            raise Skip(f"no {col} value in {when['in']}")
         return {"column": col, "in": list(when["in"])}
+    if set(held) <= {str(v) for v in when["not_in"]} and not frame[col].isna().any():
+        raise Skip(f"every {col} value in {when['not_in']}")
     return {"column": col, "not_in": list(when["not_in"])}
 
 

@@ -22,12 +22,13 @@ ROWS = (
 )
 
 
-def _catalogue(tmp_path, bulk: bool):
+def _catalogue(tmp_path, bulk: bool, **limits: int):
     cat = yaml.safe_load(CATALOGUE_PATH.read_text(encoding="utf-8"))
     for entry in cat["eurostat_datasets"]:
         if entry["code"] == CODE:
             entry["bulk"] = bulk
-    path = tmp_path / f"catalogue-{'bulk' if bulk else 'api'}.yml"
+    cat["sources"]["eurostat"].update(limits)
+    path = tmp_path / f"catalogue-{'bulk' if bulk else 'api'}-{len(limits)}.yml"
     path.write_text(yaml.safe_dump(cat, sort_keys=False), encoding="utf-8")
     return str(path)
 
@@ -131,3 +132,39 @@ def test_a_bulk_answer_that_is_not_tsv_is_quarantined_at_extract(warehouse_url, 
     import re
 
     assert status == "quarantined" and re.search(kind, reason) and fetched == [(len(body),)]
+
+
+def test_a_dataset_too_big_for_the_statistics_api_comes_from_the_bulk_file(warehouse_url, tmp_path, monkeypatch):
+    """EXTRACTION_TOO_BIG (HTTP 413) for a dataset of every region (no geo list to split): the bulk file instead."""
+    with ReplayServer(SAMPLES_DIR / "eurostat", max_cells=100) as server, isolated_stage(
+        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+    ) as st:
+        out = _night(monkeypatch, _catalogue(tmp_path, bulk=False), "too_big")
+        asked = [c.path for c in server.calls("/")]
+        rows = query(st.url, "select count(*) from raw.eurostat_observations where dataset = %s", CODE)
+        meta = query(st.url, "select meta ? 'bulk' from audit.batches where batch_id = %s", out["extract"]["batch_id"])
+    assert asked == [f"/statistics/1.0/data/{CODE}", f"/sdmx/2.1/data/{CODE}"]
+    assert out["validate"]["quarantined"] == 0 and rows[0][0] == out["load"]["rows"] > 1000 and meta == [(True,)]
+
+
+def test_a_bulk_file_past_its_decompression_bound_stops_mid_copy_and_is_quarantined(
+    warehouse_url, tmp_path, monkeypatch
+):
+    """Every input is bounded: a bulk file expanding past max_bulk_decompressed_bytes stops while it is being
+    copied (one line, code too_large), and its staging table goes with the rolled-back transaction."""
+    import ingest.eurostat.bulk as bulk
+
+    monkeypatch.setattr(bulk, "BLOCK_BYTES", 4096)
+    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
+        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+    ) as st:
+        out = _night(monkeypatch, _catalogue(tmp_path, bulk=True, max_bulk_decompressed_bytes=60_000), "bounded")
+        ((status, reason),) = query(
+            st.url, "select status, reason from audit.batches where batch_id = %s", out["extract"]["batch_id"]
+        )
+        codes = query(
+            st.url, "select code from audit.quarantine where batch_id = %s", out["extract"]["batch_id"]
+        )
+        staged_left = query(st.url, "select count(*) from pg_tables where schemaname = 'raw_staging'")
+    assert status == "quarantined" and "expands beyond 60000 bytes" in reason and "\n" not in reason
+    assert codes == [("too_large",)] and staged_left == [(0,)]
