@@ -204,12 +204,19 @@ class EurostatClient:
             dataset, f"asynchronous extraction expired {_MAX_RESUBMITS + 1} times", kind="envelope"
         )
 
-    def fetch_bulk(self, dataset: str, store: Callable[..., Any], max_bytes: int) -> BulkReceived:
+    def fetch_bulk(
+        self,
+        dataset: str,
+        store: Callable[..., Any],
+        max_bytes: int,
+        on_stored: Callable[[BulkReceived], None] | None = None,
+    ) -> BulkReceived:
         """Eurostat's whole-dataset SDMX-TSV file (gzipped), streamed into ``store`` (``Archive.put_stream``'s
         signature: the body as a file object, plus ``source``, ``url``, ``status``, ``headers``), never held in
-        memory. The connection and HTTP 5xx are retried like every request; past ``max_bytes`` the reading stops
-        (the bytes read so far are stored as received, ``cut`` set). Whether the body is data is the reader's
-        business (:mod:`ingest.eurostat.bulk`)."""
+        memory. Every body is stored, an HTTP 5xx answer's too (``on_stored`` is called for each), then the
+        connection and HTTP 5xx are retried like every request; past ``max_bytes`` the reading stops (the bytes read
+        so far are stored as received, ``cut`` set). Whether the body is data is the reader's business
+        (:mod:`ingest.eurostat.bulk`)."""
         url = f"{self.base_url}/sdmx/2.1/data/{dataset}"
         params = [("format", "TSV"), ("compressed", "true")]
         retrying = Retrying(
@@ -223,12 +230,18 @@ class EurostatClient:
             reraise=True,
         )
         try:
-            return retrying(self._bulk_once, url, params, dataset, store, max_bytes)
+            return retrying(self._bulk_once, url, params, dataset, store, max_bytes, on_stored)
         except _Transient as exc:
             raise exc.final from exc
 
     def _bulk_once(
-        self, url: str, params: list[tuple[str, str]], dataset: str, store: Callable[..., Any], max_bytes: int
+        self,
+        url: str,
+        params: list[tuple[str, str]],
+        dataset: str,
+        store: Callable[..., Any],
+        max_bytes: int,
+        on_stored: Callable[[BulkReceived], None] | None,
     ) -> BulkReceived:
         try:
             resp = self.session.get(url, params=params, timeout=self.timeout, stream=True)
@@ -237,8 +250,6 @@ class EurostatClient:
         except requests.exceptions.ConnectionError as exc:
             raise _Transient(self._unreachable(_reason(exc))) from exc
         with resp:
-            if resp.status_code >= 500:
-                raise _Transient(self._unreachable(f"HTTP {resp.status_code}"))
             reader = _BoundedBody(resp.raw, max_bytes)
             try:
                 sha, size = store(
@@ -249,7 +260,12 @@ class EurostatClient:
                     raise
                 err = EurostatPayloadError(dataset, f"truncated body ({_reason(exc)})", kind="truncated")
                 raise _Transient(err) from exc
-        return BulkReceived(sha, size, resp.status_code, resp.url or url, cut=reader.over)
+        got = BulkReceived(sha, size, resp.status_code, resp.url or url, cut=reader.over)
+        if on_stored is not None:
+            on_stored(got)
+        if resp.status_code >= 500:
+            raise _Transient(self._unreachable(f"HTTP {resp.status_code}"))
+        return got
 
     def toc(self) -> dict[str, TocEntry]:
         """Table of contents (``/catalogue/toc/txt``) keyed by dataset code."""

@@ -43,7 +43,7 @@ end $$;
 
 -- Publish a validated staged table as the partition of one list value (a dataset) of a partitioned raw table, in
 -- the caller's transaction: the value's rows leave the default partition, its former partition is dropped, the
--- staged table is attached in its place (its primary key is built then). The loader may not alter raw tables (no DDL there); this function, owned by the administrator, does
+-- staged table is attached in its place (its primary key built then, unless a unique index on the key is there). The loader may not alter raw tables (no DDL there); this function, owned by the administrator, does
 -- exactly this and nothing else. It takes the same per-partition lock as ingest.load.partition_lock.
 create or replace function raw.publish_partition(p_table text, p_value text, p_staged text)
 returns void
@@ -58,6 +58,7 @@ declare
     part_name text;
     old regclass;
     not_null text;
+    key_index name;
 begin
     parent := to_regclass(format('raw.%I', p_table));
     staged := to_regclass(format('raw_staging.%I', p_staged));
@@ -80,6 +81,22 @@ begin
     from pg_attribute a where a.attrelid = parent and a.attnum > 0 and not a.attisdropped and a.attnotnull;
     execute format('alter table %s %s add constraint %I check (%I is not null and %I = %L)', staged,
                    coalesce(not_null || ', ', ''), p_staged || '_bound', key_col, key_col, p_value);
+    -- A unique index on the parent's primary key columns, built beside the validation (ingest.tasks.gate), becomes
+    -- the staged table's primary key: the attach then takes it instead of building one.
+    select c.relname into key_index
+    from pg_index i join pg_class c on c.oid = i.indexrelid
+    where i.indrelid = staged and i.indisunique and i.indisvalid and not i.indisprimary and i.indpred is null
+      and i.indexprs is null
+      and (select array_agg(a.attname::text order by k.n) from unnest(i.indkey) with ordinality k(num, n)
+           join pg_attribute a on a.attrelid = staged and a.attnum = k.num)
+        = (select array_agg(a.attname::text order by k.n) from pg_index p, unnest(p.indkey) with ordinality k(num, n)
+           join pg_attribute a on a.attrelid = parent and a.attnum = k.num
+           where p.indrelid = parent and p.indisprimary)
+    limit 1;
+    if key_index is not null then
+        execute format('alter table %s add constraint %I primary key using index %I', staged, p_staged || '_pkey',
+                       key_index);
+    end if;
     -- Rows of this value loaded through the parent before (the Statistics API path) leave the default partition.
     execute format('delete from %s where %I = %L', parent, key_col, p_value);
     part_name := left(p_table, 30) || '_p_' || left(md5(p_value), 12);

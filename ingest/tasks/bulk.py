@@ -34,6 +34,7 @@ SOURCE = "eurostat"
 TABLE = "eurostat_observations"
 STAGING_SCHEMA = "raw_staging"
 SUITE = "eurostat_observations"
+KEY = ("dataset", "series_key", "geo", "time")  # raw.eurostat_observations' primary key
 RAW_COLUMNS = (
     ("dataset", "text"),
     ("series_key", "text"),
@@ -49,17 +50,20 @@ RAW_COLUMNS = (
 
 
 def extract(ctx: RunContext, code: str, archive: Archive, catalogue: Catalogue | None = None):
-    """Download ``code``'s bulk file into the archive (streamed; recorded in audit.fetches); its BulkReceived."""
+    """Download ``code``'s bulk file into the archive (streamed; every body recorded in audit.fetches, those of
+    error answers too); its BulkReceived."""
     from ingest.tasks.common import record_fetch
     from ingest.tasks.eurostat import _client
 
     catalogue = catalogue or load_catalogue()
     limit = int(catalogue.limits("eurostat")["max_bulk_bytes"])
-    got = _client().fetch_bulk(code, archive.put_stream, limit)
-    with connect(role=LOADER) as conn, conn.cursor() as cur:
-        record_fetch(cur, ctx, SOURCE, code, got.url, got.status, got.sha256, got.size)
-    conn.close()
-    return got
+
+    def recorded(got) -> None:  # every body stored, an error answer's too
+        with connect(role=LOADER) as conn, conn.cursor() as cur:
+            record_fetch(cur, ctx, SOURCE, code, got.url, got.status, got.sha256, got.size)
+        conn.close()
+
+    return _client().fetch_bulk(code, archive.put_stream, limit, on_stored=recorded)
 
 
 def check_received(code: str, got, archive: Archive) -> None:
@@ -137,6 +141,7 @@ def stage(batch: Batch, catalogue: Catalogue | None = None):
         profile=_profile_frame(batch.object, dims, profile),
         context={"dataset": batch.object, "dimensions": dims},
         extra_columns=[d for d in dims if d != "geo"],
+        key=list(KEY),
     )
     return Prepared(tables={}, checks=[], partition=partition, staged=staged)
 

@@ -60,6 +60,7 @@ class StagedTable:
     profile: pd.DataFrame  # the columns, dtypes and distinct coded values the suite resolves on
     context: dict
     extra_columns: list[str] = field(default_factory=list)  # checked, then dropped before publishing
+    key: list[str] = field(default_factory=list)  # the raw table's primary key: its index is built beside the check
 
     @property
     def meta(self) -> dict:
@@ -203,7 +204,16 @@ def validate(
 
 
 def _check_staged(validator, batch: Batch, staged: StagedTable):
-    """The verdict on a staged batch (GX's SQL engine, as the stage's role); the exception when GX failed."""
+    """The verdict on a staged batch (GX's SQL engine, as the stage's role); the exception when GX failed.
+
+    Beside it, on a connection of its own, the unique index of the raw table's primary key is built on the staged
+    table (it only reads the table, as the validation does): the publish makes it the partition's key instead of
+    building one then. Where it cannot be built (duplicates: the validation says which), the publish builds it."""
+    import threading
+
+    indexer = threading.Thread(target=_index_key, args=(staged,), name="staged-key-index", daemon=True)
+    if staged.key:
+        indexer.start()
     try:
         return validator.validate_table(
             staged.suite,
@@ -218,6 +228,27 @@ def _check_staged(validator, batch: Batch, staged: StagedTable):
     except Exception as exc:  # noqa: BLE001 - this batch is quarantined, the others go on
         log.warning("%s: validation %s failed unexpectedly (%s)", batch.object, staged.suite, type(exc).__name__)
         return exc
+    finally:
+        if indexer.is_alive():
+            indexer.join()
+
+
+def _index_key(staged: StagedTable) -> None:
+    from psycopg2 import sql
+
+    try:
+        conn = connect(role=LOADER, options="-c maintenance_work_mem=512MB")
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("create unique index {} on {} ({})").format(
+                    sql.Identifier(f"{staged.name}_key"),
+                    sql.Identifier(staged.schema, staged.name),
+                    sql.SQL(", ").join(map(sql.Identifier, staged.key)),
+                )
+            )
+        conn.close()
+    except Exception as exc:  # noqa: BLE001 - the publish builds the key itself
+        log.info("%s.%s: key index not built beside the validation (%s)", staged.schema, staged.name, type(exc).__name__)
 
 
 def drop_staged(schema: str, name: str) -> None:

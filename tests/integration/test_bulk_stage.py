@@ -72,6 +72,12 @@ def test_a_bulk_dataset_loads_the_rows_of_the_statistics_api_through_a_staged_ta
             bulky["extract"]["batch_id"],
         )
         staged_left = query(st.url, "select count(*) from pg_tables where schemaname = 'raw_staging'")
+        keys = query(  # the partition's primary key is the index built beside the validation, not a second one
+            st.url,
+            "select c.relname from pg_index i join pg_class c on c.oid = i.indexrelid"
+            " where i.indrelid = %s::regclass",
+            partitions[0][0],
+        )
         # a second night with the same file: raw holds it already, nothing staged, nothing changed
         again = _night(monkeypatch, _catalogue(tmp_path, bulk=True), "bulk_again")
         assert query(st.url, ROWS, CODE) == from_bulk
@@ -83,6 +89,7 @@ def test_a_bulk_dataset_loads_the_rows_of_the_statistics_api_through_a_staged_ta
     assert partition.startswith("raw.eurostat_observations_p_") and rows == len(from_api)
     assert audit == [(True, "raw_staging", len(from_api))]
     assert staged_left == [(0,)]
+    assert len(keys) == 1 and keys[0][0].endswith("_pkey") and not keys[0][0].startswith("eurostat_observations_p_")
     assert again["load"]["batches"] == 1 and again["validate"]["quarantined"] == 0
 
 

@@ -201,7 +201,8 @@ def test_sigkill_during_copy_then_rerun_equals_clean_load(fresh_db, warehouse_ur
 
 # ====================================================================== 2 + 3. Postgres restart and 503s in one run
 CHAOS_DATE = "2026-11-25"
-FLAKY_DATASET = "nama_10r_2gdp"
+FLAKY_DATASET = "nama_10r_2gdp"  # a bulk dataset (catalogue `bulk: true`): its file is streamed, 503s archived too
+FLAKY_PATH = f"/sdmx/2.1/data/{FLAKY_DATASET}"
 FLAKY_503 = 7  # the client makes 5 attempts: the first task try fails, the Airflow retry gets 2 more, then data
 TOC_503 = 2  # the preflight (ignores the status) and the plan's first attempt
 
@@ -228,7 +229,7 @@ def chaos_run(tmp_path_factory):
     }
     replay = ReplayServer(SAMPLES_DIR / "eurostat").start()
     body = b"<html><body>503 Service Unavailable</body></html>"
-    replay.script(f"/statistics/1.0/data/{FLAKY_DATASET}", [(503, "text/html", body)] * FLAKY_503)
+    replay.script(FLAKY_PATH, [(503, "text/html", body)] * FLAKY_503)
     replay.script("/catalogue/toc/txt", [(503, "text/html", body)] * TOC_503)
     env = {
         **os.environ,
@@ -338,7 +339,7 @@ def test_run_succeeds_after_a_warehouse_restart(chaos_run):
 def test_run_succeeds_when_eurostat_answers_503_first(chaos_run):
     assert chaos_run["proc"].returncode == 0, chaos_run["stderr"][-3000:]
     replay, url = chaos_run["replay"], chaos_run["url"]
-    calls = replay.calls(f"/statistics/1.0/data/{FLAKY_DATASET}")
+    calls = replay.calls(FLAKY_PATH)
     assert [c.action for c in calls] == ["scripted"] * FLAKY_503 + ["normal"], [c.action for c in calls]
     # The first task try gave up after the client's attempts; Airflow's retry got the data.
     codes = [d.code for d in load_catalogue().datasets]
