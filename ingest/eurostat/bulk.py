@@ -24,7 +24,7 @@ from ingest.eurostat.decode_sdmx import decode_tsv
 from ingest.eurostat.envelope import sniff
 from ingest.eurostat.errors import EurostatPayloadError
 
-BLOCK_BYTES = 512 << 10 # decompressed text per decoded piece (~0.15 M cells of a typical regional table)
+BLOCK_BYTES = 256 << 10  # decompressed text per decoded piece (~40,000 cells of a typical regional table)
 MAX_LINE_BYTES = 64 << 20  # one series line longer than this is not Eurostat's TSV
 _RATIO_FLOOR = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"

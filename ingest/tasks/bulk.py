@@ -20,6 +20,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ingest.archive import Archive
@@ -74,7 +75,9 @@ def check_received(code: str, got, archive: Archive) -> None:
 
     limits = load_catalogue().limits("eurostat")
     if got.cut:
-        raise EurostatPayloadError(code, f"body exceeds {limits['max_bulk_bytes']} bytes (stopped reading)", kind="too_large")
+        raise EurostatPayloadError(
+            code, f"body exceeds {limits['max_bulk_bytes']} bytes (stopped reading)", kind="too_large"
+        )
     sha, status = got.sha256, got.status
     with archive.open(sha) as fh:
         try:
@@ -115,6 +118,7 @@ def stage(batch: Batch, catalogue: Catalogue | None = None):
         if _held_in_full(conn, batch):
             log.info("eurostat %s: raw holds this bulk batch already: not staged again", batch.object)
             return Prepared(tables={}, checks=[], partition=partition)
+        _drop_abandoned(conn)
         with conn, conn.cursor() as cur, Archive().open(batch.sha256[0]) as fh:
             pieces = _pieces(fh, batch, catalogue)
             first = next(pieces, None)
@@ -132,6 +136,7 @@ def stage(batch: Batch, catalogue: Catalogue | None = None):
         raise BatchRejected([{"code": code, "message": str(exc), "file": batch.object}]) from None
     finally:
         conn.close()
+        _release_memory()
     log.info("eurostat %s: %s rows staged in %s.%s", batch.object, rows, STAGING_SCHEMA, name)
     staged = StagedTable(
         schema=STAGING_SCHEMA,
@@ -144,6 +149,36 @@ def stage(batch: Batch, catalogue: Catalogue | None = None):
         key=list(KEY),
     )
     return Prepared(tables={}, checks=[], partition=partition, staged=staged)
+
+
+ABANDONED_AFTER = "1 day"  # a staging table older than this that no run is about to publish is left over
+
+
+def _drop_abandoned(conn) -> None:
+    """Drop staging tables left by runs that stopped between validate and load (a crash, the warehouse gone):
+    older than ``ABANDONED_AFTER`` (their comment holds when they were made) and named by no validated batch."""
+    from psycopg2 import sql
+
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = %s and c.relkind = 'r'"
+            " and coalesce(substring(obj_description(c.oid, 'pg_class') from 'staged at (.*)$')::timestamptz,"
+            " '-infinity') < now() - %s::interval"
+            " and c.relname not in (select meta->'staged'->>'name' from audit.run_batches"
+            " where status = 'validated' and meta ? 'staged')",
+            (STAGING_SCHEMA, ABANDONED_AFTER),
+        )
+        for (name,) in cur.fetchall():
+            cur.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(STAGING_SCHEMA, name)))
+            log.warning("%s.%s: staging table of an abandoned run dropped", STAGING_SCHEMA, name)
+
+
+def _release_memory() -> None:
+    """Hand the pieces' memory back to the system before the validation (Arrow's allocator keeps freed blocks)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _pieces(fh, batch: Batch, catalogue: Catalogue) -> Iterator[pd.DataFrame]:
@@ -305,6 +340,11 @@ def _create(cur, target, dims: list[str], batch: Batch) -> None:
             sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns),
         )
     )
+    cur.execute(
+        sql.SQL("comment on table {} is {}").format(
+            target, sql.Literal(f"{batch.batch_id} staged at {datetime.now(UTC).isoformat()}")
+        )
+    )
 
 
 def _profile_frame(dataset: str, dims: list[str], values: dict[str, set]) -> pd.DataFrame:
@@ -315,7 +355,9 @@ def _profile_frame(dataset: str, dims: list[str], values: dict[str, set]) -> pd.
 
     from ingest.eurostat.frames import STR
 
-    distinct = {c: sorted(str(x) for x in v if x is not None) + ([None] if None in v else []) for c, v in values.items()}
+    distinct = {
+        c: sorted(str(x) for x in v if x is not None) + ([None] if None in v else []) for c, v in values.items()
+    }
     n = max([1, *map(len, distinct.values())])
 
     def text(col: str, vals: list[str | None]) -> pd.arrays.ArrowStringArray:

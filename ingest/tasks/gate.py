@@ -248,7 +248,9 @@ def _index_key(staged: StagedTable) -> None:
             )
         conn.close()
     except Exception as exc:  # noqa: BLE001 - the publish builds the key itself
-        log.info("%s.%s: key index not built beside the validation (%s)", staged.schema, staged.name, type(exc).__name__)
+        log.info(
+            "%s.%s: key index not built beside the validation (%s)", staged.schema, staged.name, type(exc).__name__
+        )
 
 
 def drop_staged(schema: str, name: str) -> None:

@@ -109,9 +109,7 @@ class Validator:
         context = dict(context or {})
         resolution = resolve(load_suite(suite, self.expectations_dir), profile, context)
         results = (
-            self.engine.validate_table(suite, batch_id, *table, resolution.checks, creator)
-            if resolution.checks
-            else []
+            self.engine.validate_table(suite, batch_id, *table, resolution.checks, creator) if resolution.checks else []
         )
         return Verdict(
             batch_id=batch_id,

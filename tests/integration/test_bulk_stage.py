@@ -52,9 +52,12 @@ def test_a_bulk_dataset_loads_the_rows_of_the_statistics_api_through_a_staged_ta
     import ingest.eurostat.bulk as bulk
 
     monkeypatch.setattr(bulk, "BLOCK_BYTES", 2048)  # many pieces: rows cut between series must all arrive
-    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
-        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
-    ) as st:
+    with (
+        ReplayServer(SAMPLES_DIR / "eurostat") as server,
+        isolated_stage(
+            warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+        ) as st,
+    ):
         api = _night(monkeypatch, _catalogue(tmp_path, bulk=False), "api_night")
         from_api = query(st.url, ROWS, CODE)
         bulky = _night(monkeypatch, _catalogue(tmp_path, bulk=True), "bulk_night")
@@ -74,8 +77,7 @@ def test_a_bulk_dataset_loads_the_rows_of_the_statistics_api_through_a_staged_ta
         staged_left = query(st.url, "select count(*) from pg_tables where schemaname = 'raw_staging'")
         keys = query(  # the partition's primary key is the index built beside the validation, not a second one
             st.url,
-            "select c.relname from pg_index i join pg_class c on c.oid = i.indexrelid"
-            " where i.indrelid = %s::regclass",
+            "select c.relname from pg_index i join pg_class c on c.oid = i.indexrelid where i.indrelid = %s::regclass",
             partitions[0][0],
         )
         # a second night with the same file: raw holds it already, nothing staged, nothing changed
@@ -101,9 +103,12 @@ def test_a_bad_bulk_file_is_quarantined_in_one_line_and_publishes_nothing(wareho
     good = jsonstat_to_tsv(__import__("orjson").loads((SAMPLES_DIR / "eurostat" / f"{CODE}.json").read_bytes()))
     lines = good.splitlines(keepends=True)
     bad = b"".join([*lines, lines[1]])  # the first series twice
-    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
-        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
-    ) as st:
+    with (
+        ReplayServer(SAMPLES_DIR / "eurostat") as server,
+        isolated_stage(
+            warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+        ) as st,
+    ):
         server.script(f"/sdmx/2.1/data/{CODE}", [(200, "application/octet-stream", gzip.compress(bad, mtime=0))])
         out = _night(monkeypatch, _catalogue(tmp_path, bulk=True), "bad_bulk")
         reasons = query(
@@ -128,13 +133,18 @@ def test_a_bulk_answer_that_is_not_tsv_is_quarantined_at_extract(warehouse_url, 
     from ingest.tasks import eurostat as stats
     from ingest.tasks.common import RunContext
 
-    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
-        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
-    ) as st:
+    with (
+        ReplayServer(SAMPLES_DIR / "eurostat") as server,
+        isolated_stage(
+            warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+        ) as st,
+    ):
         server.script(f"/sdmx/2.1/data/{CODE}", [(200, "application/octet-stream", body)])
         monkeypatch.setenv("SS4GL_CATALOGUE", _catalogue(tmp_path, bulk=True))
         got = stats.extract(RunContext(run_id="not_tsv", logical_date="2026-11-30"), CODE)
-        ((status, reason),) = query(st.url, "select status, reason from audit.batches where batch_id = %s", got["batch_id"])
+        ((status, reason),) = query(
+            st.url, "select status, reason from audit.batches where batch_id = %s", got["batch_id"]
+        )
         fetched = query(st.url, "select size_bytes from audit.fetches where object = %s", CODE)
     import re
 
@@ -143,9 +153,12 @@ def test_a_bulk_answer_that_is_not_tsv_is_quarantined_at_extract(warehouse_url, 
 
 def test_a_dataset_too_big_for_the_statistics_api_comes_from_the_bulk_file(warehouse_url, tmp_path, monkeypatch):
     """EXTRACTION_TOO_BIG (HTTP 413) for a dataset of every region (no geo list to split): the bulk file instead."""
-    with ReplayServer(SAMPLES_DIR / "eurostat", max_cells=100) as server, isolated_stage(
-        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
-    ) as st:
+    with (
+        ReplayServer(SAMPLES_DIR / "eurostat", max_cells=100) as server,
+        isolated_stage(
+            warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+        ) as st,
+    ):
         out = _night(monkeypatch, _catalogue(tmp_path, bulk=False), "too_big")
         asked = [c.path for c in server.calls("/")]
         rows = query(st.url, "select count(*) from raw.eurostat_observations where dataset = %s", CODE)
@@ -162,16 +175,39 @@ def test_a_bulk_file_past_its_decompression_bound_stops_mid_copy_and_is_quaranti
     import ingest.eurostat.bulk as bulk
 
     monkeypatch.setattr(bulk, "BLOCK_BYTES", 4096)
-    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
-        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
-    ) as st:
+    with (
+        ReplayServer(SAMPLES_DIR / "eurostat") as server,
+        isolated_stage(
+            warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+        ) as st,
+    ):
         out = _night(monkeypatch, _catalogue(tmp_path, bulk=True, max_bulk_decompressed_bytes=60_000), "bounded")
         ((status, reason),) = query(
             st.url, "select status, reason from audit.batches where batch_id = %s", out["extract"]["batch_id"]
         )
-        codes = query(
-            st.url, "select code from audit.quarantine where batch_id = %s", out["extract"]["batch_id"]
-        )
+        codes = query(st.url, "select code from audit.quarantine where batch_id = %s", out["extract"]["batch_id"])
         staged_left = query(st.url, "select count(*) from pg_tables where schemaname = 'raw_staging'")
     assert status == "quarantined" and "expands beyond 60000 bytes" in reason and "\n" not in reason
     assert codes == [("too_large",)] and staged_left == [(0,)]
+
+
+def test_staging_tables_left_by_an_abandoned_run_are_dropped_by_the_next_staging(warehouse_url, tmp_path, monkeypatch):
+    """A run that stopped between validate and load leaves its staging table: a day later, the next bulk staging drops
+    it (no validated batch names it); a fresh one (another run may be about to publish it) is kept."""
+    from ingest.warehouse import LOADER, connect
+
+    with (
+        ReplayServer(SAMPLES_DIR / "eurostat") as server,
+        isolated_stage(
+            warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+        ) as st,
+    ):
+        with connect(role=LOADER) as conn, conn.cursor() as cur:
+            for name, age in (("eurostat_observations_old", "2 days"), ("eurostat_observations_new", "1 hour")):
+                cur.execute(f"create table raw_staging.{name} (dataset text)")  # noqa: S608 - fixed names
+                cur.execute("select (now() - %s::interval)::text", (age,))
+                cur.execute(f"comment on table raw_staging.{name} is 'b staged at {cur.fetchone()[0]}'")  # noqa: S608
+        conn.close()
+        _night(monkeypatch, _catalogue(tmp_path, bulk=True), "after_crash")
+        left = query(st.url, "select tablename from pg_tables where schemaname = 'raw_staging' order by 1")
+    assert left == [("eurostat_observations_new",)]
