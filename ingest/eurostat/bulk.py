@@ -130,7 +130,10 @@ def iter_frames(
     if header is None:
         if not rest.strip():
             raise EurostatPayloadError(dataset, "empty body", kind="empty")
-        raise EurostatPayloadError(dataset, f"bulk file is not SDMX TSV (one line: {rest[:60]!r})", kind="unknown")
+        what = sniff(rest.lstrip())
+        raise EurostatPayloadError(
+            dataset, f"bulk file is not SDMX TSV (starts like {what}: {rest[:60]!r})", kind="unknown"
+        )
     if rest.strip():
         frame = decode_tsv(header + rest + b"\n", dataset)
         if len(frame):

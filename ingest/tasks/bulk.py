@@ -156,7 +156,8 @@ ABANDONED_AFTER = "1 day"  # a staging table older than this that no run is abou
 
 def _drop_abandoned(conn) -> None:
     """Drop staging tables left by runs that stopped between validate and load (a crash, the warehouse gone):
-    older than ``ABANDONED_AFTER`` (their comment holds when they were made) and named by no validated batch."""
+    older than ``ABANDONED_AFTER`` (their comment holds when they were made) and named by no batch validated within
+    that time (a run that stopped leaves its batches 'validated')."""
     from psycopg2 import sql
 
     with conn, conn.cursor() as cur:
@@ -166,8 +167,8 @@ def _drop_abandoned(conn) -> None:
             " and coalesce(substring(obj_description(c.oid, 'pg_class') from 'staged at (.*)$')::timestamptz,"
             " '-infinity') < now() - %s::interval"
             " and c.relname not in (select meta->'staged'->>'name' from audit.run_batches"
-            " where status = 'validated' and meta ? 'staged')",
-            (STAGING_SCHEMA, ABANDONED_AFTER),
+            " where status = 'validated' and meta ? 'staged' and updated_at > now() - %s::interval)",
+            (STAGING_SCHEMA, ABANDONED_AFTER, ABANDONED_AFTER),
         )
         for (name,) in cur.fetchall():
             cur.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(STAGING_SCHEMA, name)))

@@ -101,9 +101,7 @@ def reconcile(ctx: RunContext, source: str) -> dict:
         for obj, sha256, meta, rows, batch_id in sorted(expected, key=lambda e: (e[0], e[4])):  # lock order: register
             if not rows or batch_id in this_run:
                 continue
-            tables = meta["tables"] or (
-                [meta["staged"].get("table") or "eurostat_observations"] if meta.get("staged") else []
-            )
+            tables = meta["tables"] or (["eurostat_observations"] if meta.get("bulk") else [])  # bulk: staged
             if not tables:
                 continue
             present = sql.SQL(" union all ").join(
