@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-TAIL_COLUMNS = ("time", "value", "obs_status", "conf_status", "source_updated_at")
+from ingest.eurostat.columns import TAIL_COLUMNS as TAIL_COLUMNS
+
 CONF_FLAGS = frozenset("CNP")
 _TIME_IDS = ("time", "time_period")
 # pandas' ``str`` dtype, resolved once: looking the name up in the dtype registry costs more than building a

@@ -50,11 +50,10 @@ RAW_COLUMNS = (
 )
 
 
-def extract(ctx: RunContext, code: str, archive: Archive, catalogue: Catalogue | None = None):
-    """Download ``code``'s bulk file into the archive (streamed; every body recorded in audit.fetches, those of
-    error answers too); its BulkReceived."""
+def extract(ctx: RunContext, code: str, archive: Archive, client, catalogue: Catalogue | None = None):
+    """Download ``code``'s bulk file with ``client`` (an EurostatClient) into the archive (streamed; every body
+    recorded in audit.fetches, those of error answers too); its BulkReceived."""
     from ingest.tasks.common import record_fetch
-    from ingest.tasks.eurostat import _client
 
     catalogue = catalogue or load_catalogue()
     limit = int(catalogue.limits("eurostat")["max_bulk_bytes"])
@@ -64,7 +63,7 @@ def extract(ctx: RunContext, code: str, archive: Archive, catalogue: Catalogue |
             record_fetch(cur, ctx, SOURCE, code, got.url, got.status, got.sha256, got.size)
         conn.close()
 
-    return _client().fetch_bulk(code, archive.put_stream, limit, on_stored=recorded)
+    return client.fetch_bulk(code, archive.put_stream, limit, on_stored=recorded)
 
 
 def check_received(code: str, got, archive: Archive) -> None:
@@ -105,8 +104,8 @@ def stage(batch: Batch, catalogue: Catalogue | None = None):
     leaves no staging table (its transaction is rolled back)."""
     from psycopg2 import sql
 
+    from ingest.eurostat.columns import dimension_columns
     from ingest.eurostat.errors import EurostatPayloadError
-    from ingest.tasks.eurostat import dimension_columns
     from ingest.tasks.gate import BatchRejected, Prepared, StagedTable
 
     catalogue = catalogue or load_catalogue()
@@ -209,8 +208,8 @@ def _stream(cur, copy: str, first, pieces, batch: Batch, dims: list[str], profil
     import queue
     import threading
 
+    from ingest.eurostat.columns import dimension_columns
     from ingest.eurostat.errors import EurostatPayloadError
-    from ingest.tasks.eurostat import dimension_columns
 
     if first is None:
         return 0

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ingest.archive import Archive, Received
 from ingest.config import Catalogue, EurostatDataset, SdmxDataset, load_catalogue
+from ingest.eurostat.columns import NON_DIMENSION_COLUMNS, dimension_columns
 from ingest.tasks.common import (
     Batch,
     RunContext,
@@ -29,7 +30,6 @@ if TYPE_CHECKING:  # pandas is imported by the tasks that decode, not by plan (a
     import pandas as pd
 
 SOURCE = "eurostat"
-NON_DIMENSION_COLUMNS = ("dataset", "time", "value", "obs_status", "conf_status", "source_updated_at")
 
 
 def _client(on_response=None):
@@ -221,7 +221,7 @@ def _bulk(ctx: RunContext, code: str, archive: Archive, catalogue: Catalogue):
     """The dataset's bulk file streamed into the archive (tasks.bulk); EurostatPayloadError when it is not data."""
     from ingest.tasks import bulk
 
-    got = bulk.extract(ctx, code, archive, catalogue)
+    got = bulk.extract(ctx, code, archive, _client(), catalogue)
     bulk.check_received(code, got, archive)
     return got
 
@@ -312,10 +312,6 @@ def decode_batch(batch: Batch, archive: Archive | None = None) -> pd.DataFrame:
     archive = archive or Archive()
     frames = [decode(archive.get(sha), batch.object) for sha in batch.sha256]
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-
-
-def dimension_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in NON_DIMENSION_COLUMNS]
 
 
 def to_raw_rows(frame: pd.DataFrame, batch_id: str) -> pd.DataFrame:
