@@ -147,16 +147,22 @@ def _short_line(data: bytes, dataset: str | None) -> bytes:
 
 
 def select(
-    frame: pd.DataFrame, filters: Mapping[str, Sequence[str]], geo: Sequence[str], since: str | None
+    frame: pd.DataFrame,
+    filters: Mapping[str, Sequence[str]],
+    geo: Sequence[str],
+    since: str | None,
+    dataset: str | None = None,
 ) -> pd.DataFrame:
-    """The rows of a decoded piece the catalogue entry asks for: each filter's codes (a dimension the file does not
-    have is left alone), ``geo`` codes unless empty (every region), periods from ``since`` on."""
+    """The rows of a decoded piece the catalogue entry asks for: each filter's codes, ``geo`` codes unless empty
+    (every region), periods from ``since`` on. A filter on a dimension the file does not have is an error, as the
+    Statistics API answers such a request."""
     keep = None
     for dim, codes in filters.items():
         name = dim.lower()
-        if name in frame.columns:
-            hit = frame[name].isin([str(c) for c in codes]).to_numpy()
-            keep = hit if keep is None else keep & hit
+        if name not in frame.columns:
+            raise EurostatPayloadError(dataset, f"the catalogue filters {dim}, a dimension the bulk file does not have")
+        hit = frame[name].isin([str(c) for c in codes]).to_numpy()
+        keep = hit if keep is None else keep & hit
     if geo and "geo" in frame.columns:
         hit = frame["geo"].isin(list(geo)).to_numpy()
         keep = hit if keep is None else keep & hit

@@ -43,8 +43,11 @@ end $$;
 
 -- Publish a validated staged table as the partition of one list value (a dataset) of a partitioned raw table, in
 -- the caller's transaction: the value's rows leave the default partition, its former partition is dropped, the
--- staged table is attached in its place (its primary key built then, unless a unique index on the key is there). The loader may not alter raw tables (no DDL there); this function, owned by the administrator, does
--- exactly this and nothing else. It takes the same per-partition lock as ingest.load.partition_lock.
+-- staged table is attached in its place (its primary key built then, unless a unique index on the key is there).
+-- The loader may not alter raw tables (no DDL there); this function, owned by the administrator, does exactly this
+-- and nothing else, and takes only a plain table the loader made: no trigger, rule, policy, grant, default, extended
+-- statistics, inheritance or index but the key's, logged. It takes the same per-partition lock as
+-- ingest.load.partition_lock, then the parent's strongest lock (two publishes never wait on each other's upgrade).
 create or replace function raw.publish_partition(p_table text, p_value text, p_staged text)
 returns void
 language plpgsql
@@ -59,6 +62,7 @@ declare
     old regclass;
     not_null text;
     key_index name;
+    default_part regclass;
 begin
     parent := to_regclass(format('raw.%I', p_table));
     staged := to_regclass(format('raw_staging.%I', p_staged));
@@ -74,7 +78,21 @@ begin
     if key_col is null then
         raise exception 'publish_partition: raw.% is not list-partitioned by one column', p_table;
     end if;
+    if exists (select 1 from pg_class c where c.oid = staged and (c.relkind <> 'r' or c.relpersistence <> 'p'
+                   or c.relacl is not null or c.relhastriggers or c.relhasrules or c.relrowsecurity
+                   or pg_get_userbyid(c.relowner) <> 'loader'))
+       or exists (select 1 from pg_inherits where inhrelid = staged or inhparent = staged)
+       or exists (select 1 from pg_attrdef where adrelid = staged)
+       or exists (select 1 from pg_statistic_ext where stxrelid = staged)
+       or exists (select 1 from pg_policy where polrelid = staged)
+       or exists (select 1 from pg_constraint where conrelid = staged)
+       or exists (select 1 from pg_index where indrelid = staged and (not indisunique or indexprs is not null
+                  or indpred is not null))
+       or (select count(*) from pg_index where indrelid = staged) > 1 then
+        raise exception 'publish_partition: raw_staging.% is not a plain table of the loader', p_staged;
+    end if;
     perform pg_advisory_xact_lock(hashtextextended(format('%s|%s=%s', p_table, key_col, p_value), 0));
+    execute format('lock table %s in access exclusive mode', parent);
     -- The parent's NOT NULL columns and the partition's bound, checked in one pass over the staged rows (they were
     -- validated; this is the warehouse's own guarantee): the attach below then needs no scan of its own.
     select string_agg(format('alter column %I set not null', a.attname), ', ') into not_null
@@ -98,7 +116,11 @@ begin
                        key_index);
     end if;
     -- Rows of this value loaded through the parent before (the Statistics API path) leave the default partition.
-    execute format('delete from %s where %I = %L', parent, key_col, p_value);
+    select pt.partdefid::regclass into default_part from pg_partitioned_table pt
+    where pt.partrelid = parent and pt.partdefid <> 0;
+    if default_part is not null then
+        execute format('delete from %s where %I = %L', default_part, key_col, p_value);
+    end if;
     part_name := left(p_table, 30) || '_p_' || left(md5(p_value), 12);
     select i.inhrelid::regclass into old
     from pg_inherits i join pg_class c on c.oid = i.inhrelid

@@ -90,6 +90,14 @@ def check_received(code: str, got, archive: Archive) -> None:
         raise EurostatPayloadError(code, f"HTTP {status} for the bulk file", kind="error", status=status)
 
 
+def selection(catalogue: Catalogue, code: str) -> dict:
+    """Which rows of the bulk file a dataset loads (those the Statistics API would answer for its catalogue entry):
+    recorded with the batch at extract, so that a replay selects what the night did, whatever the catalogue says
+    since."""
+    ds = catalogue.dataset(code)
+    return {"filters": ds.filters, "geo": catalogue.geo_codes(ds), "since": catalogue.eurostat.get("since_time_period")}
+
+
 def staged_name(batch: Batch) -> str:
     """A new staging table for a batch (two runs staging the same content never share one)."""
     return f"{TABLE}_{hashlib.sha256(batch.batch_id.encode()).hexdigest()[:12]}_{uuid.uuid4().hex[:12]}"
@@ -114,13 +122,18 @@ def stage(batch: Batch, catalogue: Catalogue | None = None):
     name = staged_name(batch)
     profile: dict[str, set] = {}
     try:
-        if _held_in_full(conn, batch):
-            log.info("eurostat %s: raw holds this bulk batch already: not staged again", batch.object)
-            return Prepared(tables={}, checks=[], partition=partition)
+        held = _held_in_full(conn, batch)
+        if held:
+            log.info("eurostat %s: raw holds this bulk batch already (%s rows): not staged again", batch.object, held)
+            return Prepared(tables={}, checks=[], partition=partition, held_rows=held)
         _drop_abandoned(conn)
         with conn, conn.cursor() as cur, Archive().open(batch.sha256[0]) as fh:
             pieces = _pieces(fh, batch, catalogue)
             first = next(pieces, None)
+            if first is None:  # the Statistics API answers such a request with an error, not with an empty table
+                raise EurostatPayloadError(
+                    batch.object, "the catalogue entry's filters, geo and first period select no row of the bulk file"
+                )
             dims = dimension_columns(first) if first is not None else []
             _create(cur, sql.Identifier(STAGING_SCHEMA, name), dims, batch)
             columns = [c for c, _t in RAW_COLUMNS] + [d for d in dims if d != "geo"]
@@ -186,8 +199,9 @@ def _pieces(fh, batch: Batch, catalogue: Catalogue) -> Iterator[pd.DataFrame]:
     out)."""
     from ingest.eurostat import bulk
 
-    ds, limits = catalogue.dataset(batch.object), catalogue.limits("eurostat")
-    geo, since = catalogue.geo_codes(ds), catalogue.eurostat.get("since_time_period")
+    limits = catalogue.limits("eurostat")
+    chosen = batch.meta.get("selection") or selection(catalogue, batch.object)
+    filters, geo, since = chosen["filters"], chosen["geo"], chosen["since"]
     for piece in bulk.iter_frames(
         fh,
         batch.object,
@@ -195,7 +209,7 @@ def _pieces(fh, batch: Batch, catalogue: Catalogue) -> Iterator[pd.DataFrame]:
         max_ratio=float(limits["max_compression_ratio"]),
         block_bytes=bulk.BLOCK_BYTES,
     ):
-        frame = bulk.select(piece, ds.filters, geo, since)
+        frame = bulk.select(piece, filters, geo, since, dataset=batch.object)
         if len(frame):
             yield frame
 
@@ -375,11 +389,22 @@ def _profile_frame(dataset: str, dims: list[str], values: dict[str, set]) -> pd.
     return pd.DataFrame(cols)
 
 
-def _held_in_full(conn, batch: Batch) -> bool:
-    """Raw's partition of this dataset holds rows, every one of this batch (a bulk batch is published whole)."""
+def _held_in_full(conn, batch: Batch) -> int:
+    """The rows of raw's partition of this dataset when it holds rows, every one of this batch (a bulk batch is
+    published whole) selected as this batch selects them (the catalogue entry may have changed, the file not),
+    else 0."""
     with conn, conn.cursor() as cur:
         cur.execute(
-            "select count(*) > 0 and bool_and(batch_id = %s) from raw.eurostat_observations where dataset = %s",
+            "select coalesce((select meta->'selection' = %s::jsonb from audit.batches"
+            " where batch_id = %s and status = 'loaded'), false)",
+            (json.dumps(batch.meta.get("selection")), batch.batch_id),
+        )
+        if not cur.fetchone()[0]:
+            return 0
+        cur.execute(
+            "select count(*), coalesce(bool_and(batch_id = %s), false) from raw.eurostat_observations"
+            " where dataset = %s",
             (batch.batch_id, batch.object),
         )
-        return bool(cur.fetchone()[0])
+        rows, all_this = cur.fetchone()
+        return int(rows) if all_this else 0

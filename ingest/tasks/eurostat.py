@@ -158,6 +158,7 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     try:
         if sdmx is None and catalogue.dataset(code).bulk:  # streamed to the archive, never in memory (tasks.bulk)
             parts, bulk_got = [], _bulk(ctx, code, archive, catalogue)
+            _bulk_check(code, bulk_got, archive)
         elif sdmx is not None:
             from ingest.sdmx.client import SdmxClient
 
@@ -178,6 +179,7 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
             except ExtractionTooBig as exc:  # too big for the Statistics API even split by geo: the bulk file
                 log.info("eurostat %s: %s: taking Eurostat's bulk file instead", code, exc)
                 parts, bulk_got = [], _bulk(ctx, code, archive, catalogue)
+                _bulk_check(code, bulk_got, archive)
     except (EurostatPayloadError, ExtractionTooBig) as exc:
         parts = [item for item, _sha in sink]
         kind = getattr(exc, "kind", "too_big")
@@ -195,8 +197,10 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
     if bulk_got is not None:
         shas = [bulk_got.sha256]
     batch = Batch(source=SOURCE, object=code, sha256=shas)
-    if bulk_got is not None:
-        batch.meta["bulk"] = True
+    if bulk_got is not None:  # how to read it, kept with the batch: a replay selects what this night did
+        from ingest.tasks.bulk import selection
+
+        batch.meta.update(bulk=True, selection=selection(catalogue, code))
     if sdmx is not None:  # how to read it, kept with the batch: a replay reads it the same way whatever the catalogue
         batch.meta["sdmx"] = sdmx_reading(sdmx, parts if problem is None else [], dsd)
     conn = connect(role=LOADER)
@@ -218,12 +222,17 @@ def extract(ctx: RunContext, code: str, catalogue: Catalogue | None = None) -> d
 
 
 def _bulk(ctx: RunContext, code: str, archive: Archive, catalogue: Catalogue):
-    """The dataset's bulk file streamed into the archive (tasks.bulk); EurostatPayloadError when it is not data."""
+    """The dataset's bulk file streamed into the archive (tasks.bulk)."""
     from ingest.tasks import bulk
 
-    got = bulk.extract(ctx, code, archive, _client(), catalogue)
+    return bulk.extract(ctx, code, archive, _client(), catalogue)
+
+
+def _bulk_check(code: str, got, archive: Archive) -> None:
+    """EurostatPayloadError when the stored bulk body is not data (the batch keeps naming the stored file)."""
+    from ingest.tasks import bulk
+
     bulk.check_received(code, got, archive)
-    return got
 
 
 def _register(cur, ctx: RunContext, batch: Batch, problem: dict | None) -> None:

@@ -104,11 +104,16 @@ def reconcile(ctx: RunContext, source: str) -> dict:
             tables = meta["tables"] or (["eurostat_observations"] if meta.get("bulk") else [])  # bulk: staged
             if not tables:
                 continue
+            where = sql.SQL("").join(  # the partition's key too: only its rows are read (raw.eurostat_observations
+                sql.SQL(" and {} = {}").format(sql.Identifier(k), sql.Placeholder(f"p{i}"))  # is partitioned by it)
+                for i, k in enumerate(meta.get("partition") or {})
+            )
             present = sql.SQL(" union all ").join(
-                sql.SQL("(select 1 from raw.{} where batch_id = %(b)s limit 1)").format(sql.Identifier(t))
+                sql.SQL("(select 1 from raw.{} where batch_id = %(b)s{} limit 1)").format(sql.Identifier(t), where)
                 for t in tables
             )
-            cur.execute(sql.SQL("select exists ({})").format(present), {"b": batch_id})
+            values = {f"p{i}": v for i, v in enumerate((meta.get("partition") or {}).values())}
+            cur.execute(sql.SQL("select exists ({})").format(present), {"b": batch_id, **values})
             if cur.fetchone()[0] or not all(archive.has(sha) for sha in sha256):
                 continue
             batch = Batch(source=source, object=obj, sha256=list(sha256), meta=meta)

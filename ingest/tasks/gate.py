@@ -78,6 +78,7 @@ class Prepared:
     warnings: list[dict] = field(default_factory=list)
     meta: dict[str, object] = field(default_factory=dict)  # recorded with the batch (e.g. the pseudonym key id)
     staged: StagedTable | None = None
+    held_rows: int = 0  # a big batch raw holds in full already (not staged again): its rows there
 
 
 def validate(
@@ -123,7 +124,7 @@ def validate(
             prepared[batch.batch_id], problems[batch.batch_id] = None, [bad]
             failures.append(f"{batch.object}: {bad['message']}")
             continue
-        batch.rows = sum(len(f) for f in prep.tables.values()) + (prep.staged.rows if prep.staged else 0)
+        batch.rows = sum(len(f) for f in prep.tables.values()) + (prep.staged.rows if prep.staged else prep.held_rows)
         for suite, frame, context in prep.checks:
             key = _cache_key(batch, suite, context)
             if _passed_before(conn, key):
@@ -254,13 +255,17 @@ def _index_key(staged: StagedTable) -> None:
 
 
 def drop_staged(schema: str, name: str) -> None:
-    """Drop a staged batch's table (quarantined: nothing of it is published)."""
+    """Drop a staged batch's table (quarantined: nothing of it is published). A failure is logged, never raised:
+    the batch's outcome is recorded all the same (an abandoned table is dropped by a later staging)."""
     from psycopg2 import sql
 
-    conn = connect(role=LOADER)
-    with conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, name)))
-    conn.close()
+    try:
+        conn = connect(role=LOADER)
+        with conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, name)))
+        conn.close()
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("%s.%s: staging table not dropped (%s)", schema, name, type(exc).__name__)
 
 
 def expectation_problems(verdict, obj: str) -> list[dict]:

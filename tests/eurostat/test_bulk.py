@@ -77,9 +77,11 @@ def test_a_body_that_is_not_a_bulk_file_is_one_line(body, match):
 
 def test_select_keeps_what_the_statistics_api_would_answer():
     frame = decode(_tsv(), "ds")
-    picked = select(frame, {"nace_r2": ["C01", "C02"], "absent_dimension": ["X"]}, ["DE001", "DE002", "DE014"], "2020")
+    picked = select(frame, {"nace_r2": ["C01", "C02"]}, ["DE001", "DE002", "DE014"], "2020")
     assert set(picked["nace_r2"]) == {"C01", "C02"} and set(picked["geo"]) == {"DE001", "DE002", "DE014"}
     assert picked["time"].min() == "2020" and len(picked) == len(
         frame[frame.nace_r2.isin(["C01", "C02"]) & frame.geo.isin(["DE001", "DE002", "DE014"]) & (frame.time >= "2020")]
     )
     assert select(frame, {}, [], None) is frame  # every region, no filter: the piece as it is
+    with pytest.raises(EurostatPayloadError, match="filters indic_sbs, a dimension the bulk file does not have"):
+        select(frame, {"indic_sbs": ["X"]}, [], None, dataset="ds")

@@ -6,6 +6,7 @@ line with nothing of it published."""
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import pytest
 import yaml
@@ -211,3 +212,28 @@ def test_staging_tables_left_by_an_abandoned_run_are_dropped_by_the_next_staging
         _night(monkeypatch, _catalogue(tmp_path, bulk=True), "after_crash")
         left = query(st.url, "select tablename from pg_tables where schemaname = 'raw_staging' order by 1")
     assert left == [("eurostat_observations_new",)]
+
+
+def test_a_bulk_file_of_which_the_catalogue_selects_no_row_is_quarantined_not_published_empty(
+    warehouse_url, tmp_path, monkeypatch
+):
+    """Eurostat renamed the unit the catalogue filters on: the Statistics API would answer with an error, so the bulk
+    batch is quarantined in one line and the dataset's rows stay as they were."""
+    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
+        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+    ) as st:
+        _night(monkeypatch, _catalogue(tmp_path, bulk=True), "before")
+        before = query(st.url, ROWS, CODE)
+        cat = yaml.safe_load(Path(_catalogue(tmp_path, bulk=True)).read_text(encoding="utf-8"))
+        entry = next(e for e in cat["eurostat_datasets"] if e["code"] == CODE)
+        entry["filters"]["unit"] = ["NO_SUCH_UNIT"]
+        renamed = tmp_path / "renamed.yml"
+        renamed.write_text(yaml.safe_dump(cat, sort_keys=False), encoding="utf-8")
+        server.script(f"/sdmx/2.1/data/{CODE}", [None])
+        out = _night(monkeypatch, str(renamed), "renamed")
+        ((status, reason),) = query(
+            st.url, "select status, reason from audit.batches where batch_id = %s", out["extract"]["batch_id"]
+        )
+        after = query(st.url, ROWS, CODE)
+    assert out["validate"]["quarantined"] == 1 and status == "quarantined"
+    assert "select no row of the bulk file" in reason and after == before
