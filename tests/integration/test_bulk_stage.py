@@ -219,9 +219,12 @@ def test_a_bulk_file_of_which_the_catalogue_selects_no_row_is_quarantined_not_pu
 ):
     """Eurostat renamed the unit the catalogue filters on: the Statistics API would answer with an error, so the bulk
     batch is quarantined in one line and the dataset's rows stay as they were."""
-    with ReplayServer(SAMPLES_DIR / "eurostat") as server, isolated_stage(
-        warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
-    ) as st:
+    with (
+        ReplayServer(SAMPLES_DIR / "eurostat") as server,
+        isolated_stage(
+            warehouse_url, tmp_path, EUROSTAT_BASE_URL=server.base_url, EUROSTAT_BACKOFF_SCALE="0.001"
+        ) as st,
+    ):
         _night(monkeypatch, _catalogue(tmp_path, bulk=True), "before")
         before = query(st.url, ROWS, CODE)
         cat = yaml.safe_load(Path(_catalogue(tmp_path, bulk=True)).read_text(encoding="utf-8"))
