@@ -321,7 +321,10 @@ def build_fingerprint(cur, logical_date: str) -> str:
 
     from psycopg2 import sql
 
-    cur.execute("select table_name from information_schema.tables where table_schema = 'raw' order by 1")
+    cur.execute(  # raw's tables, a partitioned one once (not its partitions as well)
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'raw' and c.relkind in ('r', 'p') and not c.relispartition order by 1"
+    )
     tables = [r[0] for r in cur.fetchall()]
     digest = hashlib.sha256(project_fingerprint().encode())
     if tables:

@@ -7,6 +7,7 @@ objects, and its result is kept in the context's (in-memory) validation results 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -21,11 +22,17 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import great_expectations as gx  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
 import pandas as pd  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
     ExpectationSuiteIdentifier,
     ValidationResultIdentifier,
+)
+from great_expectations.execution_engine import SqlAlchemyExecutionEngine  # noqa: E402
+from great_expectations.expectations.metrics.map_metric_provider import multicolumn_function_partial  # noqa: E402
+from great_expectations.expectations.metrics.multicolumn_map_metrics.compound_columns_unique import (  # noqa: E402
+    CompoundColumnsUnique,
 )
 from great_expectations.expectations.registry import get_expectation_impl  # noqa: E402
 from great_expectations.expectations.row_conditions import Column  # noqa: E402
@@ -68,6 +75,43 @@ class ExpectColumnDtypeIn(gxe.ExpectColumnValuesToBeInTypeList):
         if expected_types_list is None or as_pandas in expected_types_list or sql_type in expected_types_list:
             return {"success": True, "result": {"observed_value": as_pandas}}
         return {"success": False, "result": {"observed_value": as_pandas}}
+
+
+def _quietly_registered(define):
+    """Define a metric provider that replaces one of GX's (GX logs each replacement as a warning)."""
+    registry_log = logging.getLogger("great_expectations.expectations.registry")
+    level = registry_log.level
+    registry_log.setLevel(logging.ERROR)
+    try:
+        return define()
+    finally:
+        registry_log.setLevel(level)
+
+
+def _one_pass_compound_unique() -> type:
+    class _CompoundColumnsUniqueOnePass(CompoundColumnsUnique):
+        """GX's SQL form of ``compound_columns.unique`` (``expect_compound_columns_to_be_unique``), replaced.
+
+        GX joins every row of the table (all its columns) to its group's count: on a staged bulk batch of 20 M rows that
+        one query took 146 s of a 200 s validation. Here each row's group count is a window ``count(*) over (partition
+        by the key)`` over the key columns only (one pass, 8× faster on 2 M rows), which also counts keys holding nulls
+        as equal, as the pandas engine does (``DataFrame.duplicated``): the same unexpected rows either way. Only the
+        key columns can be reported (``COMPLETE``'s whole unexpected rows are not used here)."""
+
+        @multicolumn_function_partial(engine=SqlAlchemyExecutionEngine)
+        def _sqlalchemy_function(self, column_list, **kwargs):
+            names = kwargs.get("_column_names")
+            counted = sa.func.count().over(partition_by=[sa.column(c) for c in names]).label("_num_rows")
+            return (
+                sa.select(*[sa.column(c) for c in names], counted)
+                .select_from(kwargs.get("_table"))
+                .alias("original_table_clause")
+            )
+
+    return _CompoundColumnsUniqueOnePass
+
+
+_quietly_registered(_one_pass_compound_unique)
 
 
 # Warehouse column types as the pandas dtypes their values are read as (ExpectColumnDtypeIn on a staged table).
