@@ -219,20 +219,7 @@ class EurostatClient:
         (:mod:`ingest.eurostat.bulk`)."""
         url = f"{self.base_url}/sdmx/2.1/data/{dataset}"
         params = [("format", "TSV"), ("compressed", "true")]
-        retrying = Retrying(
-            retry=retry_if_exception_type(_Transient),
-            wait=wait_exponential_jitter(
-                multiplier=self.backoff_initial * self.scale,
-                max=self.backoff_max * self.scale,
-                jitter=self.backoff_initial * self.scale,
-            ),
-            stop=stop_after_attempt(self.max_attempts),
-            reraise=True,
-        )
-        try:
-            return retrying(self._bulk_once, url, params, dataset, store, max_bytes, on_stored)
-        except _Transient as exc:
-            raise exc.final from exc
+        return self._retried(self._bulk_once, url, params, dataset, store, max_bytes, on_stored)
 
     def _bulk_once(
         self,
@@ -336,6 +323,11 @@ class EurostatClient:
 
     def _get(self, url: str, params: list[tuple[str, str]], dataset: str, expect: str) -> Received:
         """GET with bounded jittered retries of transient failures; return the accepted body."""
+        return self._retried(self._attempt, url, params, dataset, expect)
+
+    def _retried(self, attempt: Callable[..., Any], *args: Any) -> Any:
+        """``attempt(*args)`` with bounded jittered retries of transient failures (``_Transient``); the last
+        failure's own error when every attempt failed."""
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
             wait=wait_exponential_jitter(
@@ -347,7 +339,7 @@ class EurostatClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, url, params, dataset, expect)
+            return retrying(attempt, *args)
         except _Transient as exc:
             raise exc.final from exc
 
