@@ -78,9 +78,12 @@ begin
     if key_col is null then
         raise exception 'publish_partition: raw.% is not list-partitioned by one column', p_table;
     end if;
+    -- Locked first: nothing can be added to the staged table between these checks and the attach.
+    execute format('lock table %s in access exclusive mode', staged);
     if exists (select 1 from pg_class c where c.oid = staged and (c.relkind <> 'r' or c.relpersistence <> 'p'
                    or c.relacl is not null or c.relhastriggers or c.relhasrules or c.relrowsecurity
                    or pg_get_userbyid(c.relowner) <> 'loader'))
+       or exists (select 1 from pg_attribute where attrelid = staged and attacl is not null)
        or exists (select 1 from pg_inherits where inhrelid = staged or inhparent = staged)
        or exists (select 1 from pg_attrdef where adrelid = staged)
        or exists (select 1 from pg_statistic_ext where stxrelid = staged)
@@ -114,6 +117,8 @@ begin
     if key_index is not null then
         execute format('alter table %s add constraint %I primary key using index %I', staged, p_staged || '_pkey',
                        key_index);
+    elsif exists (select 1 from pg_index where indrelid = staged) then
+        raise exception 'publish_partition: raw_staging.% has an index other than the key''s', p_staged;
     end if;
     -- Rows of this value loaded through the parent before (the Statistics API path) leave the default partition.
     select pt.partdefid::regclass into default_part from pg_partitioned_table pt

@@ -240,3 +240,36 @@ def test_a_bulk_file_of_which_the_catalogue_selects_no_row_is_quarantined_not_pu
         after = query(st.url, ROWS, CODE)
     assert out["validate"]["quarantined"] == 1 and status == "quarantined"
     assert "select no row of the bulk file" in reason and after == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "refusal"),
+    [
+        ("grant update (value) on raw_staging.{t} to transformer", "not a plain table of the loader"),
+        ("create index on raw_staging.{t} (geo)", "has an index other than the key's|not a plain table"),
+        ("alter table raw_staging.{t} alter column value set default 0", "not a plain table of the loader"),
+    ],
+)
+def test_the_publish_function_takes_only_a_plain_table_of_the_loader(warehouse_url, tmp_path, extra, refusal):
+    """raw.publish_partition runs as the administrator: a staged table carrying anything but rows (a grant, an index
+    that is not the key's, a default) is refused, and raw is left as it was."""
+    import re
+
+    import psycopg2
+
+    from ingest.warehouse import LOADER, connect
+
+    with isolated_stage(warehouse_url, tmp_path) as st:
+        conn = connect(role=LOADER)
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "create table raw_staging.t (dataset text, series_key text, dims jsonb, geo text, time text,"
+                " value numeric, obs_status text, conf_status text, source_updated_at timestamptz, batch_id text)"
+            )
+            cur.execute("insert into raw_staging.t values ('x', 'k', '{}', 'DE', '2020', 1, null, null, null, 'b')")
+            cur.execute(extra.format(t="t"))
+        with pytest.raises(psycopg2.Error) as err, conn, conn.cursor() as cur:
+            cur.execute("select raw.publish_partition('eurostat_observations', 'x', 't')")
+        conn.close()
+        rows = query(st.url, "select count(*) from raw.eurostat_observations where dataset = 'x'")
+    assert re.search(refusal, str(err.value)) and rows == [(0,)]
