@@ -230,12 +230,7 @@ class EurostatClient:
         max_bytes: int,
         on_stored: Callable[[BulkReceived], None] | None,
     ) -> BulkReceived:
-        try:
-            resp = self.session.get(url, params=params, timeout=self.timeout, stream=True)
-        except requests.exceptions.Timeout as exc:
-            raise _Transient(self._unreachable(f"timed out after {self.timeout} s")) from exc
-        except requests.exceptions.ConnectionError as exc:
-            raise _Transient(self._unreachable(_reason(exc))) from exc
+        resp = self._open(url, params)
         with resp:
             reader = _BoundedBody(resp.raw, max_bytes)
             try:
@@ -349,14 +344,18 @@ class EurostatClient:
             f"Eurostat is unreachable at {self.base_url} ({reason}; {self.max_attempts} attempts)"
         )
 
-    def _attempt(self, url: str, params: list[tuple[str, str]], dataset: str, expect: str) -> Received:
-        chunks: list[bytes] = []
+    def _open(self, url: str, params: list[tuple[str, str]]) -> requests.Response:
+        """A streamed GET; no connection or a timeout before the answer is a transient failure (retried)."""
         try:
-            resp = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+            return self.session.get(url, params=params, timeout=self.timeout, stream=True)
         except requests.exceptions.Timeout as exc:
             raise _Transient(self._unreachable(f"timed out after {self.timeout} s")) from exc
         except requests.exceptions.ConnectionError as exc:
             raise _Transient(self._unreachable(_reason(exc))) from exc
+
+    def _attempt(self, url: str, params: list[tuple[str, str]], dataset: str, expect: str) -> Received:
+        chunks: list[bytes] = []
+        resp = self._open(url, params)
         size = 0
         try:
             with resp:
