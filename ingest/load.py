@@ -92,7 +92,7 @@ def publish_staged(
     """Publish a validated staged table (write-audit-publish) as its partition of a partitioned raw table, in one
     transaction with ``then(cursor, loaded)``: its checked-only columns dropped (no rewrite), then
     ``raw.publish_partition`` (migration 0014) swaps it in for the partition's current rows. ``staged`` is the
-    batch's record of it (``gate.StagedTable.meta`` plus ``table``, the raw table)."""
+    batch's record of it (``staged.StagedTable.meta`` plus ``table``, the raw table)."""
     ((_column, value),) = partition.items()  # the function finds the parent's partition column itself
     table = str(staged.get("table") or "eurostat_observations")
     with conn, conn.cursor() as cur:

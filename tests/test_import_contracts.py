@@ -347,3 +347,17 @@ def test_self_check_catches_tool_imports(tmp_path):
         "dags/d.py:1: tools",
         "ingest/eurostat/replay.py:2: tools.eurostat_samples",
     ]
+
+
+MAX_MODULE_LINES = 500  # #17: a module fits on a few screens
+
+
+def test_no_product_module_over_500_lines():
+    """Every module of the product (``ingest/``, ``dags/``) stays under the size a newcomer reads at once."""
+    long = [
+        f"{path.relative_to(REPO)}: {n} lines"
+        for root in ROOTS
+        for path in sorted((REPO / root).rglob("*.py"))
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by stage or concern):\n" + "\n".join(long)

@@ -114,7 +114,8 @@ def stage(batch: Batch, catalogue: Catalogue | None = None):
 
     from ingest.eurostat.columns import dimension_columns
     from ingest.eurostat.errors import EurostatPayloadError
-    from ingest.tasks.gate import BatchRejected, Prepared, StagedTable
+    from ingest.tasks.gate import BatchRejected, Prepared
+    from ingest.tasks.staged import StagedTable
 
     catalogue = catalogue or load_catalogue()
     partition = {"dataset": batch.object}

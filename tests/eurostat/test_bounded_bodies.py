@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from ingest.config import load_catalogue
-from ingest.eurostat.client import EurostatClient, parse_toc
+from ingest.eurostat.client import EurostatClient
 from ingest.eurostat.decode import decode
 from ingest.eurostat.envelope import gunzip, gzip_limits, unwrap
 from ingest.eurostat.errors import EurostatPayloadError
 from ingest.eurostat.replay import JSON
+from ingest.eurostat.toc import parse_toc
 from ingest.tasks.eurostat import payload_metadata
 from tests import bombs
 

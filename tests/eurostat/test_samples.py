@@ -7,8 +7,8 @@ import orjson
 import pytest
 
 from ingest.config import load_catalogue
-from ingest.eurostat.client import parse_toc
 from ingest.eurostat.decode import decode
+from ingest.eurostat.toc import parse_toc
 from tools.eurostat_samples import (
     LEGACY_LAST_YEAR,
     NUTS_2024_RECODED,
