@@ -3,15 +3,13 @@ that decodes nothing, e.g. the plan of a no-change night, can name them)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import pandas as pd
+from collections.abc import Iterable
 
 TAIL_COLUMNS = ("time", "value", "obs_status", "conf_status", "source_updated_at")
 NON_DIMENSION_COLUMNS = ("dataset", *TAIL_COLUMNS)
 
 
-def dimension_columns(frame: pd.DataFrame) -> list[str]:
-    """The dimension columns of a long table (every column but ``dataset`` and the tail), in order."""
-    return [c for c in frame.columns if c not in NON_DIMENSION_COLUMNS]
+def dimension_columns(columns: Iterable[str]) -> list[str]:
+    """The dimension columns of a long table (every column but ``dataset`` and the tail), in order, from its column
+    names (a frame's ``columns``, a table's ``column_names``)."""
+    return [c for c in columns if c not in NON_DIMENSION_COLUMNS]

@@ -26,13 +26,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
+from ingest.eurostat.codes import TIME_IDS as _TIME_IDS
 from ingest.eurostat.decode_sdmx import decode_sdmx_csv as decode_sdmx_csv
 from ingest.eurostat.decode_sdmx import decode_tsv as decode_tsv
 from ingest.eurostat.envelope import check_json_doc, not_data_xml, sniff, unwrap
 from ingest.eurostat.errors import EurostatPayloadError, one_line
-from ingest.eurostat.frames import _TIME_IDS, _const, _flag_columns, _frame, _iso_updated, _take
 from ingest.eurostat.frames import CONF_FLAGS as CONF_FLAGS
 from ingest.eurostat.frames import TAIL_COLUMNS as TAIL_COLUMNS
+from ingest.eurostat.frames import _const, _flag_columns, _frame, _iso_updated, _take
 from ingest.eurostat.frames import normalise_period as normalise_period
 from ingest.eurostat.frames import split_flag as split_flag
 

@@ -5,17 +5,19 @@ Light on purpose (no pandas / Arrow): the HTTP client checks every response with
 
 from __future__ import annotations
 
-import gzip
 import io
 import re
 import zlib
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 from ingest.eurostat.errors import EurostatPayloadError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _RATIO_FLOOR = 1 << 20  # the compression ratio is checked once the output is past this (small bodies vary)
 _OUT_CHUNK = 1 << 20
+_IN_CHUNK = 1 << 16  # compressed bytes read at a time
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer around a deflate stream
 
 
 def gzip_limits() -> tuple[int, float]:
@@ -32,29 +34,71 @@ def gunzip(
     """Decompress a gzip body (every member, as ``gzip.decompress``) without ever holding more than
     ``max_bytes`` of output, nor more than ``max_ratio`` times the compressed bytes read so far (once 1 MiB
     is out): past either, ``EurostatPayloadError(kind="too_large")``. Defaults: ``gzip_limits()``.
-    The one way Eurostat bodies are decompressed. Truncated or corrupt gzip: ``kind="truncated"``."""
+    The one way Eurostat bodies are decompressed (whole here, piece by piece in :func:`gunzip_blocks`). Truncated or
+    corrupt gzip: ``kind="truncated"``."""
     if max_bytes is None or max_ratio is None:
         cfg_bytes, cfg_ratio = gzip_limits()
         max_bytes = cfg_bytes if max_bytes is None else max_bytes
         max_ratio = cfg_ratio if max_ratio is None else max_ratio
-    raw, out, total = io.BytesIO(payload), [], 0
+    blocks = gunzip_blocks(io.BytesIO(payload), dataset, max_bytes=max_bytes, max_ratio=max_ratio)
+    return b"".join(blocks)
+
+
+def gunzip_blocks(
+    fileobj: BinaryIO, dataset: str | None, *, max_bytes: int, max_ratio: float, block_bytes: int = _OUT_CHUNK
+) -> Iterator[bytes]:
+    """A gzip stream's output about ``block_bytes`` at a time (every member), bounded as :func:`gunzip` says: past
+    ``max_bytes`` of output, or ``max_ratio`` times the compressed bytes read so far (once 1 MiB is out),
+    ``EurostatPayloadError(kind="too_large")``; truncated or corrupt (a member's CRC or length checked by zlib):
+    ``kind="truncated"``. ``zlib`` directly rather than ``gzip.GzipFile``: the same checks, without GzipFile's
+    Python-level CRC pass and buffering (a third less time on a bulk file)."""
+    inflater, fed, read, total = zlib.decompressobj(_GZIP_WBITS), False, 0, 0
+    pending, out, held, ended = b"", [], 0, False
     try:
-        with gzip.GzipFile(fileobj=raw) as stream:
-            while chunk := stream.read(_OUT_CHUNK):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise EurostatPayloadError(dataset, f"gzip body expands beyond {max_bytes} bytes", kind="too_large")
-                if total > _RATIO_FLOOR and total > max_ratio * raw.tell():
-                    raise EurostatPayloadError(
-                        dataset,
-                        f"gzip body expands beyond {max_ratio:g} times its compressed size "
-                        f"({total} bytes from {raw.tell()})",
-                        kind="too_large",
-                    )
-                out.append(chunk)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        while True:
+            if not pending and not ended:
+                pending = fileobj.read(_IN_CHUNK)
+                read += len(pending)
+                ended = not pending
+            if not fed:  # between members: zero padding is skipped (as gzip.GzipFile does)
+                pending = pending.lstrip(b"\x00")
+                if not pending:
+                    if ended:
+                        break
+                    continue
+            # at the input's end, output zlib still holds (the last call stopped at block_bytes) comes out here
+            chunk = inflater.decompress(pending, block_bytes)
+            if ended and not chunk and not inflater.eof:
+                break
+            fed = True
+            pending = inflater.unconsumed_tail
+            if inflater.eof:  # the member ended: what follows is the next member (or nothing)
+                # (unused_data holds every byte fed past the member's end; unconsumed_tail then repeats them)
+                pending, inflater, fed = inflater.unused_data, zlib.decompressobj(_GZIP_WBITS), False
+            if not chunk:
+                continue
+            total += len(chunk)
+            if total > max_bytes:
+                raise EurostatPayloadError(dataset, f"gzip body expands beyond {max_bytes} bytes", kind="too_large")
+            if total > _RATIO_FLOOR and total > max_ratio * read:
+                raise EurostatPayloadError(
+                    dataset,
+                    f"gzip body expands beyond {max_ratio:g} times its compressed size ({total} bytes from {read})",
+                    kind="too_large",
+                )
+            out.append(chunk)
+            held += len(chunk)
+            if held >= block_bytes:
+                yield b"".join(out) if len(out) > 1 else out[0]
+                out, held = [], 0
+    except zlib.error as exc:
         raise EurostatPayloadError(dataset, f"truncated or corrupt gzip ({exc})", kind="truncated") from exc
-    return b"".join(out)
+    if fed:
+        raise EurostatPayloadError(
+            dataset, "truncated or corrupt gzip (the stream ends inside a member)", kind="truncated"
+        )
+    if out:
+        yield b"".join(out)
 
 
 def unwrap(payload: bytes, dataset: str | None = None) -> bytes:

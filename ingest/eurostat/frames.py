@@ -9,7 +9,6 @@ Also here: period codes (:func:`normalise_period`) and status flags (:func:`spli
 
 from __future__ import annotations
 
-import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -20,52 +19,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ingest.eurostat.codes import CONF_FLAGS as CONF_FLAGS
+from ingest.eurostat.codes import flag_maps
+from ingest.eurostat.codes import normalise_period as normalise_period
+from ingest.eurostat.codes import split_flag as split_flag
 from ingest.eurostat.columns import TAIL_COLUMNS as TAIL_COLUMNS
 
-CONF_FLAGS = frozenset("CNP")
-_TIME_IDS = ("time", "time_period")
 # pandas' ``str`` dtype, resolved once: looking the name up in the dtype registry costs more than building a
 # small column (a fixed cost of every decoded frame).
 STR = pd.api.types.pandas_dtype("str")
 _LUX = ZoneInfo("Europe/Luxembourg")
-
-
-_SUB_PERIOD = re.compile(r"(\d{4})-?([QSHW])(\d+)")
-_MONTH = re.compile(r"(\d{4})M(\d{2})")
-
-
-def normalise_period(code: str) -> str:
-    """``2021`` → ``2021``; ``2021Q1``/``2021-Q1`` → ``2021-Q1``; ``2021M05``/``2021-05`` → ``2021-05``."""
-    code = code.strip()
-    if len(code) < 6 or (code[4] == "-" and code[5] not in "QSHW"):
-        return code  # a year, a date or an ISO month already (the most common periods: no regular expression)
-    m = _SUB_PERIOD.fullmatch(code)
-    if m:
-        return f"{m.group(1)}-{m.group(2)}{m.group(3)}"
-    m = _MONTH.fullmatch(code)
-    if m:
-        return f"{m.group(1)}-{m.group(2)}"
-    return code
-
-
-def split_flag(flag: str | None) -> tuple[str | None, str | None]:
-    """Split a status into (observation status, confidentiality): ``"p|C"`` → (p, C), ``"|C"`` → (None, C).
-
-    Without ``|``, upper-case C/N/P are confidentiality and the other letters observation status; the
-    pre-2025 lower-case ``c`` (confidential) maps to confidentiality ``C``.
-    """
-    if not flag:
-        return None, None
-    flag = flag.strip()
-    if "|" in flag:
-        obs, conf = flag.split("|", 1)
-    else:
-        obs = "".join(ch for ch in flag if ch not in CONF_FLAGS)
-        conf = "".join(ch for ch in flag if ch in CONF_FLAGS)
-    if "c" in obs:
-        obs = obs.replace("c", "")
-        conf = conf or "C"
-    return (obs.strip() or None), (conf.strip() or None)
 
 
 def _iso_updated(value: Any) -> str | None:
@@ -137,18 +100,24 @@ def _frame(
 
 def _flag_columns(uniques: list[str | None], codes: np.ndarray) -> tuple[Any, Any]:
     """Observation / confidentiality columns from factorised flag strings (codes -1 = no flag)."""
-    obs_u: list[str | None] = []
-    conf_u: list[str | None] = []
-    for u in uniques:
-        o, c = split_flag(u)
-        obs_u.append(o)
-        conf_u.append(c)
-    obs_cats = sorted({o for o in obs_u if o})
-    conf_cats = sorted({c for c in conf_u if c})
-    obs_map = np.array([obs_cats.index(o) if o else -1 for o in obs_u] + [-1], dtype=np.int64)
-    conf_map = np.array([conf_cats.index(c) if c else -1 for c in conf_u] + [-1], dtype=np.int64)
+    obs_cats, conf_cats, obs_map, conf_map = flag_maps(uniques)
     # code -1 indexes the trailing -1 sentinel of each map
-    return _take(obs_cats, obs_map[codes]), _take(conf_cats, conf_map[codes])
+    return _take(obs_cats, np.asarray(obs_map)[codes]), _take(conf_cats, np.asarray(conf_map)[codes])
+
+
+def table_frame(table: pa.Table) -> pd.DataFrame:
+    """A long table decoded into Arrow (:mod:`ingest.eurostat.tsv`: dictionary-encoded text, null values) as the
+    pandas frame every decoder returns (``str`` columns, NaN values)."""
+    cols: dict[str, Any] = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        if name == "value":
+            cols[name] = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            continue
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        cols[name] = pd.array(arr.cast(pa.large_string()), dtype=STR)
+    return pd.DataFrame(cols, copy=False)
 
 
 def write_csv(frame: pd.DataFrame, output: Path | None) -> int:

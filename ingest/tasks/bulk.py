@@ -30,6 +30,7 @@ from ingest.warehouse import LOADER, connect
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 SOURCE = "eurostat"
 TABLE = "eurostat_observations"
@@ -69,7 +70,7 @@ def extract(ctx: RunContext, code: str, archive: Archive, client, catalogue: Cat
 def check_received(code: str, got, archive: Archive) -> None:
     """Raise EurostatPayloadError when a stored bulk body is cut at the size limit or is not SDMX TSV (an error page,
     an error JSON, an asynchronous envelope): only its head is read."""
-    from ingest.eurostat.bulk import iter_frames
+    from ingest.eurostat.bulk import iter_tables
     from ingest.eurostat.errors import EurostatPayloadError
 
     limits = load_catalogue().limits("eurostat")
@@ -80,7 +81,7 @@ def check_received(code: str, got, archive: Archive) -> None:
     sha, status = got.sha256, got.status
     with archive.open(sha) as fh:
         try:
-            next(iter(iter_frames(fh, code, max_bytes=1 << 20, max_ratio=float(limits["max_compression_ratio"]))))
+            next(iter(iter_tables(fh, code, max_bytes=1 << 20, max_ratio=float(limits["max_compression_ratio"]))))
         except StopIteration:
             pass
         except EurostatPayloadError as exc:
@@ -135,7 +136,7 @@ def stage(batch: Batch, catalogue: Catalogue | None = None):
                 raise EurostatPayloadError(
                     batch.object, "the catalogue entry's filters, geo and first period select no row of the bulk file"
                 )
-            dims = dimension_columns(first) if first is not None else []
+            dims = dimension_columns(first.column_names)
             _create(cur, sql.Identifier(STAGING_SCHEMA, name), dims, batch)
             columns = [c for c, _t in RAW_COLUMNS] + [d for d in dims if d != "geo"]
             # FREEZE (the table is made in this transaction): rows stored frozen, so the validation's scans that follow
@@ -195,7 +196,7 @@ def _release_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _pieces(fh, batch: Batch, catalogue: Catalogue) -> Iterator[pd.DataFrame]:
+def _pieces(fh, batch: Batch, catalogue: Catalogue) -> Iterator[pa.Table]:
     """The decoded pieces of the archived file, each cut to the rows the catalogue entry selects (empty ones left
     out)."""
     from ingest.eurostat import bulk
@@ -203,16 +204,16 @@ def _pieces(fh, batch: Batch, catalogue: Catalogue) -> Iterator[pd.DataFrame]:
     limits = catalogue.limits("eurostat")
     chosen = batch.meta.get("selection") or selection(catalogue, batch.object)
     filters, geo, since = chosen["filters"], chosen["geo"], chosen["since"]
-    for piece in bulk.iter_frames(
+    for piece in bulk.iter_tables(
         fh,
         batch.object,
         max_bytes=int(limits["max_bulk_decompressed_bytes"]),
         max_ratio=float(limits["max_compression_ratio"]),
         block_bytes=bulk.BLOCK_BYTES,
     ):
-        frame = bulk.select(piece, filters, geo, since, dataset=batch.object)
-        if len(frame):
-            yield frame
+        table = bulk.select(piece, filters, geo, since, dataset=batch.object)
+        if table.num_rows:
+            yield table
 
 
 _QUEUED = 2  # decoded pieces waiting for the COPY at most
@@ -234,14 +235,14 @@ def _stream(cur, copy: str, first, pieces, batch: Batch, dims: list[str], profil
 
     def produce() -> None:
         try:
-            frame = first
-            while frame is not None and not stop.is_set():
-                if dimension_columns(frame) != dims:
+            table = first
+            while table is not None and not stop.is_set():
+                if dimension_columns(table.column_names) != dims:
                     raise EurostatPayloadError(batch.object, "bulk file pieces differ in their dimensions")
-                data = _rows_csv(frame, batch, dims, profile)
-                counted[0] += len(frame)
+                data = _rows_csv(table, batch, dims, profile)
+                counted[0] += table.num_rows
                 chunks.put(data)
-                frame = next(pieces, None)
+                table = next(pieces, None)
             chunks.put(None)
         except BaseException as exc:  # noqa: BLE001 - handed to the COPY side, raised there
             failed.append(exc)
@@ -289,51 +290,68 @@ class _QueueReader:
     readline = read
 
 
-def _rows_csv(frame: pd.DataFrame, batch: Batch, dims: list[str], profile: dict[str, set]) -> bytes:
-    """A piece as CSV rows of the staging table (raw columns, then the non-geo dimensions), built with Arrow: the
-    series key and dims JSON are made once per series of the piece and taken per row. The same values as
-    ``tasks.eurostat.to_raw_rows`` (tested); the coded columns' distinct values are added to ``profile``."""
-    import pandas as pd
+def _rows_csv(table: pa.Table, batch: Batch, dims: list[str], profile: dict[str, set]) -> bytes:
+    """A piece as CSV rows of the staging table (raw columns, then the non-geo dimensions), written by Arrow: the
+    series key and dims JSON are made once per series of the piece (from the dimension codes) and taken per row. The
+    same values as ``tasks.eurostat.to_raw_rows`` (tested); the coded columns' distinct values are added to
+    ``profile``."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     others = [d for d in dims if d != "geo"]
-    n = len(frame)
+    n = table.num_rows
+    coded = {c: _coded(table.column(c)) for c in (*dims, "time", "obs_status", "conf_status")}
     if others:
-        codes, uniques = pd.MultiIndex.from_frame(frame[others].astype(str)).factorize()
-        keys = [",".join(f"{d}={v}" for d, v in zip(others, u, strict=True)) for u in uniques]
-        docs = [json.dumps(dict(zip(others, u, strict=True)), separators=(",", ":")) for u in uniques]
-        at = pa.array(codes)
+        codes = [coded[d].indices.to_numpy(zero_copy_only=False).astype(np.int64) for d in others]
+        names = [coded[d].dictionary.to_pylist() for d in others]
+        try:
+            flat = np.ravel_multi_index(codes, [max(len(v), 1) for v in names])
+            uniques, at = np.unique(flat, return_inverse=True)
+            combos = np.unravel_index(uniques, [max(len(v), 1) for v in names])
+        except ValueError:  # more code combinations than an int64 counts: the rows' code tuples themselves
+            rows, at = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+            combos = tuple(rows.T)
+        series = [[names[j][c] for c in combo] for j, combo in enumerate(combos)]
+        values = list(zip(*series, strict=True))
+        keys = [",".join(f"{d}={v}" for d, v in zip(others, u, strict=True)) for u in values]
+        docs = [json.dumps(dict(zip(others, u, strict=True)), separators=(",", ":")) for u in values]
+        at = pa.array(at.ravel())
         series_key, dims_json = pa.array(keys).take(at), pa.array(docs).take(at)
     else:
         series_key, dims_json = pa.repeat("", n), pa.repeat("{}", n)
     updated = batch.meta.get("toc_last_update")
-
-    def text(col: str):
-        return pa.array(frame[col].array) if col in frame.columns else pa.nulls(n, pa.string())
-
     columns = {
-        "dataset": text("dataset"),
+        "dataset": table.column("dataset"),
         "series_key": series_key,
         "dims": dims_json,
-        "geo": text("geo"),
-        "time": text("time"),
-        "value": pa.array(frame["value"].to_numpy(), pa.float64(), from_pandas=True),  # NaN (a flag only): null
-        "obs_status": text("obs_status"),
-        "conf_status": text("conf_status"),
+        "geo": table.column("geo") if "geo" in table.column_names else pa.nulls(n, pa.string()),
+        "time": table.column("time"),
+        "value": table.column("value"),  # null where the cell has only a flag
+        "obs_status": table.column("obs_status"),
+        "conf_status": table.column("conf_status"),
         "source_updated_at": pa.repeat(f"{updated}T00:00:00+00:00", n) if updated else pa.nulls(n, pa.string()),
         "batch_id": pa.repeat(batch.batch_id, n),
     }
-    columns.update({d: text(d) for d in others})
-    for col in (*dims, "time", "obs_status", "conf_status"):
+    columns.update({d: table.column(d) for d in others})
+    for col, arr in coded.items():
         held = profile.setdefault(col, set())
-        held.update(frame[col].dropna().unique().tolist())
-        if frame[col].isna().any():
+        present = np.unique(arr.indices.drop_null().to_numpy(zero_copy_only=False))
+        held.update(arr.dictionary.take(pa.array(present, pa.int64())).to_pylist())
+        if arr.null_count:
             held.add(None)
-    table = pa.table(columns)
     sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    pacsv.write_csv(pa.table(columns), sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     return sink.getvalue().to_pybytes()
+
+
+def _coded(column) -> pa.DictionaryArray:
+    """A text column of a decoded piece as one dictionary array (plain text is encoded)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
 
 
 def _create(cur, target, dims: list[str], batch: Batch) -> None:

@@ -327,7 +327,7 @@ def to_raw_rows(frame: pd.DataFrame, batch_id: str) -> pd.DataFrame:
     """The decoded long table in the shape of raw.eurostat_observations (dims as JSON and a series key)."""
     import pandas as pd
 
-    dims = [c for c in dimension_columns(frame) if c != "geo"]
+    dims = [c for c in dimension_columns(frame.columns) if c != "geo"]
     if dims:
         codes, uniques = pd.MultiIndex.from_frame(frame[dims].astype(str)).factorize()
         keys = [",".join(f"{d}={v}" for d, v in zip(dims, u, strict=True)) for u in uniques]
@@ -392,7 +392,7 @@ def validation_context(batch: Batch, frame: pd.DataFrame, archive: Archive | Non
             code_lists.setdefault(dim, [])
             code_lists[dim] = sorted(set(code_lists[dim]) | set(codes))
     obs_counts = [m.get("obs_count") for m in meta]
-    ctx = {"dataset": batch.object, "code_lists": code_lists, "dimensions": dimension_columns(frame)}
+    ctx = {"dataset": batch.object, "code_lists": code_lists, "dimensions": dimension_columns(frame.columns)}
     if obs_counts and all(c is not None for c in obs_counts):
         # OBS_COUNT counts observations with a value; rows also hold status-only cells (e.g. ":c").
         ctx["obs_count"] = sum(obs_counts) + int(frame["value"].isna().sum())
@@ -480,7 +480,7 @@ def prepare_sdmx(batch: Batch, reading: dict):
         message = f"{batch.object}: row -, column {geo}: geo dimension {geo} (catalogue `geo`): {found} ({dims})"
         raise BatchRejected([{"code": "no_geo", "message": message, "file": batch.object, "column": geo}])
     frame = frame.assign(dataset=batch.object).rename(columns={geo: "geo"})
-    context = {"dataset": batch.object, "dimensions": dimension_columns(frame)}
+    context = {"dataset": batch.object, "dimensions": dimension_columns(frame.columns)}
     return Prepared(
         tables={"eurostat_observations": to_raw_rows(frame, batch.batch_id)},
         checks=[("sdmx_observations", frame, context)],
