@@ -53,6 +53,7 @@ def decode_tsv_table(body: bytes, dataset: str | None = None) -> pa.Table:
     # the cells are held period-major ([period, series]); the rows come out series-major (cell k = s * n_per + p)
     missing = np.isnan(values)
     series, per = np.divmod(np.flatnonzero((~missing | (flags >= 0)).T.ravel()), n_per)
+    at = per * values.shape[1] + series  # each row's cell in the period-major arrays
     n = len(series)
     columns: dict[str, pa.Array] = {"dataset": constant(dataset, n)}
     for i, name in enumerate(dim_names):
@@ -60,9 +61,9 @@ def decode_tsv_table(body: bytes, dataset: str | None = None) -> pa.Table:
             codes = pc.dictionary_encode(pc.list_element(parts, from_numpy(np.array([i]))[0]))  # one per series
             columns[name] = _coded(numpy(codes.indices, np.int32, -1)[series], codes.dictionary)
     columns["time"] = _coded(per, text(periods))
-    columns["value"] = from_numpy(values[per, series], mask=missing[per, series])
+    columns["value"] = from_numpy(values.ravel().take(at), mask=missing.ravel().take(at))
     obs_cats, conf_cats, obs_map, conf_map = flag_maps(flag_uniques)
-    flags = flags[per, series]  # -1 (no flag) indexes each map's trailing -1
+    flags = flags.ravel().take(at)  # -1 (no flag) indexes each map's trailing -1
     columns["obs_status"] = _coded(np.asarray(obs_map, np.int32)[flags], text(obs_cats))
     columns["conf_status"] = _coded(np.asarray(conf_map, np.int32)[flags], text(conf_cats))
     columns["source_updated_at"] = pa.nulls(n, _TEXT)
@@ -138,20 +139,15 @@ def _tsv_cells_fast(body: bytes, n_per: int) -> tuple[pa.Array, np.ndarray, np.n
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     n = tbl.num_rows
-    values = np.empty((n_per, n), dtype=np.float64)
-    flags = np.empty((n_per, n), dtype=np.int32)
-    lookup: dict[str, int] = {}
-    for i in range(n_per):
-        values[i] = numpy(_one(tbl.column(f"v{i}")), np.float64, np.nan)
-        enc = pc.dictionary_encode(_one(tbl.column(f"f{i}")))
-        try:
-            words = [w.decode() for w in enc.dictionary.to_pylist()]
-        except UnicodeDecodeError:
-            return None
-        remap = np.array([lookup.setdefault(w, len(lookup)) for w in words] + [-1], np.int32)
-        flags[i] = remap[numpy(enc.indices, np.int32, len(words))]  # no flag (null) → the trailing -1
-    uniques = sorted(lookup, key=lookup.get)
-    return _one(tbl.column("key")), values, flags, uniques
+    # every period's column end to end (period-major), then one pass each: values as numpy, flags encoded
+    values = numpy(pa.concat_arrays([_one(tbl.column(f"v{i}")) for i in range(n_per)]), np.float64, np.nan)
+    flags = pc.dictionary_encode(pa.concat_arrays([_one(tbl.column(f"f{i}")) for i in range(n_per)]))
+    try:
+        uniques = [w.decode() for w in flags.dictionary.to_pylist()]
+    except UnicodeDecodeError:
+        return None
+    codes = numpy(flags.indices, np.int32, -1)  # no flag (null): -1
+    return _one(tbl.column("key")), values.reshape(n_per, n), codes.reshape(n_per, n), uniques
 
 
 def _one(column: pa.ChunkedArray) -> pa.Array:
