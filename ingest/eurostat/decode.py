@@ -7,8 +7,8 @@ String columns use pandas' ``str`` dtype (missing = NA). Rows are the cells that
 cube order (series-major, time fastest). Anything that is not data raises :class:`EurostatPayloadError`.
 
 This module holds the entry point :func:`decode` (sniffs the format) and the JSON-stat decoder; the SDMX TSV and
-SDMX-CSV decoders are in :mod:`ingest.eurostat.decode_sdmx`. Both are re-exported here, as are
-:func:`normalise_period`, :func:`split_flag`, ``TAIL_COLUMNS`` and ``CONF_FLAGS`` from :mod:`ingest.eurostat.frames`.
+SDMX-CSV decoders are in :mod:`ingest.eurostat.decode_sdmx` (the TSV one decodes with :mod:`ingest.eurostat.tsv`).
+Both are re-exported here, as are :func:`normalise_period`, :func:`split_flag`, ``TAIL_COLUMNS`` and ``CONF_FLAGS``.
 
 Everything is vectorised (numpy / pyarrow): the cube is never densified and no Python loop runs per cell.
 """

@@ -2,7 +2,8 @@
 :mod:`ingest.eurostat.frames`).
 
 Both are read by Arrow's CSV reader; cells, flags and series keys are split with Arrow compute and numpy, never with
-a Python loop per cell. Anything that is not data raises :class:`EurostatPayloadError`.
+a Python loop per cell (the TSV into an Arrow table by :mod:`ingest.eurostat.tsv`, then a frame). Anything that is
+not data raises :class:`EurostatPayloadError`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Output columns, in order: ``dataset``, one column per non-time dimension (lower-case id, DSD order), ``time``,
 ``value`` (float64, NaN when the cell only has a flag), ``obs_status``, ``conf_status``,
 ``source_updated_at``.
-String columns use pandas' ``str`` dtype (missing = NA), built from Arrow arrays (:func:`_take`, :func:`_const`).
-Also here: period codes (:func:`normalise_period`) and status flags (:func:`split_flag`, :func:`_flag_columns`).
+String columns use pandas' ``str`` dtype (missing = NA), built from Arrow arrays (:func:`_take`, :func:`_const`);
+:func:`table_frame` turns the Arrow long table of :mod:`ingest.eurostat.tsv` into this frame. Period codes
+(:func:`normalise_period`) and status flags (:func:`split_flag`) live in :mod:`ingest.eurostat.codes` (re-exported
+here); :func:`_flag_columns` builds the two flag columns from them.
 """
 
 from __future__ import annotations
